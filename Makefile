@@ -1,0 +1,106 @@
+# pvlock - plain Makefile.  `make`, `make check`, `make install PREFIX=DIR`.
+#
+# Layout of the build:
+#   build/lib/      libpvlock.a, libpvlock.so (the product)
+#   build/fi/       the same sources with fault injection compiled in (tests only)
+#   build/<san>/    sanitizer builds (check-asan, check-tsan)
+#   build/bin/      tools: one folder tools/NAME/ -> build/bin/NAME
+#   build/tests/    test programs: tests/NAME.c -> build/tests/NAME
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+VERSION  := 0.1.0
+SOMAJOR  := 0
+OPT      ?= -O2
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?=
+CSTD     := -std=gnu11
+BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
+
+# The lock algorithms are freestanding: no libc headers, no libc calls.
+# `make check` verifies this on the objects (tests/freestanding.sh).
+ALGO_SRC := $(wildcard src/algo/*.c)
+RT_SRC   := $(wildcard src/runtime/*.c) $(wildcard src/backend/*.c)
+HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h)
+
+# lib_objs(variant-dir)
+lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC))
+
+# define_lib(variant-dir, extra-cflags)
+define define_lib
+$(1)/obj/algo/%.o: src/algo/%.c $$(HDRS)
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASEFLAGS) -fPIC -ffreestanding -fno-builtin $(2) -c $$< -o $$@
+$(1)/obj/%.o: src/%.c $$(HDRS)
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASEFLAGS) -fPIC -pthread $(2) -c $$< -o $$@
+$(1)/libpvlock.a: $$(call lib_objs,$(1))
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+
+$(eval $(call define_lib,build/lib,))
+$(eval $(call define_lib,build/fi,-DPVLOCK_FAULT_INJECTION))
+
+SONAME := libpvlock.so.$(SOMAJOR)
+build/lib/libpvlock.so.$(VERSION): $(call lib_objs,build/lib)
+	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,--version-script=src/libpvlock.map -o $@ $^
+build/lib/libpvlock.so: build/lib/libpvlock.so.$(VERSION)
+	ln -sf libpvlock.so.$(VERSION) build/lib/$(SONAME)
+	ln -sf libpvlock.so.$(VERSION) $@
+
+build/lib/pvlock.pc: src/pvlock.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+LIBS := build/lib/libpvlock.a build/lib/libpvlock.so build/lib/pvlock.pc
+
+# Tools: every folder tools/NAME/ holds the sources of build/bin/NAME.  A
+# tools/NAME/rules.mk may set TOOL_LDLIBS_NAME, TOOL_CFLAGS_NAME, TOOL_LIB_NAME
+# (default build/lib/libpvlock.a; build/fi/libpvlock.a for fault injection)
+# and add targets of its own.
+TOOLS := $(notdir $(patsubst %/,%,$(wildcard tools/*/)))
+-include $(wildcard tools/*/rules.mk)
+define define_tool
+build/bin/$(1): $$(wildcard tools/$(1)/*.c tools/$(1)/*.h) $$(or $$(TOOL_LIB_$(1)),build/lib/libpvlock.a)
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASEFLAGS) -pthread $$(TOOL_CFLAGS_$(1)) -o $$@ $$(wildcard tools/$(1)/*.c) $$(or $$(TOOL_LIB_$(1)),build/lib/libpvlock.a) $$(TOOL_LDLIBS_$(1))
+endef
+$(foreach t,$(TOOLS),$(eval $(call define_tool,$(t))))
+TOOL_BINS := $(addprefix build/bin/,$(TOOLS))
+
+all: $(LIBS) $(TOOL_BINS) build/bin/example
+
+build/bin/example: examples/example.c build/lib/libpvlock.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) -pthread -o $@ $< build/lib/libpvlock.a
+
+# ---- tests ------------------------------------------------------------------
+# tests/NAME.c -> build/tests/NAME, linked with the fault-injection library and
+# the shared test helpers in tests/lib/.
+TEST_SRC  := $(wildcard tests/*.c)
+TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
+TEST_LIB  := $(wildcard tests/lib/*.c)
+build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvlock.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) -DPVLOCK_FAULT_INJECTION -Itests -pthread -o $@ $< $(TEST_LIB) build/fi/libpvlock.a
+
+check: all $(TEST_BINS)
+	@bash tests/run.sh
+
+install: $(LIBS)
+	install -d $(DESTDIR)$(PREFIX)/include/pvlock $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/pvlock.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/pvlock/*.h $(DESTDIR)$(PREFIX)/include/pvlock/
+	install -m 644 build/lib/libpvlock.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 build/lib/libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpvlock.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' src/pvlock.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/pvlock.pc
+
+clean:
+	rm -rf build
+
+.PHONY: all check install clean
+.DEFAULT_GOAL := all
+.SECONDARY:

@@ -1,0 +1,44 @@
+/*
+ * pvlock/mode.h - native or paravirtual slow paths, chosen at run time.
+ *
+ * The mode is one word read with a relaxed load by the inline unlock paths:
+ * a well-predicted branch, no call.  It may change only until the first slow
+ * path runs (after that a lock may be in a pv-only state such as _Q_SLOW_VAL,
+ * which a native unlock would not understand), so the first slow path freezes
+ * it and pvlock_set_mode() then fails with EBUSY.
+ */
+#ifndef PVLOCK_MODE_H
+#define PVLOCK_MODE_H
+
+#include <pvlock/arch.h>
+
+enum pvlock_mode {
+	PVLOCK_MODE_NATIVE = 0,	/* spin; fair queue/ticket hand-over */
+	PVLOCK_MODE_PV = 1,	/* spin a bounded time, then sleep; unlock kicks */
+};
+
+/* bit 0: the mode; bit 1: frozen (a slow path has run). Internal. */
+extern unsigned pvlock__mode_state;
+#define PVLOCK__MODE_PV_BIT	1u
+#define PVLOCK__MODE_FROZEN	2u
+
+static inline bool pvlock__mode_is_pv(void)
+{
+	return __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED) & PVLOCK__MODE_PV_BIT;
+}
+
+/* 0, or -1 with errno EBUSY once a slow path has run, EINVAL for a bad mode. */
+int pvlock_set_mode(enum pvlock_mode mode);
+enum pvlock_mode pvlock_get_mode(void);
+
+/*
+ * Loop iterations a pv waiter spins before it sleeps (Linux: 1 << 15).
+ * Settable at any time; also read from PVLOCK_SPIN_THRESHOLD at start-up.
+ * Returns 0, or -1 with errno EINVAL outside [1, PVLOCK_SPIN_THRESHOLD_MAX].
+ */
+#define PVLOCK_SPIN_THRESHOLD_DEFAULT	(1u << 15)
+#define PVLOCK_SPIN_THRESHOLD_MAX	(1u << 24)
+int pvlock_set_spin_threshold(unsigned loops);
+unsigned pvlock_get_spin_threshold(void);
+
+#endif /* PVLOCK_MODE_H */

@@ -1,0 +1,93 @@
+/*
+ * pvlock/qspinlock.h - the 4-byte queued spinlock: inline fast paths.
+ *
+ * The lock word, as (tail, pending, locked):
+ *
+ *   bits  0- 7  locked byte: 0 free, 1 locked, 3 locked and the queue head
+ *               sleeps (_Q_SLOW_VAL, pv mode only: unlock must kick it)
+ *   bits  8-15  pending byte: 0 or 1
+ *   bits 16-17  tail index: nesting level of the last queued node (0-3)
+ *   bits 18-31  tail slot + 1: 0 when nobody is queued
+ *
+ * An all-zero word is an unlocked lock; there is nothing to destroy.
+ * The slow paths live in src/algo/qspinlock_slowpath.h.
+ */
+#ifndef PVLOCK_QSPINLOCK_H
+#define PVLOCK_QSPINLOCK_H
+
+#include <pvlock/arch.h>
+#include <pvlock/mode.h>
+
+typedef struct pvlock {
+	union {
+		uint32_t val;	/* the whole word */
+#if PVLOCK__LITTLE_ENDIAN
+		struct { uint8_t locked, pending; };
+		struct { uint16_t locked_pending, tail; };
+#else
+		struct { uint8_t reserved_[2], pending, locked; };
+		struct { uint16_t tail, locked_pending; };
+#endif
+	};
+} pvlock_t;	/* fields are private: use the functions below */
+
+_Static_assert(sizeof(pvlock_t) == 4, "pvlock_t must be exactly 4 bytes");
+
+#define PVLOCK_INIT ((pvlock_t){ .val = 0 })
+
+#define PVLOCK__Q_LOCKED_VAL	1u
+#define PVLOCK__Q_SLOW_VAL	3u
+#define PVLOCK__Q_LOCKED_MASK	0xffu
+
+/* Out of line, in the library. */
+void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val);
+void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked);
+
+static inline void pvlock_lock(pvlock_t *lock)
+{
+	uint32_t val = 0;
+
+	if (pvlock__likely(__atomic_compare_exchange_n(&lock->val, &val,
+			PVLOCK__Q_LOCKED_VAL, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+		return;
+	pvlock__qspin_lock_slow(lock, val);
+}
+
+static inline bool pvlock_trylock(pvlock_t *lock)
+{
+	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
+
+	return !val && __atomic_compare_exchange_n(&lock->val, &val,
+			PVLOCK__Q_LOCKED_VAL, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/*
+ * pv: one compare-and-swap of the locked byte, 1 -> 0.  Finding anything but
+ * 1 means the queue head sleeps (_Q_SLOW_VAL: look it up and kick it) or the
+ * lock was not held (reported).  native: a store-release of the locked byte.
+ */
+static inline void pvlock_unlock(pvlock_t *lock)
+{
+	if (pvlock__mode_is_pv()) {
+		uint8_t locked = PVLOCK__Q_LOCKED_VAL;
+
+		if (pvlock__unlikely(!__atomic_compare_exchange_n(&lock->locked,
+				&locked, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
+			pvlock__qspin_unlock_slow(lock, locked);
+	} else {
+		__atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+	}
+}
+
+static inline bool pvlock_is_locked(pvlock_t *lock)
+{
+	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) & PVLOCK__Q_LOCKED_MASK;
+}
+
+/* Someone besides the owner wants the lock (pending or queued). */
+static inline bool pvlock_is_contended(pvlock_t *lock)
+{
+	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) & ~PVLOCK__Q_LOCKED_MASK;
+}
+
+#endif /* PVLOCK_QSPINLOCK_H */

@@ -1,0 +1,94 @@
+/*
+ * pvlock/ticket.h - the 4-byte ticket lock: inline fast paths.
+ *
+ * Word: head (low 16 bits) and tail (high 16 bits).  Tickets advance by 2 in
+ * both modes; bit 0 of head is the pv slow-path flag ("a waiter may sleep:
+ * unlock must look for it").  Keeping the flag in head lets the pv unlock
+ * learn it from the same atomic add that releases the lock, so unlock never
+ * reads the lock after releasing it.  The lock holds up to 32767 waiters.
+ */
+#ifndef PVLOCK_TICKET_H
+#define PVLOCK_TICKET_H
+
+#include <pvlock/arch.h>
+#include <pvlock/mode.h>
+
+typedef struct pvlock_ticket {
+	union {
+		uint32_t val;
+#if PVLOCK__LITTLE_ENDIAN
+		struct { uint16_t head, tail; };
+#else
+		struct { uint16_t tail, head; };
+#endif
+	};
+} pvlock_ticket_t;	/* fields are private */
+
+_Static_assert(sizeof(pvlock_ticket_t) == 4, "pvlock_ticket_t must be exactly 4 bytes");
+
+#define PVLOCK_TICKET_INIT ((pvlock_ticket_t){ .val = 0 })
+
+#define PVLOCK__TICKET_INC	2u
+#define PVLOCK__TICKET_FLAG	1u
+
+void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket);
+void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next);
+void pvlock__ticket_unlock_bad(pvlock_ticket_t *lock);
+
+/* head and tail equal, ignoring the pv flag: nobody holds the lock. */
+static inline bool pvlock__ticket_word_free(uint32_t val)
+{
+	return ((val ^ (val >> 16)) & (0xffffu & ~PVLOCK__TICKET_FLAG)) == 0;
+}
+
+static inline void pvlock_ticket_lock(pvlock_ticket_t *lock)
+{
+	uint32_t old = __atomic_fetch_add(&lock->val, PVLOCK__TICKET_INC << 16,
+					  __ATOMIC_ACQUIRE);
+	uint16_t ticket = (uint16_t)(old >> 16);
+
+	/* Exact compare: a set flag sends us to the slow path, which clears it. */
+	if (pvlock__likely((uint16_t)old == ticket))
+		return;
+	pvlock__ticket_lock_slow(lock, ticket);
+}
+
+static inline bool pvlock_ticket_trylock(pvlock_ticket_t *lock)
+{
+	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
+
+	if (!pvlock__ticket_word_free(val))
+		return false;
+	/* Take the next ticket and drop a stale flag: nobody waits behind us. */
+	uint32_t new_val = (val + (PVLOCK__TICKET_INC << 16)) & ~PVLOCK__TICKET_FLAG;
+	return __atomic_compare_exchange_n(&lock->val, &val, new_val, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline void pvlock_ticket_unlock(pvlock_ticket_t *lock)
+{
+	if (pvlock__mode_is_pv()) {
+		if (pvlock__unlikely(pvlock__ticket_word_free(
+				__atomic_load_n(&lock->val, __ATOMIC_RELAXED)))) {
+			pvlock__ticket_unlock_bad(lock);
+			return;
+		}
+		uint16_t old = __atomic_fetch_add(&lock->head, PVLOCK__TICKET_INC,
+						  __ATOMIC_RELEASE);
+		if (pvlock__unlikely(old & PVLOCK__TICKET_FLAG))
+			pvlock__ticket_unlock_kick(lock,
+				(uint16_t)((old & ~PVLOCK__TICKET_FLAG) + PVLOCK__TICKET_INC));
+	} else {
+		/* Only the owner writes head in native mode. */
+		uint16_t head = __atomic_load_n(&lock->head, __ATOMIC_RELAXED);
+		__atomic_store_n(&lock->head, (uint16_t)(head + PVLOCK__TICKET_INC),
+				 __ATOMIC_RELEASE);
+	}
+}
+
+static inline bool pvlock_ticket_is_locked(pvlock_ticket_t *lock)
+{
+	return !pvlock__ticket_word_free(__atomic_load_n(&lock->val, __ATOMIC_RELAXED));
+}
+
+#endif /* PVLOCK_TICKET_H */

@@ -1,0 +1,71 @@
+/*
+ * hooks.h - the seam between the lock algorithms and everything else.
+ *
+ * The algorithms (src/algo/) are freestanding: no libc, no pthreads.  What
+ * they need from the world is declared here and provided by the runtime
+ * (src/runtime/) and the wait/kick backend (src/backend/):
+ *
+ *   slots      pvlock__slot_self/peek/at      who am I, who is that
+ *   mode       pvlock__mode_freeze            native or pv, fixed from now on
+ *   wait/kick  pvlock__pv_wait/kick/...       Linux's pv_wait / pv_kick
+ *   reports    pvlock__report_bad_unlock      misuse, said once and clearly
+ *   events     ev_inc                         lock event counters
+ *   faults     PREEMPT_POINT                  test builds only; else nothing
+ */
+#ifndef PVLOCK_ALGO_HOOKS_H
+#define PVLOCK_ALGO_HOOKS_H
+
+#include "algo/slot.h"
+#include "runtime/fault.h"
+
+/* This thread's slot, allocated on first use; NULL when none is free. */
+struct pvlock_slot *pvlock__slot_self(void);
+/* This thread's slot if it has one; never allocates. */
+struct pvlock_slot *pvlock__slot_peek(void);
+extern struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
+/* Slots ever handed out: [0, high water) is all an unlocker must scan. */
+unsigned pvlock__slot_high_water(void);
+
+/* Freeze the mode (the first slow path does) and return it. */
+enum pvlock_mode pvlock__mode_freeze(void);
+extern unsigned pvlock__spin_threshold;
+
+/*
+ * Sleep while *ptr == val.  May return early or spuriously: callers loop.
+ * A kick sent after the call began is never lost, and one sent before it is
+ * seen through *ptr (kickers change what the waiter checks, then kick).
+ */
+void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val);
+/* Wake the thread of that slot; harmless if it is running. */
+void pvlock__pv_kick(struct pvlock_slot *target);
+/* Known not to be running?  false means "don't know". */
+bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot);
+
+void pvlock__report_bad_unlock(const char *function, const void *lock, unsigned found);
+__attribute__((noreturn)) void pvlock__fatal(const char *what, const void *lock);
+
+/* Counters of slot-less threads (no slot free) land here. */
+extern uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
+
+static inline void ev_add(struct pvlock_slot *self, enum pvlock_event ev, uint64_t n)
+{
+	uint64_t *events = self ? self->events : pvlock__orphan_events;
+
+	/* Atomic: a signal handler on this thread may count the same event. */
+	__atomic_fetch_add(&events[ev], n, __ATOMIC_RELAXED);
+}
+#define ev_inc(self, name) ev_add((self), PVLOCK_EV_##name, 1)
+
+static inline unsigned spin_threshold(void)
+{
+	return __atomic_load_n(&pvlock__spin_threshold, __ATOMIC_RELAXED);
+}
+
+#ifdef PVLOCK_FAULT_INJECTION
+void pvlock__preempt_point(enum pvlock_preempt_point where);
+#define PREEMPT_POINT(where) pvlock__preempt_point(PVLOCK_PP_##where)
+#else
+#define PREEMPT_POINT(where) ((void)0)
+#endif
+
+#endif /* PVLOCK_ALGO_HOOKS_H */

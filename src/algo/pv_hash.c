@@ -1,0 +1,84 @@
+/*
+ * pv_hash.c - open-addressed table of (lock, sleeping head) pairs.
+ *
+ * Entries are 16 bytes, four to a 64-byte line.  A lock hashes to a line and
+ * probes linearly from there, wrapping around.  Two locks that collide each
+ * find their own entry because removal matches the lock address, never the
+ * position (reference race 15).
+ */
+#include "algo/pv_hash.h"
+#include "algo/atomic.h"
+
+#define HASH_ENTRIES	(4u * 16384u)	/* power of two >= 4 x PVLOCK_MAX_SLOTS */
+#define LINE_ENTRIES	4u
+#define HASH_BITS	16
+
+_Static_assert(HASH_ENTRIES >= 4u * PVLOCK_MAX_SLOTS, "table can never fill");
+_Static_assert(HASH_ENTRIES == 1u << HASH_BITS, "power of two");
+_Static_assert(sizeof(struct pv_hash_entry) * LINE_ENTRIES == 64, "4 per line");
+
+static struct pv_hash_entry table[HASH_ENTRIES] __attribute__((aligned(64)));
+
+/* How many entries are in use: all of them, unless a test shrank the table. */
+static inline unsigned table_entries(void)
+{
+#ifdef PVLOCK_FAULT_INJECTION
+	unsigned lines = __atomic_load_n(&pvlock__fault.hash_lines, __ATOMIC_RELAXED);
+	if (lines && lines * LINE_ENTRIES < HASH_ENTRIES)
+		return lines * LINE_ENTRIES;
+#endif
+	return HASH_ENTRIES;
+}
+
+/* First entry of the lock's line (Fibonacci hashing of the address). */
+static inline unsigned hash_start(const pvlock_t *lock, unsigned entries)
+{
+	uint64_t h = (uint64_t)(uintptr_t)lock * 0x9e3779b97f4a7c15ull;
+	unsigned line = (unsigned)(h >> (64 - HASH_BITS)) % (entries / LINE_ENTRIES);
+
+	return line * LINE_ENTRIES;
+}
+
+struct pv_hash_entry *pv_hash_insert(pvlock_t *lock, struct qnode *node,
+				     struct pvlock_slot *self)
+{
+	unsigned entries = table_entries();
+	unsigned start = hash_start(lock, entries);
+
+	for (unsigned i = 0; i < entries; i++) {
+		struct pv_hash_entry *he = &table[(start + i) % entries];
+		pvlock_t *expected = NULL;
+
+		if (load_relaxed(&he->lock) == NULL &&
+		    cas(&he->lock, &expected, lock, __ATOMIC_RELAXED)) {
+			/* Published by the caller's xchg of _Q_SLOW_VAL (or, in
+			 * pv_kick_node, read back by this same thread). */
+			store_relaxed(&he->node, node);
+			ev_inc(self, pv_hash_ops);
+			ev_add(self, PVLOCK_EV_pv_hash_hops, i + 1);
+			return he;
+		}
+	}
+	/* Only sleeping heads insert, one per lock: a full table is a bug. */
+	pvlock__fatal("pv hash table full", lock);
+}
+
+struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
+{
+	unsigned entries = table_entries();
+	unsigned start = hash_start(lock, entries);
+
+	for (unsigned i = 0; i < entries; i++) {
+		struct pv_hash_entry *he = &table[(start + i) % entries];
+
+		if (load_relaxed(&he->lock) == lock) {
+			struct qnode *node = load_relaxed(&he->node);
+
+			store_relaxed(&he->lock, NULL);
+			ev_inc(self, pv_hash_ops);
+			ev_add(self, PVLOCK_EV_pv_hash_hops, i + 1);
+			return node;
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * pv_hash.h - the lock -> sleeping queue head table.
+ *
+ * A sleeping queue head (or its kicker, on its behalf) inserts (lock, node)
+ * before it makes the lock _Q_SLOW_VAL; the unlocker that finds _Q_SLOW_VAL
+ * removes the entry and kicks node->slot.  At most one entry per lock, and
+ * only sleeping heads insert, so the table (4 entries per slot) never fills.
+ */
+#ifndef PVLOCK_ALGO_PV_HASH_H
+#define PVLOCK_ALGO_PV_HASH_H
+
+#include <stddef.h>
+
+#include "algo/hooks.h"
+
+struct pv_hash_entry {
+	pvlock_t *lock;		/* NULL: free */
+	struct qnode *node;
+};
+
+struct pv_hash_entry *pv_hash_insert(pvlock_t *lock, struct qnode *node,
+				     struct pvlock_slot *self);
+/* Remove the entry of a lock whose owner found _Q_SLOW_VAL; NULL if absent. */
+struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self);
+
+/* Give back an entry we inserted ourselves (the head that got the lock). */
+static inline void pv_hash_release_entry(struct pv_hash_entry *entry)
+{
+	__atomic_store_n(&entry->lock, NULL, __ATOMIC_RELAXED);
+}
+
+#endif /* PVLOCK_ALGO_PV_HASH_H */

@@ -1,0 +1,65 @@
+/*
+ * qspinlock.c - the queued spinlock's out-of-line halves.
+ *
+ * The slow path is compiled twice from qspinlock_slowpath.h: once with the
+ * pv hooks as no-ops (native) and once with them live (pv).  The mode was
+ * chosen before the first slow path ran and is frozen from then on.
+ */
+#include "algo/qspinlock_slowpath.h"
+
+static __attribute__((noinline)) void qspin_slowpath_native(pvlock_t *lock, uint32_t val,
+							     struct pvlock_slot *self)
+{
+	qspin_slowpath(lock, val, self, false);
+}
+
+static __attribute__((noinline)) void qspin_slowpath_pv(pvlock_t *lock, uint32_t val,
+							 struct pvlock_slot *self)
+{
+	qspin_slowpath(lock, val, self, true);
+}
+
+void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
+{
+	enum pvlock_mode mode = pvlock__mode_freeze();
+	struct pvlock_slot *self = pvlock__slot_self();
+
+	if (mode == PVLOCK_MODE_PV)
+		qspin_slowpath_pv(lock, val, self);
+	else
+		qspin_slowpath_native(lock, val, self);
+}
+
+/*
+ * pv unlock found the locked byte not 1.  _Q_SLOW_VAL: the queue head sleeps;
+ * find it, release the lock, kick it.  After the release store the lock may
+ * be freed by its next owner, so the kick goes by slot, never by the lock
+ * (reference race 5).  Anything else is a misuse: report it and return.
+ */
+void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
+{
+	struct pvlock_slot *self = pvlock__slot_peek();
+
+	if (unlikely(locked != Q_SLOW_VAL)) {
+		ev_inc(self, bad_unlock);
+		pvlock__report_bad_unlock("pvlock_unlock", lock, locked);
+		return;
+	}
+
+	/* The failed CAS that saw SLOW ordered nothing: order the entry
+	 * reads after it (pairs with the head's hash-then-xchg). */
+	smp_rmb();
+	struct qnode *node = pv_hash_remove(lock, self);
+	if (unlikely(!node))
+		pvlock__fatal("internal error: _Q_SLOW_VAL lock has no hash entry", lock);
+
+	/* Tell the head its entry is gone, before it can run again. */
+	store_relaxed(&node->unhashed, 1);
+	uint32_t slot = node->slot;
+	PREEMPT_POINT(UNLOCK_UNHASHED);
+	store_release(&lock->locked, 0);
+	/* From here on, `lock` must not be touched. */
+	PREEMPT_POINT(UNLOCK_BEFORE_KICK);
+	ev_inc(self, pv_kick_unlock);
+	pvlock__pv_kick(&pvlock__slots[slot]);
+}

@@ -1,0 +1,68 @@
+/*
+ * slot.h - per-thread-slot data: what Linux keeps per CPU.
+ *
+ * A slot is a small integer the runtime gives a thread the first time it
+ * needs one (any slow path) and takes back when the thread exits.  It holds
+ * the thread's queue nodes, its ticket-wait records, the futex token its kicks
+ * bump, and its event counters.  Slots live in one static array and are
+ * never freed, so a kick or a node read that races with a thread's exit
+ * touches valid memory (at worst it wakes the slot's next owner spuriously).
+ */
+#ifndef PVLOCK_ALGO_SLOT_H
+#define PVLOCK_ALGO_SLOT_H
+
+#include <pvlock.h>
+
+/* The tail field encodes slot + 1 in 14 bits: 0 means "queue empty". */
+#define PVLOCK_MAX_SLOTS	16383u
+/* Nesting levels: normal code and up to 3 nested signal handlers. */
+#define PVLOCK_MAX_NODES	4
+
+enum pv_node_state {
+	PV_RUNNING = 0,		/* spinning, or about to */
+	PV_HALTED = 1,		/* asleep (or about to be) in pv_wait_node */
+	PV_HASHED = 2,		/* a sleeping head with a hash entry: unlock kicks it */
+};
+
+/*
+ * A queue node: the MCS node plus the pv fields, 32 bytes so two share a
+ * cache line (Linux pads the same way in pv builds).
+ */
+struct qnode {
+	struct qnode *next;	/* successor in the queue */
+	uint8_t locked;		/* 1: we are the queue head now */
+	uint8_t state;		/* pv: enum pv_node_state */
+	uint8_t unhashed;	/* pv: an unlocker removed our hash entry */
+	uint32_t slot;		/* owning slot, so kicks need no lock address */
+	int count;		/* node 0 only: nesting depth of this slot */
+} __attribute__((aligned(32)));
+
+_Static_assert(sizeof(struct qnode) == 32, "two queue nodes per cache line");
+
+/* A pv ticket waiter's record: "slot waits on lock for ticket want". */
+struct ticket_wait {
+	pvlock_ticket_t *lock;	/* NULL: no wait; compared, never dereferenced */
+	uint16_t want;
+	uint8_t kicked;		/* set by the unlocker before it kicks */
+};
+
+enum pvlock_event {
+#define PVLOCK__EV_ENUM(name, desc) PVLOCK_EV_##name,
+	PVLOCK_STATS_EVENTS(PVLOCK__EV_ENUM)
+#undef PVLOCK__EV_ENUM
+	PVLOCK_EV_COUNT
+};
+
+struct pvlock_slot {
+	struct qnode qnodes[PVLOCK_MAX_NODES];		/* read by neighbours */
+	struct ticket_wait twait[PVLOCK_MAX_NODES];	/* scanned by unlockers */
+	int ticket_depth;				/* nesting depth of twait */
+	uint32_t index;
+	/* The backend's line: written by kickers. */
+	uint32_t token __attribute__((aligned(64)));	/* bumped by every kick */
+	uint32_t sleepers;				/* futex sleeps in progress */
+	uint64_t kick_ns;				/* when the last kick was sent */
+	uint64_t events[PVLOCK_EV_COUNT] __attribute__((aligned(64)));
+} __attribute__((aligned(64)));
+
+#endif /* PVLOCK_ALGO_SLOT_H */

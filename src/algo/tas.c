@@ -1,0 +1,27 @@
+/*
+ * tas.c - the test-and-set lock's slow path: test-and-test-and-set, as
+ * Linux's virt_spin_lock.  Spin reading (shared cache line) until the lock
+ * looks free, then try the compare-and-swap; the same in both modes.
+ */
+#include "algo/atomic.h"
+#include "algo/hooks.h"
+
+void pvlock__tas_lock_slow(pvlock_tas_t *lock)
+{
+	pvlock__mode_freeze();
+	ev_inc(pvlock__slot_self(), tas_slowpath);
+	for (;;) {
+		uint32_t val = 0;
+
+		while (load_relaxed(&lock->val))
+			cpu_relax();
+		if (cas(&lock->val, &val, 1, __ATOMIC_ACQUIRE))
+			return;
+	}
+}
+
+void pvlock__tas_unlock_bad(pvlock_tas_t *lock)
+{
+	ev_inc(pvlock__slot_peek(), bad_unlock);
+	pvlock__report_bad_unlock("pvlock_tas_unlock", lock, load_relaxed(&lock->val));
+}

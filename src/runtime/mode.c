@@ -1,0 +1,91 @@
+/*
+ * mode.c - the run-time switch between native and pv slow paths, and the pv
+ * spin threshold, both also read from the environment at start-up.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/hooks.h"
+
+unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;	/* default: pv */
+unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
+
+enum pvlock_mode pvlock__mode_freeze(void)
+{
+	unsigned state = __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED);
+
+	if (!(state & PVLOCK__MODE_FROZEN))
+		state = __atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_FROZEN,
+					  __ATOMIC_RELAXED);
+	return (state & PVLOCK__MODE_PV_BIT) ? PVLOCK_MODE_PV : PVLOCK_MODE_NATIVE;
+}
+
+int pvlock_set_mode(enum pvlock_mode mode)
+{
+	if (mode != PVLOCK_MODE_NATIVE && mode != PVLOCK_MODE_PV) {
+		errno = EINVAL;
+		return -1;
+	}
+	unsigned state = __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED);
+	do {
+		if (state & PVLOCK__MODE_FROZEN) {
+			errno = EBUSY;
+			return -1;
+		}
+	} while (!__atomic_compare_exchange_n(&pvlock__mode_state, &state,
+			(state & ~PVLOCK__MODE_PV_BIT) | (mode == PVLOCK_MODE_PV),
+			false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 0;
+}
+
+enum pvlock_mode pvlock_get_mode(void)
+{
+	return pvlock__mode_is_pv() ? PVLOCK_MODE_PV : PVLOCK_MODE_NATIVE;
+}
+
+int pvlock_set_spin_threshold(unsigned loops)
+{
+	if (loops < 1 || loops > PVLOCK_SPIN_THRESHOLD_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	__atomic_store_n(&pvlock__spin_threshold, loops, __ATOMIC_RELAXED);
+	return 0;
+}
+
+unsigned pvlock_get_spin_threshold(void)
+{
+	return __atomic_load_n(&pvlock__spin_threshold, __ATOMIC_RELAXED);
+}
+
+/* Before main (and before any lock can be contended): read the environment.
+ * A bad value is reported in one line and the default is kept. */
+__attribute__((constructor)) static void mode_from_environment(void)
+{
+	const char *mode = getenv("PVLOCK_MODE");
+
+	if (mode) {
+		if (strcmp(mode, "pv") == 0)
+			pvlock_set_mode(PVLOCK_MODE_PV);
+		else if (strcmp(mode, "native") == 0)
+			pvlock_set_mode(PVLOCK_MODE_NATIVE);
+		else
+			fprintf(stderr, "pvlock: PVLOCK_MODE=\"%s\" is not a mode; accepted "
+				"values: native, pv (using the default, pv)\n", mode);
+	}
+
+	const char *spin = getenv("PVLOCK_SPIN_THRESHOLD");
+	if (spin) {
+		char *end;
+		errno = 0;
+		unsigned long loops = strtoul(spin, &end, 0);
+		if (errno || end == spin || *end || spin[0] == '-' ||
+		    loops > PVLOCK_SPIN_THRESHOLD_MAX ||
+		    pvlock_set_spin_threshold((unsigned)loops) != 0)
+			fprintf(stderr, "pvlock: PVLOCK_SPIN_THRESHOLD=\"%s\" is not valid; "
+				"accepted: an integer from 1 to %u (using the default, %u)\n",
+				spin, PVLOCK_SPIN_THRESHOLD_MAX, PVLOCK_SPIN_THRESHOLD_DEFAULT);
+	}
+}
