@@ -84,7 +84,10 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -DPVLOCK_FAULT_INJECTION -Itests -pthread -o $@ $< $(TEST_LIB) build/fi/libpvlock.a
 
-check: all $(TEST_BINS)
+# tests/rules.mk adds special test builds (sanitizers) and CHECK_DEPS.
+-include tests/rules.mk
+
+check: all $(TEST_BINS) $(CHECK_DEPS)
 	@bash tests/run.sh
 
 install: $(LIBS)

@@ -82,3 +82,12 @@ struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
 	}
 	return NULL;
 }
+
+unsigned pv_hash_entries_for(const pvlock_t *lock)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < HASH_ENTRIES; i++)
+		n += load_relaxed(&table[i].lock) == lock;
+	return n;
+}

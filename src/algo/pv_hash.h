@@ -23,10 +23,15 @@ struct pv_hash_entry *pv_hash_insert(pvlock_t *lock, struct qnode *node,
 /* Remove the entry of a lock whose owner found _Q_SLOW_VAL; NULL if absent. */
 struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self);
 
+/* Entries that name this lock (tests: there must never be more than one). */
+unsigned pv_hash_entries_for(const pvlock_t *lock);
+
 /* Give back an entry we inserted ourselves (the head that got the lock). */
-static inline void pv_hash_release_entry(struct pv_hash_entry *entry)
+static inline void pv_hash_release_entry(struct pv_hash_entry *entry,
+					 struct pvlock_slot *self)
 {
 	__atomic_store_n(&entry->lock, NULL, __ATOMIC_RELAXED);
+	ev_inc(self, pv_hash_ops);
 }
 
 #endif /* PVLOCK_ALGO_PV_HASH_H */

@@ -288,7 +288,7 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 				/* The lock was free: it is ours; undo SLOW and
 				 * take our entry back before anyone sees it. */
 				store_relaxed(&lock->locked, Q_LOCKED_VAL);
-				pv_hash_release_entry(entry);
+				pv_hash_release_entry(entry, self);
 				goto gotlock;
 			}
 		}

@@ -29,6 +29,8 @@ void pvlock__fault_counts_read(struct pvlock_fault_counts *out)
 	out->kicks_delayed = __atomic_load_n(&counts.kicks_delayed, __ATOMIC_RELAXED);
 	out->kicks_dropped = __atomic_load_n(&counts.kicks_dropped, __ATOMIC_RELAXED);
 	out->preemptions = __atomic_load_n(&counts.preemptions, __ATOMIC_RELAXED);
+	for (int i = 0; i < PVLOCK_PP_COUNT; i++)
+		out->points_passed[i] = __atomic_load_n(&counts.points_passed[i], __ATOMIC_RELAXED);
 }
 
 void pvlock__fault_reset(void)
@@ -38,6 +40,8 @@ void pvlock__fault_reset(void)
 	__atomic_store_n(&counts.kicks_delayed, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&counts.kicks_dropped, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&counts.preemptions, 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < PVLOCK_PP_COUNT; i++)
+		__atomic_store_n(&counts.points_passed[i], 0, __ATOMIC_RELAXED);
 }
 
 #ifdef PVLOCK_FAULT_INJECTION
@@ -94,7 +98,12 @@ void fault_delay_kick(void)
 
 void pvlock__preempt_point(enum pvlock_preempt_point where)
 {
-	(void)where;
+	void (*hook)(enum pvlock_preempt_point) =
+		__atomic_load_n(&pvlock__fault.point_hook, __ATOMIC_ACQUIRE);
+
+	__atomic_fetch_add(&counts.points_passed[where], 1, __ATOMIC_RELAXED);
+	if (hook)
+		hook(where);
 	if (!chance(__atomic_load_n(&pvlock__fault.preempt_pct, __ATOMIC_RELAXED)))
 		return;
 	__atomic_fetch_add(&counts.preemptions, 1, __ATOMIC_RELAXED);

@@ -1,0 +1,144 @@
+/*
+ * check.c - test runner: one forked child per case, watchdog, PASS/FAIL.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/check.h"
+
+static int passed, failed;
+static int report_fd = -1;	/* child: where the failure reason goes */
+
+uint64_t test_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void test_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+void test_pause(void)
+{
+	struct timespec ts = { .tv_nsec = 100000 };	/* 100 us */
+
+	nanosleep(&ts, NULL);
+}
+
+struct pvlock_stats test_stats(void)
+{
+	struct pvlock_stats s;
+
+	pvlock_stats_read(&s);
+	return s;
+}
+
+test_thread test_start(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, fn, arg) != 0)
+		FAIL("pthread_create failed");
+	return (test_thread){ (unsigned long)t };
+}
+
+void *test_join(test_thread t)
+{
+	void *ret;
+
+	pthread_join((pthread_t)t.id, &ret);
+	return ret;
+}
+
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%s:%d: ", file, line);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (report_fd >= 0)
+		(void)!write(report_fd, msg, strlen(msg));
+	else
+		fprintf(stderr, "%s\n", msg);
+	_exit(1);
+}
+
+void test_run(const char *name, int mode, test_fn fn)
+{
+	const char *mode_name = mode == PVLOCK_MODE_PV ? " [pv]" :
+				mode == PVLOCK_MODE_NATIVE ? " [native]" : "";
+	int fds[2];
+
+	fflush(stdout);
+	if (pipe(fds) != 0) {
+		perror("pipe");
+		exit(2);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		report_fd = fds[1];
+		alarm(TEST_WATCHDOG_S);		/* default action: the child dies */
+		if (mode >= 0 && pvlock_set_mode((enum pvlock_mode)mode) != 0)
+			FAIL("pvlock_set_mode: %s", strerror(errno));
+		pvlock__fault_reset();
+		pvlock_stats_reset();
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	char reason[512] = "";
+	ssize_t n = read(fds[0], reason, sizeof(reason) - 1);
+	reason[n > 0 ? n : 0] = 0;
+	close(fds[0]);
+	int status;
+	waitpid(pid, &status, 0);
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !reason[0]) {
+		printf("PASS: %s%s\n", name, mode_name);
+		passed++;
+		return;
+	}
+	failed++;
+	if (reason[0])
+		printf("FAIL: %s%s: %s\n", name, mode_name, reason);
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+		printf("FAIL: %s%s: watchdog: no result after %d s (hang)\n", name, mode_name,
+		       TEST_WATCHDOG_S);
+	else if (WIFSIGNALED(status))
+		printf("FAIL: %s%s: killed by signal %d (%s)\n", name, mode_name,
+		       WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		printf("FAIL: %s%s: exit status %d\n", name, mode_name, WEXITSTATUS(status));
+}
+
+void test_run_both(const char *name, test_fn fn)
+{
+	test_run(name, PVLOCK_MODE_NATIVE, fn);
+	test_run(name, PVLOCK_MODE_PV, fn);
+}
+
+int test_finish(void)
+{
+	fflush(stdout);
+	return failed ? 1 : 0;
+}

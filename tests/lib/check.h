@@ -1,0 +1,70 @@
+/*
+ * check.h - the test runner shared by the test programs.
+ *
+ * test_run() runs one case in a forked child: the child sets the lock mode
+ * (a process-wide, freeze-on-first-use setting, hence one process per case),
+ * resets statistics and fault knobs, arms a watchdog, and calls the case.
+ * The parent prints "PASS: case [mode]" or "FAIL: case [mode]: why".
+ * A hang becomes a FAIL from the watchdog, never a stuck `make check`.
+ */
+#ifndef PVLOCK_TESTS_CHECK_H
+#define PVLOCK_TESTS_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pvlock.h>
+
+#include "runtime/fault.h"
+
+#define TEST_WATCHDOG_S 60
+
+typedef void (*test_fn)(void);
+
+/* mode < 0: the case runs as is (it tests mode handling itself). */
+void test_run(const char *name, int mode, test_fn fn);
+void test_run_both(const char *name, test_fn fn);	/* native, then pv */
+int test_finish(void);					/* exit status for main */
+
+/* Inside a case: fail with a message (printf-style); does not return. */
+__attribute__((noreturn, format(printf, 3, 4)))
+void test_fail_at(const char *file, int line, const char *fmt, ...);
+#define FAIL(...) test_fail_at(__FILE__, __LINE__, __VA_ARGS__)
+#define CHECK(cond) do { if (!(cond)) FAIL("check failed: %s", #cond); } while (0)
+#define CHECK_EQ(a, b) do { \
+	unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b); \
+	if (a_ != b_) FAIL("%s == %llu, expected %s == %llu", #a, a_, #b, b_); } while (0)
+#define CHECK_GE(a, b) do { \
+	unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b); \
+	if (a_ < b_) FAIL("%s == %llu, expected >= %s (%llu)", #a, a_, #b, b_); } while (0)
+
+/* Poll until cond holds; fail after seconds (a deterministic wait for a
+ * state another thread is driving to). */
+#define WAIT_UNTIL(cond, seconds) do { \
+	uint64_t deadline_ = test_now_ns() + (uint64_t)(seconds) * 1000000000ull; \
+	while (!(cond)) { \
+		if (test_now_ns() > deadline_) FAIL("timed out waiting for %s", #cond); \
+		test_pause(); } } while (0)
+
+uint64_t test_now_ns(void);
+void test_pause(void);			/* a short sleep between polls */
+void test_sleep_ms(unsigned ms);
+struct pvlock_stats test_stats(void);
+
+/* Threads: start a function, join it. */
+typedef struct test_thread { unsigned long id; } test_thread;
+test_thread test_start(void *(*fn)(void *), void *arg);
+void *test_join(test_thread t);
+
+/* ---- the recording backend ----
+ * Waits and kicks go through the real futex backend, but are recorded, and
+ * kicks can be held back until the case releases them. */
+void rec_install(void);
+void rec_hold_kicks(bool hold);		/* held kicks are delivered on release */
+unsigned rec_waits(void);		/* backend waits that actually began */
+unsigned rec_waits_on(const void *ptr);	/* ... that waited on this address */
+unsigned rec_kicks(void);		/* kicks sent */
+unsigned rec_kicks_held(void);		/* kicks sent but not yet delivered */
+
+#endif /* PVLOCK_TESTS_CHECK_H */

@@ -1,0 +1,370 @@
+/*
+ * qspinlock_pv.c - the paravirtual queued lock (reference section 5), step by
+ * step: the head sleeps and unlock kicks it; a queued waiter sleeps early and
+ * its new owner hashes it on its behalf (kick_node); lock stealing while the
+ * head sleeps and the head sleeping again after a steal; the head finding
+ * the lock free at its xchg; forced spurious wake-ups; colliding hash
+ * entries; unlock never touching the lock after releasing it.
+ *
+ * The recording backend (tests/lib/record_backend.c) counts waits and can
+ * hold kicks back, and fault-injection point hooks run test code at exact
+ * places inside the algorithm, so every interleaving here is forced, not
+ * hoped for.  A small spin threshold makes waiters sleep at once.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+
+#include "algo/pv_hash.h"
+#include "lib/check.h"
+
+#define SLOW	PVLOCK__Q_SLOW_VAL
+#define TAIL_MASK 0xffff0000u
+
+static pvlock_t lock, lock2;
+static int order[8], order_n;
+
+static void note(int who)
+{
+	order[__atomic_fetch_add(&order_n, 1, __ATOMIC_SEQ_CST)] = who;
+}
+
+static void *locker(void *arg)
+{
+	pvlock_t *l = arg;
+
+	pvlock_lock(l);
+	note(l == &lock2 ? 2 : 1);
+	pvlock_unlock(l);
+	return NULL;
+}
+
+/* Holds `lock` until `release_holder` is set. */
+static int release_holder;
+static void *holder(void *arg)
+{
+	(void)arg;
+	pvlock_lock(&lock);
+	note(9);
+	while (!__atomic_load_n(&release_holder, __ATOMIC_ACQUIRE))
+		test_pause();
+	pvlock_unlock(&lock);
+	return NULL;
+}
+
+static uint8_t locked_byte(pvlock_t *l)
+{
+	return __atomic_load_n(&l->locked, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Queue a second waiter behind a sleeping head.  A newcomer that finds the
+ * head asleep (pending clear) spins in the steal loop rather than queueing,
+ * as Linux's hybrid trylock does; it queues only while the head spins with
+ * pending set.  So we set pending on the sleeping head's behalf until the
+ * newcomer has queued and gone to sleep in pv_wait_node.
+ */
+static test_thread second;
+static void queue_behind_sleeping_head(pvlock_t *l)
+{
+	uint32_t head_tail = l->val & TAIL_MASK;
+	unsigned waits = rec_waits();
+
+	__atomic_store_n(&l->pending, 1, __ATOMIC_RELEASE);
+	second = test_start(locker, l);
+	WAIT_UNTIL((l->val & TAIL_MASK) != head_tail && rec_waits() == waits + 1, 10);
+	__atomic_store_n(&l->pending, 0, __ATOMIC_RELEASE);
+}
+
+static void setup(unsigned threshold)
+{
+	rec_install();
+	CHECK_EQ(pvlock_set_spin_threshold(threshold), 0);
+}
+
+/* The head spins, hashes itself, sets _Q_SLOW_VAL, sleeps; unlock finds the
+ * entry, releases, kicks. */
+static void head_sleeps_unlock_kicks(void)
+{
+	setup(64);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	CHECK_EQ(locked_byte(&lock), SLOW);
+	CHECK_EQ(pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(lock.pending, 0);			/* not spinning: stealable */
+	pvlock_unlock(&lock);
+	test_join(b);
+	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_wait_head, 1);
+	CHECK_EQ(s.pv_kick_unlock, 1);
+	CHECK_EQ(s.pv_hash_ops, 2);			/* insert, remove */
+	CHECK_EQ(s.pv_kick_wake, 1);
+	CHECK_EQ(s.lock_pending, 0);			/* pv: no pending protocol */
+}
+
+/* B sleeps as head; C queues behind it, sees its predecessor is not running
+ * and sleeps early.  When B gets the lock and hands the queue to C, C is
+ * asleep, so B marks the lock SLOW and hashes C (kick_node) instead of
+ * kicking; B's unlock then kicks C. */
+static void node_sleeps_early_and_is_hashed_by_owner(void)
+{
+	setup(512);		/* loop 512 is a multiple of 256: prev checked at once */
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	queue_behind_sleeping_head(&lock);		/* C asleep in wait_node */
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_wait_node, 1);
+	CHECK_EQ(s.pv_wait_early, 1);
+	pvlock_unlock(&lock);			/* kicks B; B hands to C */
+	test_join(b);
+	test_join(second);
+	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	s = test_stats();
+	CHECK_EQ(s.pv_kick_unlock, 2);		/* us -> B, B -> C */
+	CHECK_EQ(s.pv_hash_ops, 4);		/* B in/out, C (by B) in/out */
+	CHECK_EQ(order[0], 1);
+	CHECK_EQ(order[1], 1);
+}
+
+/* While the head sleeps, a newcomer steals the lock; the head, woken late,
+ * finds it taken, learns its entry was removed, hashes again and sleeps
+ * again (pvlock's departure from Linux, which would spin from then on). */
+static void steal_then_head_sleeps_again(void)
+{
+	setup(64);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	rec_hold_kicks(true);
+	pvlock_unlock(&lock);			/* kick to B held back */
+	CHECK_EQ(rec_kicks_held(), 1);
+	CHECK_EQ(locked_byte(&lock), 0);
+	CHECK(lock.val & TAIL_MASK);		/* B still queued */
+
+	release_holder = 0;
+	test_thread c = test_start(holder, NULL);	/* steals */
+	WAIT_UNTIL(order_n == 1, 10);
+	CHECK_EQ(test_stats().pv_lock_stealing, 1);
+	rec_hold_kicks(false);			/* B wakes, finds C holding */
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, 10);
+	CHECK_EQ(locked_byte(&lock), SLOW);
+	CHECK_EQ(pv_hash_entries_for(&lock), 1);
+	__atomic_store_n(&release_holder, 1, __ATOMIC_RELEASE);
+	test_join(c);
+	test_join(b);
+	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_wait_head, 2);
+	CHECK_EQ(s.pv_wait_again, 1);
+	CHECK_EQ(s.pv_kick_unlock, 2);
+	CHECK_EQ(order[0], 9);
+	CHECK_EQ(order[1], 1);
+}
+
+/* The lock is released between the head's hashing and its xchg: the xchg
+ * returns 0, the head owns the lock, puts 1 back and removes its entry
+ * before anyone can see _Q_SLOW_VAL.  Also checks race 3's ordering: at that
+ * point the entry exists and SLOW is not yet set. */
+static volatile int free_at_xchg;
+static void hook_release_before_slow(enum pvlock_preempt_point where)
+{
+	if (where != PVLOCK_PP_HEAD_BEFORE_SLOW)
+		return;
+	if (pv_hash_entries_for(&lock) != 1 || locked_byte(&lock) == SLOW)
+		FAIL("hash entry must exist before _Q_SLOW_VAL is set");
+	__atomic_store_n(&free_at_xchg, 1, __ATOMIC_RELEASE);
+	WAIT_UNTIL(locked_byte(&lock) == 0, 10);
+}
+
+static void head_finds_lock_free_at_xchg(void)
+{
+	setup(64);
+	pvlock__fault.point_hook = hook_release_before_slow;
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(free_at_xchg, 10);
+	pvlock_unlock(&lock);			/* locked is 1, not SLOW: plain CAS */
+	test_join(b);
+	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_wait_head, 0);
+	CHECK_EQ(s.pv_kick_unlock, 0);
+	CHECK_EQ(s.pv_hash_ops, 2);		/* insert, take back */
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_HEAD_BEFORE_SLOW], 1);
+}
+
+/* Every wait returns at once (forced spurious wake-ups): queued waiters
+ * count spurious wake-ups and loop; nobody is lost, nothing is left hashed. */
+static void forced_spurious_wakeups(void)
+{
+	setup(64);
+	pvlock__fault.spurious_wakeup_pct = 100;
+	pvlock_lock(&lock);
+	test_thread t[3];
+	for (int i = 0; i < 3; i++)
+		t[i] = test_start(locker, &lock);
+	WAIT_UNTIL(test_stats().pv_spurious_wakeup >= 10, 10);
+	pvlock_unlock(&lock);
+	for (int i = 0; i < 3; i++)
+		test_join(t[i]);
+	CHECK_EQ(order_n, 3);
+	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_GE(f.spurious_wakeups, 10);
+	CHECK_GE(test_stats().pv_wait_head, 1);
+}
+
+/* Race 15: two locks share the one hash line left; each unlock must find
+ * its own entry, whatever the order. */
+static void colliding_hash_entries(void)
+{
+	setup(64);
+	pvlock__fault.hash_lines = 1;
+	pvlock_lock(&lock);
+	pvlock_lock(&lock2);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	test_thread c = test_start(locker, &lock2);
+	WAIT_UNTIL(rec_waits_on(&lock2.locked) == 1, 10);
+	CHECK_EQ(pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(pv_hash_entries_for(&lock2), 1);
+	pvlock_unlock(&lock2);			/* the second entry first */
+	test_join(c);
+	CHECK_EQ(pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(pv_hash_entries_for(&lock2), 0);
+	pvlock_unlock(&lock);
+	test_join(b);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(order[0], 2);
+	CHECK_EQ(order[1], 1);
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_kick_unlock, 2);
+	CHECK(s.pv_hash_hops > s.pv_hash_ops);	/* someone probed past the first entry */
+}
+
+/* Race 5: after its release store, unlock must not touch the lock (its next
+ * owner may free it).  The lock sits alone in a page that the point hook
+ * makes inaccessible right after the release; the kick is held so that the
+ * woken waiter cannot touch it either until we restore access. */
+static pvlock_t *page_lock;
+static void hook_protect_after_release(enum pvlock_preempt_point where)
+{
+	if (where == PVLOCK_PP_UNLOCK_BEFORE_KICK)
+		mprotect(page_lock, 4096, PROT_NONE);
+}
+
+static void *page_locker(void *arg)
+{
+	(void)arg;
+	pvlock_lock(page_lock);
+	pvlock_unlock(page_lock);
+	return NULL;
+}
+
+static void unlock_never_touches_released_lock(void)
+{
+	setup(64);
+	page_lock = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(page_lock != MAP_FAILED);
+	pvlock_lock(page_lock);
+	test_thread b = test_start(page_locker, NULL);
+	WAIT_UNTIL(rec_waits_on(&page_lock->locked) == 1, 10);
+	rec_hold_kicks(true);
+	pvlock__fault.point_hook = hook_protect_after_release;
+	pvlock_unlock(page_lock);		/* a touch after release: SIGSEGV */
+	pvlock__fault.point_hook = NULL;
+	CHECK_EQ(rec_kicks_held(), 1);
+	CHECK_EQ(mprotect(page_lock, 4096, PROT_READ | PROT_WRITE), 0);
+	rec_hold_kicks(false);
+	test_join(b);
+	CHECK_EQ(test_stats().pv_kick_unlock, 1);
+}
+
+/* Race 1: the new owner is preempted inside kick_node, after marking the
+ * sleeping successor HASHED and before hashing it.  The successor, woken
+ * now, must see HASHED and not hash itself: at most one entry per lock. */
+static void hook_wake_successor_mid_kick(enum pvlock_preempt_point where)
+{
+	if (where != PVLOCK_PP_KICK_NODE_HASH)
+		return;
+	/* The successor is the queue tail: wake it spuriously. */
+	uint32_t tail = __atomic_load_n(&lock.val, __ATOMIC_ACQUIRE) >> 18;
+	CHECK(tail != 0);
+	struct pvlock_slot *succ = &pvlock__slots[tail - 1];
+	unsigned head_waits = rec_waits_on(&lock.locked);
+	__atomic_fetch_add(&succ->token, 1, __ATOMIC_SEQ_CST);
+	/* It runs wait_head_or_lock and goes back to sleep, unhashed by itself. */
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == head_waits + 1, 10);
+	if (pv_hash_entries_for(&lock) != 0)
+		FAIL("successor hashed itself while its kicker was about to (double hash)");
+}
+
+static void no_double_hash_when_kicker_preempted(void)
+{
+	setup(512);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	queue_behind_sleeping_head(&lock);
+	pvlock__fault.point_hook = hook_wake_successor_mid_kick;
+	pvlock_unlock(&lock);
+	test_join(b);
+	test_join(second);
+	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_KICK_NODE_HASH], 1);
+	CHECK_EQ(test_stats().pv_kick_unlock, 2);
+}
+
+/* Race 4: unlock removes the entry before it releases the lock. */
+static void hook_check_unhash_before_release(enum pvlock_preempt_point where)
+{
+	if (where == PVLOCK_PP_UNLOCK_UNHASHED &&
+	    (pv_hash_entries_for(&lock) != 0 || locked_byte(&lock) != SLOW))
+		FAIL("unlock must remove the hash entry before releasing the lock");
+}
+
+static void unhash_before_release(void)
+{
+	setup(64);
+	pvlock__fault.point_hook = hook_check_unhash_before_release;
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	pvlock_unlock(&lock);
+	test_join(b);
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_UNLOCK_UNHASHED], 1);
+}
+
+int main(void)
+{
+	test_run("pv head sleeps, unlock finds it and kicks", PVLOCK_MODE_PV, head_sleeps_unlock_kicks);
+	test_run("pv queued waiter sleeps early, owner hashes it (kick_node)", PVLOCK_MODE_PV,
+		 node_sleeps_early_and_is_hashed_by_owner);
+	test_run("pv steal while head sleeps; head hashes and sleeps again", PVLOCK_MODE_PV,
+		 steal_then_head_sleeps_again);
+	test_run("pv head finds lock free at xchg (race 3 order)", PVLOCK_MODE_PV,
+		 head_finds_lock_free_at_xchg);
+	test_run("pv forced spurious wake-ups", PVLOCK_MODE_PV, forced_spurious_wakeups);
+	test_run("pv colliding hash entries (race 15)", PVLOCK_MODE_PV, colliding_hash_entries);
+	test_run("pv unlock never touches a released lock (race 5)", PVLOCK_MODE_PV,
+		 unlock_never_touches_released_lock);
+	test_run("pv no double hash when kicker is preempted (race 1)", PVLOCK_MODE_PV,
+		 no_double_hash_when_kicker_preempted);
+	test_run("pv unlock unhashes before releasing (race 4)", PVLOCK_MODE_PV, unhash_before_release);
+	return test_finish();
+}
