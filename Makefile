@@ -26,14 +26,14 @@ HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h)
 # lib_objs(variant-dir)
 lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC))
 
-# define_lib(variant-dir, extra-cflags)
+# define_lib(variant-dir, extra-cflags[, compiler])
 define define_lib
 $(1)/obj/algo/%.o: src/algo/%.c $$(HDRS)
 	@mkdir -p $$(@D)
-	$$(CC) $$(BASEFLAGS) -fPIC -ffreestanding -fno-builtin $(2) -c $$< -o $$@
+	$$(or $(3),$$(CC)) $$(BASEFLAGS) -fPIC -ffreestanding -fno-builtin $(2) -c $$< -o $$@
 $(1)/obj/%.o: src/%.c $$(HDRS)
 	@mkdir -p $$(@D)
-	$$(CC) $$(BASEFLAGS) -fPIC -pthread $(2) -c $$< -o $$@
+	$$(or $(3),$$(CC)) $$(BASEFLAGS) -fPIC -pthread $(2) -c $$< -o $$@
 $(1)/libpvlock.a: $$(call lib_objs,$(1))
 	@rm -f $$@
 	ar rcs $$@ $$^
@@ -90,6 +90,40 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 check: all $(TEST_BINS) $(CHECK_DEPS)
 	@bash tests/run.sh
 
+# ---- sanitizers --------------------------------------------------------------
+# The library and every test program again, under a sanitizer, run by the same
+# harness (programs only: the scripts and models do not change under them).
+#   check-asan  gcc, AddressSanitizer + UndefinedBehaviorSanitizer
+#   check-tsan  clang-14, ThreadSanitizer checking pvlock's own atomics
+#               (annotations off), plus tests/tsan/annotations.c with them on
+ASAN_FLAGS := -DPVLOCK_FAULT_INJECTION -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN_CC    ?= clang-14
+TSAN_FLAGS := -DPVLOCK_FAULT_INJECTION -fsanitize=thread -DPVLOCK_NO_TSAN_ANNOTATIONS
+
+# define_test_variant(dir, cflags, compiler)
+define define_test_variant
+$(eval $(call define_lib,$(1),$(2),$(3)))
+$(1)/tests/%: tests/%.c $$(TEST_LIB) $$(wildcard tests/lib/*.h) $(1)/libpvlock.a
+	@mkdir -p $$(@D)
+	$(3) $$(BASEFLAGS) $(2) -Itests -pthread -o $$@ $$< $$(TEST_LIB) $(1)/libpvlock.a
+endef
+$(eval $(call define_test_variant,build/check-asan,$(ASAN_FLAGS),$(CC)))
+$(eval $(call define_test_variant,build/check-tsan,$(TSAN_FLAGS),$(TSAN_CC)))
+
+# Built with the annotations on, as a user's program would be.
+build/check-tsan/tests/tsan_annotations: tests/tsan/annotations.c build/check-tsan/libpvlock.a
+	$(TSAN_CC) $(BASEFLAGS) -fsanitize=thread -o $@ $< build/check-tsan/libpvlock.a -pthread
+
+check-asan: $(patsubst tests/%.c,build/check-asan/tests/%,$(TEST_SRC))
+	@ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		PVLOCK_TEST_DIR=build/check-asan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
+
+check-tsan: $(patsubst tests/%.c,build/check-tsan/tests/%,$(TEST_SRC)) \
+		build/check-tsan/tests/tsan_annotations
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		PVLOCK_TEST_DIR=build/check-tsan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
+
 install: $(LIBS)
 	install -d $(DESTDIR)$(PREFIX)/include/pvlock $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/pvlock.h $(DESTDIR)$(PREFIX)/include/
@@ -104,6 +138,6 @@ install: $(LIBS)
 clean:
 	rm -rf build
 
-.PHONY: all check install clean
+.PHONY: all check check-asan check-tsan install clean
 .DEFAULT_GOAL := all
 .SECONDARY:

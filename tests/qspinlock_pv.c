@@ -51,6 +51,16 @@ static void *holder(void *arg)
 	return NULL;
 }
 
+static uint32_t word_of(pvlock_t *l)
+{
+	return __atomic_load_n(&l->val, __ATOMIC_ACQUIRE);
+}
+
+static int load_int(int *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
 static uint8_t locked_byte(pvlock_t *l)
 {
 	return __atomic_load_n(&l->locked, __ATOMIC_ACQUIRE);
@@ -66,12 +76,12 @@ static uint8_t locked_byte(pvlock_t *l)
 static test_thread second;
 static void queue_behind_sleeping_head(pvlock_t *l)
 {
-	uint32_t head_tail = l->val & TAIL_MASK;
+	uint32_t head_tail = word_of(l) & TAIL_MASK;
 	unsigned waits = rec_waits();
 
 	__atomic_store_n(&l->pending, 1, __ATOMIC_RELEASE);
 	second = test_start(locker, l);
-	WAIT_UNTIL((l->val & TAIL_MASK) != head_tail && rec_waits() == waits + 1, 10);
+	WAIT_UNTIL((word_of(l) & TAIL_MASK) != head_tail && rec_waits() == waits + 1, 10);
 	__atomic_store_n(&l->pending, 0, __ATOMIC_RELEASE);
 }
 
@@ -91,10 +101,10 @@ static void head_sleeps_unlock_kicks(void)
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
 	CHECK_EQ(locked_byte(&lock), SLOW);
 	CHECK_EQ(pv_hash_entries_for(&lock), 1);
-	CHECK_EQ(lock.pending, 0);			/* not spinning: stealable */
+	CHECK_EQ(word_of(&lock) & 0xff00, 0);			/* not spinning: stealable */
 	pvlock_unlock(&lock);
 	test_join(b);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pv_hash_entries_for(&lock), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 1);
@@ -121,7 +131,7 @@ static void node_sleeps_early_and_is_hashed_by_owner(void)
 	pvlock_unlock(&lock);			/* kicks B; B hands to C */
 	test_join(b);
 	test_join(second);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pv_hash_entries_for(&lock), 0);
 	s = test_stats();
 	CHECK_EQ(s.pv_kick_unlock, 2);		/* us -> B, B -> C */
@@ -143,11 +153,11 @@ static void steal_then_head_sleeps_again(void)
 	pvlock_unlock(&lock);			/* kick to B held back */
 	CHECK_EQ(rec_kicks_held(), 1);
 	CHECK_EQ(locked_byte(&lock), 0);
-	CHECK(lock.val & TAIL_MASK);		/* B still queued */
+	CHECK(word_of(&lock) & TAIL_MASK);		/* B still queued */
 
 	release_holder = 0;
 	test_thread c = test_start(holder, NULL);	/* steals */
-	WAIT_UNTIL(order_n == 1, 10);
+	WAIT_UNTIL(load_int(&order_n) == 1, 10);
 	CHECK_EQ(test_stats().pv_lock_stealing, 1);
 	rec_hold_kicks(false);			/* B wakes, finds C holding */
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, 10);
@@ -156,7 +166,7 @@ static void steal_then_head_sleeps_again(void)
 	__atomic_store_n(&release_holder, 1, __ATOMIC_RELEASE);
 	test_join(c);
 	test_join(b);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pv_hash_entries_for(&lock), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 2);
@@ -170,7 +180,7 @@ static void steal_then_head_sleeps_again(void)
  * returns 0, the head owns the lock, puts 1 back and removes its entry
  * before anyone can see _Q_SLOW_VAL.  Also checks race 3's ordering: at that
  * point the entry exists and SLOW is not yet set. */
-static volatile int free_at_xchg;
+static int free_at_xchg;
 static void hook_release_before_slow(enum pvlock_preempt_point where)
 {
 	if (where != PVLOCK_PP_HEAD_BEFORE_SLOW)
@@ -187,10 +197,10 @@ static void head_finds_lock_free_at_xchg(void)
 	pvlock__fault.point_hook = hook_release_before_slow;
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
-	WAIT_UNTIL(free_at_xchg, 10);
+	WAIT_UNTIL(load_int(&free_at_xchg), 10);
 	pvlock_unlock(&lock);			/* locked is 1, not SLOW: plain CAS */
 	test_join(b);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pv_hash_entries_for(&lock), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 0);
@@ -215,8 +225,8 @@ static void forced_spurious_wakeups(void)
 	pvlock_unlock(&lock);
 	for (int i = 0; i < 3; i++)
 		test_join(t[i]);
-	CHECK_EQ(order_n, 3);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(load_int(&order_n), 3);
+	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pv_hash_entries_for(&lock), 0);
 	struct pvlock_fault_counts f;
 	pvlock__fault_counts_read(&f);
@@ -320,7 +330,7 @@ static void no_double_hash_when_kicker_preempted(void)
 	pvlock_unlock(&lock);
 	test_join(b);
 	test_join(second);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pv_hash_entries_for(&lock), 0);
 	struct pvlock_fault_counts f;
 	pvlock__fault_counts_read(&f);

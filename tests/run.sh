@@ -38,19 +38,22 @@ run_check() {	# name, command...
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 
-for t in build/tests/*; do
+TEST_DIR=${PVLOCK_TEST_DIR:-build/tests}
+PROGRAMS_ONLY=${PVLOCK_TEST_PROGRAMS_ONLY:-}
+for t in "$TEST_DIR"/*; do
 	[ -x "$t" ] || continue
 	n=$(basename "$t")
 	[ -n "$FILTER" ] && [[ "$n" != *$FILTER* ]] && continue
 	run_check "$n" "$t"
 done
 for s in tests/*.sh; do
+	[ -n "$PROGRAMS_ONLY" ] && break
 	n=$(basename "$s" .sh)
 	[ "$n" = run ] && continue
 	[ -n "$FILTER" ] && [[ "$n" != *$FILTER* ]] && continue
 	run_check "$n" bash "$s"
 done
-if [ -x models/check.sh ] || [ -f models/check.sh ]; then
+if [ -z "$PROGRAMS_ONLY" ] && [ -f models/check.sh ]; then
 	if [ -z "$FILTER" ] || [[ models == *$FILTER* ]]; then
 		WATCHDOG=${PVLOCK_MODEL_WATCHDOG:-400} run_check models bash models/check.sh
 	fi

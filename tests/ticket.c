@@ -45,14 +45,14 @@ static void fast_path(void)
 	CHECK(!pvlock_ticket_is_locked(&lock));
 	CHECK(pvlock_ticket_trylock(&lock));
 	pvlock_ticket_unlock(&lock);
-	CHECK_EQ(lock.val, (4u << 16) | 4u);
+	CHECK_EQ(__atomic_load_n(&lock.val, __ATOMIC_ACQUIRE), (4u << 16) | 4u);
 	/* Wrap-around of 16-bit tickets does not carry into the other half. */
 	lock.val = (0xfffeu << 16) | 0xfffeu;
 	pvlock_ticket_lock(&lock);
 	CHECK_EQ(tail(), 0);
 	CHECK_EQ(head(), 0xfffe);
 	pvlock_ticket_unlock(&lock);
-	CHECK_EQ(lock.val, 0);
+	CHECK_EQ(__atomic_load_n(&lock.val, __ATOMIC_ACQUIRE), 0);
 	CHECK_EQ(test_stats().ticket_slowpath, 0);
 }
 
@@ -116,7 +116,7 @@ static void pv_two_sleepers_in_order(void)
 /* Race 12: the owner unlocks after the waiter published its record but
  * before it set the flag.  The unlock sees no flag and kicks nobody; the
  * waiter must then see the new head in its re-check and not sleep. */
-static volatile int at_flag;
+static int at_flag;
 static void hook_release_before_flag(enum pvlock_preempt_point where)
 {
 	if (where != PVLOCK_PP_TICKET_BEFORE_FLAG)
@@ -132,7 +132,7 @@ static void pv_release_between_record_and_flag(void)
 	pvlock__fault.point_hook = hook_release_before_flag;
 	pvlock_ticket_lock(&lock);
 	test_thread b = test_start(locker, (void *)1);
-	WAIT_UNTIL(at_flag, 10);
+	WAIT_UNTIL(__atomic_load_n(&at_flag, __ATOMIC_ACQUIRE), 10);
 	pvlock_ticket_unlock(&lock);		/* no flag yet: no kick */
 	test_join(b);
 	struct pvlock_stats s = test_stats();

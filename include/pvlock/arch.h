@@ -31,4 +31,60 @@ static inline void pvlock__cpu_relax(void)
 #endif
 }
 
+/*
+ * ThreadSanitizer: when a program is built with -fsanitize=thread, the
+ * inline lock functions tell TSan "this is a mutex", so it reports races on
+ * the data a pvlock protects as it would for a pthread mutex (and does not
+ * look inside the lock).  Define PVLOCK_NO_TSAN_ANNOTATIONS to let TSan
+ * check the lock's own atomics instead (pvlock's check-tsan does both).
+ * Otherwise these compile to nothing.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define PVLOCK__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PVLOCK__TSAN 1
+#endif
+#endif
+#if defined(PVLOCK__TSAN) && !defined(PVLOCK_NO_TSAN_ANNOTATIONS)
+#include <sanitizer/tsan_interface.h>
+/* linker_init: a zeroed lock is ready to use and needs no destroy. */
+#define pvlock__tsan_pre_lock(l, f)	__tsan_mutex_pre_lock((l), __tsan_mutex_linker_init | (f))
+#define pvlock__tsan_post_lock(l, f)	__tsan_mutex_post_lock((l), __tsan_mutex_linker_init | (f), 0)
+#define pvlock__tsan_pre_unlock(l)	((void)__tsan_mutex_pre_unlock((l), 0))
+#define pvlock__tsan_post_unlock(l)	__tsan_mutex_post_unlock((l), 0)
+#define PVLOCK__TSAN_TRY		__tsan_mutex_try_lock
+#define PVLOCK__TSAN_TRY_FAILED		__tsan_mutex_try_lock_failed
+#else
+#define pvlock__tsan_pre_lock(l, f)	((void)0)
+#define pvlock__tsan_post_lock(l, f)	((void)0)
+#define pvlock__tsan_pre_unlock(l)	((void)0)
+#define pvlock__tsan_post_unlock(l)	((void)0)
+#define PVLOCK__TSAN_TRY		0
+#define PVLOCK__TSAN_TRY_FAILED		0
+#endif
+
+/* Wrap a lock's raw inline operations with the annotations. */
+#define PVLOCK__ANNOTATED_OPS(type, lock_fn, trylock_fn, unlock_fn)		\
+static inline void lock_fn(type *lock)						\
+{										\
+	pvlock__tsan_pre_lock(lock, 0);						\
+	lock_fn##_raw(lock);							\
+	pvlock__tsan_post_lock(lock, 0);					\
+}										\
+static inline bool trylock_fn(type *lock)					\
+{										\
+	pvlock__tsan_pre_lock(lock, PVLOCK__TSAN_TRY);				\
+	bool taken = trylock_fn##_raw(lock);					\
+	pvlock__tsan_post_lock(lock, PVLOCK__TSAN_TRY |				\
+			       (taken ? 0 : PVLOCK__TSAN_TRY_FAILED));		\
+	return taken;								\
+}										\
+static inline void unlock_fn(type *lock)					\
+{										\
+	pvlock__tsan_pre_unlock(lock);						\
+	unlock_fn##_raw(lock);							\
+	pvlock__tsan_post_unlock(lock);						\
+}
+
 #endif /* PVLOCK_ARCH_H */

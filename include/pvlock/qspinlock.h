@@ -43,7 +43,7 @@ _Static_assert(sizeof(pvlock_t) == 4, "pvlock_t must be exactly 4 bytes");
 void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val);
 void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked);
 
-static inline void pvlock_lock(pvlock_t *lock)
+static inline void pvlock_lock_raw(pvlock_t *lock)
 {
 	uint32_t val = 0;
 
@@ -53,7 +53,7 @@ static inline void pvlock_lock(pvlock_t *lock)
 	pvlock__qspin_lock_slow(lock, val);
 }
 
-static inline bool pvlock_trylock(pvlock_t *lock)
+static inline bool pvlock_trylock_raw(pvlock_t *lock)
 {
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
 
@@ -66,7 +66,7 @@ static inline bool pvlock_trylock(pvlock_t *lock)
  * 1 means the queue head sleeps (_Q_SLOW_VAL: look it up and kick it) or the
  * lock was not held (reported).  native: a store-release of the locked byte.
  */
-static inline void pvlock_unlock(pvlock_t *lock)
+static inline void pvlock_unlock_raw(pvlock_t *lock)
 {
 	if (pvlock__mode_is_pv()) {
 		uint8_t locked = PVLOCK__Q_LOCKED_VAL;
@@ -78,6 +78,8 @@ static inline void pvlock_unlock(pvlock_t *lock)
 		__atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
 	}
 }
+
+PVLOCK__ANNOTATED_OPS(pvlock_t, pvlock_lock, pvlock_trylock, pvlock_unlock)
 
 static inline bool pvlock_is_locked(pvlock_t *lock)
 {

@@ -22,7 +22,7 @@ _Static_assert(sizeof(pvlock_tas_t) == 4, "pvlock_tas_t must be exactly 4 bytes"
 void pvlock__tas_lock_slow(pvlock_tas_t *lock);
 void pvlock__tas_unlock_bad(pvlock_tas_t *lock);
 
-static inline bool pvlock_tas_trylock(pvlock_tas_t *lock)
+static inline bool pvlock_tas_trylock_raw(pvlock_tas_t *lock)
 {
 	uint32_t val = 0;
 
@@ -31,7 +31,7 @@ static inline bool pvlock_tas_trylock(pvlock_tas_t *lock)
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
-static inline void pvlock_tas_lock(pvlock_tas_t *lock)
+static inline void pvlock_tas_lock_raw(pvlock_tas_t *lock)
 {
 	uint32_t val = 0;
 
@@ -41,7 +41,7 @@ static inline void pvlock_tas_lock(pvlock_tas_t *lock)
 	pvlock__tas_lock_slow(lock);
 }
 
-static inline void pvlock_tas_unlock(pvlock_tas_t *lock)
+static inline void pvlock_tas_unlock_raw(pvlock_tas_t *lock)
 {
 	if (pvlock__unlikely(__atomic_load_n(&lock->val, __ATOMIC_RELAXED) != 1)) {
 		pvlock__tas_unlock_bad(lock);
@@ -49,6 +49,8 @@ static inline void pvlock_tas_unlock(pvlock_tas_t *lock)
 	}
 	__atomic_store_n(&lock->val, 0, __ATOMIC_RELEASE);
 }
+
+PVLOCK__ANNOTATED_OPS(pvlock_tas_t, pvlock_tas_lock, pvlock_tas_trylock, pvlock_tas_unlock)
 
 static inline bool pvlock_tas_is_locked(pvlock_tas_t *lock)
 {

@@ -41,7 +41,7 @@ static inline bool pvlock__ticket_word_free(uint32_t val)
 	return ((val ^ (val >> 16)) & (0xffffu & ~PVLOCK__TICKET_FLAG)) == 0;
 }
 
-static inline void pvlock_ticket_lock(pvlock_ticket_t *lock)
+static inline void pvlock_ticket_lock_raw(pvlock_ticket_t *lock)
 {
 	uint32_t old = __atomic_fetch_add(&lock->val, PVLOCK__TICKET_INC << 16,
 					  __ATOMIC_ACQUIRE);
@@ -53,7 +53,7 @@ static inline void pvlock_ticket_lock(pvlock_ticket_t *lock)
 	pvlock__ticket_lock_slow(lock, ticket);
 }
 
-static inline bool pvlock_ticket_trylock(pvlock_ticket_t *lock)
+static inline bool pvlock_ticket_trylock_raw(pvlock_ticket_t *lock)
 {
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
 
@@ -65,7 +65,7 @@ static inline bool pvlock_ticket_trylock(pvlock_ticket_t *lock)
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
-static inline void pvlock_ticket_unlock(pvlock_ticket_t *lock)
+static inline void pvlock_ticket_unlock_raw(pvlock_ticket_t *lock)
 {
 	if (pvlock__mode_is_pv()) {
 		if (pvlock__unlikely(pvlock__ticket_word_free(
@@ -73,8 +73,10 @@ static inline void pvlock_ticket_unlock(pvlock_ticket_t *lock)
 			pvlock__ticket_unlock_bad(lock);
 			return;
 		}
+		/* acq_rel: releases the lock; acquires the records of waiters
+		 * that set the flag (the same instruction on x86). */
 		uint16_t old = __atomic_fetch_add(&lock->head, PVLOCK__TICKET_INC,
-						  __ATOMIC_RELEASE);
+						  __ATOMIC_ACQ_REL);
 		if (pvlock__unlikely(old & PVLOCK__TICKET_FLAG))
 			pvlock__ticket_unlock_kick(lock,
 				(uint16_t)((old & ~PVLOCK__TICKET_FLAG) + PVLOCK__TICKET_INC));
@@ -85,6 +87,8 @@ static inline void pvlock_ticket_unlock(pvlock_ticket_t *lock)
 				 __ATOMIC_RELEASE);
 	}
 }
+
+PVLOCK__ANNOTATED_OPS(pvlock_ticket_t, pvlock_ticket_lock, pvlock_ticket_trylock, pvlock_ticket_unlock)
 
 static inline bool pvlock_ticket_is_locked(pvlock_ticket_t *lock)
 {

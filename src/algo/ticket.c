@@ -113,8 +113,9 @@ got:
  */
 void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 {
-	/* Acquire the waiters' records released by their flag RMW. */
-	smp_rmb();
+	/* The releasing add in pvlock_ticket_unlock() was acq_rel: it acquired
+	 * the waiting-slot bits and records the waiters released with their
+	 * flag RMW. */
 	PREEMPT_POINT(TICKET_BEFORE_KICK);
 	unsigned words = (pvlock__slot_high_water() + 63) / 64;
 

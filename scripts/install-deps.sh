@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# install-deps.sh - install what pvlock's build, tests, models and benchmark
+# need on Debian 12, if anything is missing.  Safe to run again: it installs
+# only missing packages.  Needs root (or sudo) when something is missing.
+set -eu
+
+PACKAGES=(
+	gcc make pkg-config binutils	# build
+	clang-14 libclang-rt-14-dev	# ThreadSanitizer build (make check-tsan)
+	spin				# the SPIN model checker (models/)
+	libck-dev			# Concurrency Kit locks for the benchmark
+	gnuplot-nox			# benchmark plots
+	valgrind			# callgrind instruction counts (fast-path table)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	[ "${p#\#}" = "$p" ] || continue
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || {
+		echo "install-deps: need root to install: ${missing[*]}" >&2
+		exit 1
+	}
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

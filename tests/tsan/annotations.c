@@ -1,0 +1,116 @@
+/*
+ * annotations.c - pvlock's ThreadSanitizer annotations give accurate
+ * reports to programs that use it (built by `make check-tsan` with clang's
+ * -fsanitize=thread and the annotations on).
+ *
+ * For each lock, two threads increment a plain counter 10000 times:
+ *   inside   both under the lock            -> TSan must report nothing
+ *   outside  one of them skips the lock     -> TSan must report a data race
+ * Each case runs as a child process (this program again, with arguments),
+ * and the parent reads the child's stderr for TSan's verdict.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pvlock.h>
+
+static pvlock_t q;
+static pvlock_ticket_t t;
+static pvlock_tas_t s;
+static const char *lock_name;
+static long counter;
+
+static void lock(void)
+{
+	if (!strcmp(lock_name, "queued"))
+		pvlock_lock(&q);
+	else if (!strcmp(lock_name, "ticket"))
+		pvlock_ticket_lock(&t);
+	else
+		pvlock_tas_lock(&s);
+}
+
+static void unlock(void)
+{
+	if (!strcmp(lock_name, "queued"))
+		pvlock_unlock(&q);
+	else if (!strcmp(lock_name, "ticket"))
+		pvlock_ticket_unlock(&t);
+	else
+		pvlock_tas_unlock(&s);
+}
+
+static void *worker(void *use_lock)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (use_lock)
+			lock();
+		counter++;
+		if (use_lock)
+			unlock();
+	}
+	return NULL;
+}
+
+static int child(const char *name, const char *where)
+{
+	pthread_t a, b;
+
+	lock_name = name;
+	pthread_create(&a, NULL, worker, (void *)1);
+	pthread_create(&b, NULL, worker, strcmp(where, "inside") ? NULL : (void *)1);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	return 0;
+}
+
+/* Run one case; true if TSan reported a data race. */
+static int reported_race(const char *self, const char *name, const char *where)
+{
+	char cmd[4096], buf[4096];
+	int found = 0;
+
+	snprintf(cmd, sizeof(cmd), "TSAN_OPTIONS=exitcode=0 '%s' %s %s 2>&1", self, name, where);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(buf, sizeof(buf), p))
+		found |= strstr(buf, "WARNING: ThreadSanitizer: data race") != NULL;
+	pclose(p);
+	return found;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3)
+		return child(argv[1], argv[2]);
+
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return 2;
+	self[n] = 0;
+
+	const char *locks[] = { "queued", "ticket", "tas" };
+	int failed = 0;
+	for (int i = 0; i < 3; i++) {
+		int in = reported_race(self, locks[i], "inside");
+		int out = reported_race(self, locks[i], "outside");
+		if (in == 0)
+			printf("PASS: tsan: %s lock: accesses inside it are not reported\n", locks[i]);
+		else
+			printf("FAIL: tsan: %s lock: TSan reported a race on data it protects\n", locks[i]),
+				failed++;
+		if (out == 1)
+			printf("PASS: tsan: %s lock: an access outside it is reported\n", locks[i]);
+		else
+			printf("FAIL: tsan: %s lock: TSan missed an unprotected access\n", locks[i]),
+				failed++;
+	}
+	return failed ? 1 : 0;
+}
