@@ -87,7 +87,12 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 # tests/rules.mk adds special test builds (sanitizers) and CHECK_DEPS.
 -include tests/rules.mk
 
-check: all $(TEST_BINS) $(CHECK_DEPS)
+# Install missing Debian packages (needs root); a no-op when all are there.
+deps:
+	@bash scripts/install-deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS) $(CHECK_DEPS)
 	@bash tests/run.sh
 
 # ---- sanitizers --------------------------------------------------------------
@@ -138,6 +143,6 @@ install: $(LIBS)
 clean:
 	rm -rf build
 
-.PHONY: all check check-asan check-tsan install clean
+.PHONY: all deps check check-asan check-tsan install clean
 .DEFAULT_GOAL := all
 .SECONDARY:
