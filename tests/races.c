@@ -24,7 +24,8 @@
 
 #define THREADS	8
 #define LOCKS	3
-#define RUN_MS	1500
+#define MIN_MS	500	/* run at least this long ... */
+#define MAX_MS	8000	/* ... and until every targeted path was reached, at most this */
 
 static pvlock_t qlocks[LOCKS];
 static pvlock_ticket_t tlocks[LOCKS];
@@ -60,13 +61,25 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void run_workers(void)
+static uint64_t passed(enum pvlock_preempt_point p)
+{
+	struct pvlock_fault_counts f;
+
+	pvlock__fault_counts_read(&f);
+	return f.points_passed[p];
+}
+
+/* Some paths are reached only by chance (a waiter queues behind a spinning
+ * head and then sleeps): run until `reached` says all were, within MAX_MS. */
+static void run_workers(bool (*reached)(void))
 {
 	test_thread t[THREADS];
 
 	for (long i = 0; i < THREADS; i++)
 		t[i] = test_start(worker, (void *)i);
-	test_sleep_ms(RUN_MS);
+	test_sleep_ms(MIN_MS);
+	for (unsigned ms = MIN_MS; ms < MAX_MS && !reached(); ms += 100)
+		test_sleep_ms(100);
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < THREADS; i++)
 		test_join(t[i]);
@@ -89,18 +102,21 @@ static void inject_everything(void)
 	pvlock__fault.hash_lines = 1;
 }
 
-static uint64_t passed(enum pvlock_preempt_point p)
-{
-	struct pvlock_fault_counts f;
 
-	pvlock__fault_counts_read(&f);
-	return f.points_passed[p];
+static bool queued_pv_reached(void)
+{
+	struct pvlock_stats s = test_stats();
+
+	return s.pv_wait_node && s.pv_wait_head && s.pv_kick_unlock &&
+	       (s.pv_spurious_wakeup || s.pv_wait_again) &&
+	       passed(PVLOCK_PP_BEFORE_TAIL_PUBLISH) && passed(PVLOCK_PP_BEFORE_PREV_LINK) &&
+	       passed(PVLOCK_PP_KICK_NODE) && passed(PVLOCK_PP_UNLOCK_BEFORE_KICK);
 }
 
 static void queued_all_faults(void)
 {
 	inject_everything();
-	run_workers();
+	run_workers(queued_pv_reached);
 	for (int i = 0; i < LOCKS; i++)
 		CHECK_EQ(pv_hash_entries_for(&qlocks[i]), 0);
 	struct pvlock_stats s = test_stats();
@@ -119,10 +135,18 @@ static void queued_all_faults(void)
 	CHECK_GE(f.kicks_delayed, 1);
 }
 
+static bool queued_native_reached(void)
+{
+	struct pvlock_stats s = test_stats();
+
+	return s.lock_slowpath && s.lock_pending && passed(PVLOCK_PP_BEFORE_TAIL_PUBLISH) &&
+	       passed(PVLOCK_PP_BEFORE_PREV_LINK);
+}
+
 static void queued_native_preempted(void)
 {
 	pvlock__fault.preempt_pct = 10;
-	run_workers();
+	run_workers(queued_native_reached);
 	struct pvlock_stats s = test_stats();
 	CHECK_GE(s.lock_slowpath, 1);
 	CHECK_GE(s.lock_pending, 1);
@@ -130,11 +154,19 @@ static void queued_native_preempted(void)
 	CHECK_GE(passed(PVLOCK_PP_BEFORE_PREV_LINK), 1);
 }
 
+static bool ticket_reached(void)
+{
+	struct pvlock_stats s = test_stats();
+
+	return s.ticket_wait && s.ticket_kick && passed(PVLOCK_PP_TICKET_BEFORE_FLAG) &&
+	       passed(PVLOCK_PP_TICKET_BEFORE_KICK);
+}
+
 static void ticket_all_faults(void)
 {
 	use_ticket = true;
 	inject_everything();
-	run_workers();
+	run_workers(ticket_reached);
 	struct pvlock_stats s = test_stats();
 	CHECK_GE(s.ticket_wait, 1);
 	CHECK_GE(s.ticket_kick, 1);

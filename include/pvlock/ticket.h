@@ -65,27 +65,33 @@ static inline bool pvlock_ticket_trylock_raw(pvlock_ticket_t *lock)
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
+/*
+ * Unlock, the same in both modes: head += 2 as one 32-bit compare-and-swap
+ * (a 16-bit add would be shorter, but mixing access sizes on the word costs
+ * more than the CAS; and a 32-bit add would carry into tail on wrap-around).
+ * The CAS returns the old head atomically with the release, so a pv waiter's
+ * flag is learnt without reading the lock after releasing it (in native mode
+ * the flag is never set).  A lock that was not held is reported, not
+ * "released" into a state that would hand the next ticket out twice.
+ */
 static inline void pvlock_ticket_unlock_raw(pvlock_ticket_t *lock)
 {
-	if (pvlock__mode_is_pv()) {
-		if (pvlock__unlikely(pvlock__ticket_word_free(
-				__atomic_load_n(&lock->val, __ATOMIC_RELAXED)))) {
+	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
+	uint32_t new_val;
+
+	do {
+		if (pvlock__unlikely(pvlock__ticket_word_free(val))) {
 			pvlock__ticket_unlock_bad(lock);
 			return;
 		}
+		new_val = (val & 0xffff0000u) | ((val + PVLOCK__TICKET_INC) & 0xffffu);
 		/* acq_rel: releases the lock; acquires the records of waiters
 		 * that set the flag (the same instruction on x86). */
-		uint16_t old = __atomic_fetch_add(&lock->head, PVLOCK__TICKET_INC,
-						  __ATOMIC_ACQ_REL);
-		if (pvlock__unlikely(old & PVLOCK__TICKET_FLAG))
-			pvlock__ticket_unlock_kick(lock,
-				(uint16_t)((old & ~PVLOCK__TICKET_FLAG) + PVLOCK__TICKET_INC));
-	} else {
-		/* Only the owner writes head in native mode. */
-		uint16_t head = __atomic_load_n(&lock->head, __ATOMIC_RELAXED);
-		__atomic_store_n(&lock->head, (uint16_t)(head + PVLOCK__TICKET_INC),
-				 __ATOMIC_RELEASE);
-	}
+	} while (!__atomic_compare_exchange_n(&lock->val, &val, new_val, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	if (pvlock__unlikely(val & PVLOCK__TICKET_FLAG))
+		pvlock__ticket_unlock_kick(lock,
+			(uint16_t)((val & ~PVLOCK__TICKET_FLAG) + PVLOCK__TICKET_INC));
 }
 
 PVLOCK__ANNOTATED_OPS(pvlock_ticket_t, pvlock_ticket_lock, pvlock_ticket_trylock, pvlock_ticket_unlock)
