@@ -360,6 +360,42 @@ static void unhash_before_release(void)
 	CHECK_EQ(f.points_passed[PVLOCK_PP_UNLOCK_UNHASHED], 1);
 }
 
+/* Found by the M1 model: the unlocker has removed the head's entry (and set
+ * its "unhashed" notice) but not yet released, so the lock still reads SLOW,
+ * when the head wakes spuriously.  The head must not hash again then: the
+ * unlocker's release would overwrite the head's SLOW and strand the entry,
+ * and a later unlock would find the stale entry and kick the wrong thread. */
+static void hook_wake_head_before_release(enum pvlock_preempt_point where)
+{
+	if (where != PVLOCK_PP_UNLOCK_UNHASHED)
+		return;
+	uint32_t tail = __atomic_load_n(&lock.val, __ATOMIC_ACQUIRE) >> 18;
+	CHECK(tail != 0);
+	unsigned waits = rec_waits_on(&lock.locked);
+	__atomic_fetch_add(&pvlock__slots[tail - 1].token, 1, __ATOMIC_SEQ_CST);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == waits + 1, 10);	/* asleep again */
+	if (pv_hash_entries_for(&lock) != 0)
+		FAIL("head hashed again while its unlocker had not released (stale entry)");
+}
+
+static void head_woken_before_unlocker_releases(void)
+{
+	setup(64);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
+	pvlock__fault.point_hook = hook_wake_head_before_release;
+	pvlock_unlock(&lock);
+	pvlock__fault.point_hook = NULL;
+	test_join(b);
+	CHECK_EQ(word_of(&lock), 0);
+	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_UNLOCK_UNHASHED], 1);
+	CHECK_EQ(test_stats().pv_wait_head, 2);
+}
+
 int main(void)
 {
 	test_run("pv head sleeps, unlock finds it and kicks", PVLOCK_MODE_PV, head_sleeps_unlock_kicks);
@@ -376,5 +412,7 @@ int main(void)
 	test_run("pv no double hash when kicker is preempted (race 1)", PVLOCK_MODE_PV,
 		 no_double_hash_when_kicker_preempted);
 	test_run("pv unlock unhashes before releasing (race 4)", PVLOCK_MODE_PV, unhash_before_release);
+	test_run("pv head woken before its unlocker releases does not re-hash (M1)",
+		 PVLOCK_MODE_PV, head_woken_before_unlocker_releases);
 	return test_finish();
 }

@@ -257,6 +257,7 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
  * sleep again (Linux spins from then on).  We cannot infer "unhashed" from
  * the lock word instead: pv_kick_node may still be about to set _Q_SLOW_VAL
  * and insert on our behalf (the double-hash window, reference race 1).
+ * models/m1_pv_qspinlock.pml checks this variant.
  */
 static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 				     struct pvlock_slot *self)
@@ -278,9 +279,17 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 		}
 		clear_pending(lock);
 
-		if (!hashed) {
+		/*
+		 * Not hashed, but the lock still reads SLOW: the unlocker that
+		 * removed our entry has not released yet (only it can have left
+		 * SLOW there).  Hashing now would let its release overwrite our
+		 * SLOW and strand the new entry (found by the M1 model); just
+		 * wait, it kicks us right after the release.
+		 */
+		if (!hashed && load_relaxed(&lock->locked) != Q_SLOW_VAL) {
 			/* Hash before _Q_SLOW_VAL: an unlocker that sees SLOW
-			 * must find the entry (reference race 3). */
+			 * must find the entry (reference race 3).  Nobody else
+			 * can make the byte SLOW now, so the xchg returns 0 or 1. */
 			entry = pv_hash_insert(lock, node, self);
 			hashed = true;
 			PREEMPT_POINT(HEAD_BEFORE_SLOW);

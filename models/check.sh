@@ -1,0 +1,221 @@
+#!/bin/bash
+# models/check.sh: exhaustively check the SPIN models of pvlock and make sure
+# every mutant (a historical bug, reference section 11) is rejected.
+#
+# Output: one line per check, "PASS: ..." or "FAIL: ...: reason".
+# Exit status 0 iff there is no FAIL line.
+# Works from any directory; builds in a temporary directory (removed at
+# exit) and never writes into the source tree.
+#
+# Environment knobs: SPIN (default spin), CC (default gcc),
+# PAN_TIMEOUT (seconds per pan run, default 300), MEMLIM (MB, default 4096),
+# DEPTH (pan -m, default 1000000).
+
+set -u
+
+MODELS_DIR=$(cd "$(dirname "$0")" && pwd)
+SPIN=${SPIN:-spin}
+CC=${CC:-gcc}
+PAN_TIMEOUT=${PAN_TIMEOUT:-300}
+MEMLIM=${MEMLIM:-4096}
+DEPTH=${DEPTH:-1000000}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-models.XXXXXX") || {
+	echo "FAIL: setup: mktemp -d failed"; exit 1; }
+trap 'rm -rf "$TMP"' EXIT
+
+nfail=0
+npass=0
+seq=0
+
+fail() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
+pass() { echo "PASS: $*"; npass=$((npass + 1)); }
+
+for tool in "$SPIN" "$CC" timeout; do
+	command -v "$tool" >/dev/null 2>&1 || { fail "setup: $tool not found"; exit 1; }
+done
+
+# build_and_run MODEL "SPIN_DEFINES" "CC_FLAGS" "PAN_FLAGS"
+# Sets WORK (the run directory), RC (pan exit status, 124 = timeout),
+# OUT (pan output file), BUILD_ERR (non-empty if spin/gcc failed).
+build_and_run() {
+	local model=$1 sdefs=$2 ccflags=$3 panflags=$4
+	seq=$((seq + 1))
+	WORK="$TMP/run$seq"
+	BUILD_ERR=""
+	RC=0
+	mkdir -p "$WORK"
+	cp "$MODELS_DIR/$model" "$WORK/" || { BUILD_ERR="cannot copy $model"; return; }
+	# spin runs the C preprocessor, so -D flags select variants/mutants
+	# shellcheck disable=SC2086
+	if ! (cd "$WORK" && "$SPIN" $sdefs -a "$model" >spin.log 2>&1); then
+		BUILD_ERR="spin -a failed: $(head -3 "$WORK/spin.log" | tr '\n' ' ')"
+		return
+	fi
+	# shellcheck disable=SC2086
+	# -O2 unless the caller chose a level (small runs use -O0: compiling
+	# pan.c at -O2 costs more than the whole search)
+	local opt="-O2"
+	case " $ccflags " in *" -O"*) opt="" ;; esac
+	if ! (cd "$WORK" && "$CC" -w $opt -DMEMLIM="$MEMLIM" $ccflags -o pan pan.c >cc.log 2>&1); then
+		BUILD_ERR="gcc failed: $(head -3 "$WORK/cc.log" | tr '\n' ' ')"
+		return
+	fi
+	OUT="$WORK/pan.out"
+	# shellcheck disable=SC2086
+	(cd "$WORK" && timeout "$PAN_TIMEOUT" ./pan -m$DEPTH $panflags >pan.out 2>&1)
+	RC=$?
+}
+
+# stats: "N states, depth D, T s"
+stats() {
+	local st dp tm
+	st=$(grep -m1 'states, stored' "$OUT" | awk '{print $1}')
+	dp=$(grep -m1 'depth reached' "$OUT" | sed -E 's/.*depth reached ([0-9]+).*/\1/')
+	tm=$(grep -m1 'pan: elapsed time' "$OUT" | sed -E 's/pan: elapsed time ([0-9.e+]+).*/\1/')
+	echo "${st:-?} states, depth ${dp:-?}, ${tm:-?} s"
+}
+
+# truncated: prints a reason if the search was not exhaustive
+truncated() {
+	if grep -q 'too small' "$OUT"; then echo "search depth truncated (-m too small)"; return; fi
+	if grep -q 'reached -DMEMLIM' "$OUT"; then echo "out of memory (MEMLIM=$MEMLIM MB)"; return; fi
+	if grep -q 'out of memory' "$OUT"; then echo "out of memory"; return; fi
+	if grep -q 'Search not completed' "$OUT"; then echo "search not completed"; return; fi
+	echo ""
+}
+
+# check_model LABEL DESCRIPTION MODEL "SPIN_DEFINES" "CC_FLAGS" "PAN_FLAGS"
+# Expects an exhaustive search with no error.
+check_model() {
+	local label=$1 desc=$2
+	build_and_run "$3" "$4" "$5" "$6"
+	if [ -n "$BUILD_ERR" ]; then fail "model $label $desc: $BUILD_ERR"; return; fi
+	if [ "$RC" -eq 124 ]; then fail "model $label $desc: timeout after ${PAN_TIMEOUT}s"; return; fi
+	local why
+	why=$(truncated)
+	if [ -n "$why" ]; then fail "model $label $desc: $why"; return; fi
+	if ! grep -q 'errors: 0$' "$OUT"; then
+		local err
+		err=$(grep -m1 -E '^pan:[0-9]+:' "$OUT")
+		fail "model $label $desc: spin found: ${err:-pan exit $RC, no 'errors: 0'}"
+		return
+	fi
+	if [ "$RC" -ne 0 ]; then fail "model $label $desc: pan exit status $RC"; return; fi
+	pass "model $label $desc [$(stats)]"
+}
+
+# check_mutant LABEL "EXPECTED_REGEX" MEANING MODEL "SPIN_DEFINES" "CC_FLAGS" "PAN_FLAGS"
+# Expects pan to find an error whose first report matches EXPECTED_REGEX.
+check_mutant() {
+	local label=$1 expect=$2 meaning=$3
+	build_and_run "$4" "$5" "-O0 $6" "$7"
+	if [ -n "$BUILD_ERR" ]; then fail "mutant $label: $BUILD_ERR"; return; fi
+	if [ "$RC" -eq 124 ]; then fail "mutant $label: timeout after ${PAN_TIMEOUT}s without finding the bug"; return; fi
+	if grep -q 'errors: 0$' "$OUT"; then
+		local why
+		why=$(truncated)
+		if [ -n "$why" ]; then
+			fail "mutant $label: $why, bug not found [$(stats)]"
+			return
+		fi
+		fail "mutant $label accepted: spin found no error [$(stats)]"
+		return
+	fi
+	local err
+	err=$(grep -m1 -E '^pan:[0-9]+:' "$OUT" | sed -E 's/^pan:[0-9]+: *//; s/ \(at depth [0-9]+\)//')
+	if [ -z "$err" ]; then fail "mutant $label: pan failed without an error report (exit $RC)"; return; fi
+	if ! printf '%s\n' "$err" | grep -qE -- "$expect"; then
+		fail "mutant $label: rejected for the wrong reason: $err"
+		return
+	fi
+	pass "mutant $label rejected (spin found: $err = $meaning)"
+}
+
+SAFE="-DSAFETY"
+SAFE0="-O0 -DSAFETY"     # for state spaces small enough that -O2 does not pay
+NP="-DNP"
+NPRUN="-l -f"
+
+start=$(date +%s)
+
+# ---------------------------------------------------------------- M1
+M=m1_pv_qspinlock.pml
+check_model M1 "safety (mutual exclusion, assertions, end states, hash invariant; 3 threads x 2 acquisitions, 2 colliding locks)" \
+	$M "" "$SAFE" "-w26"
+check_model M1 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
+	$M "-DNTHR=2 -DACQ=0" "$NP" "$NPRUN"
+check_mutant M1-as-briefed 'assertion violated .*hnode\[0\]!=\(me\+1\)' \
+	"stale hash entry: head re-hashed before the slow unlocker's release, which overwrote its SLOW" \
+	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" ""
+check_mutant M1-as-briefed-hang 'invalid end state' \
+	"lost wake-up: a later slow unlock removes the stale entry and kicks the wrong thread" \
+	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" "-A"
+check_mutant M1-double-hash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
+	"race 1: a second hash entry for the same lock" \
+	$M "-DMUTANT_DOUBLE_HASH -DNO_MONITOR" "$SAFE" ""
+check_mutant M1-no-unhash-notice-rehash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
+	"race 1 variant: a second hash entry for the same lock ('still hashed?' guessed from the lock word)" \
+	$M "-DMUTANT_NO_UNHASH_NOTICE_REHASH -DNO_MONITOR" "$SAFE" ""
+check_mutant M1-slow-before-hash 'assertion violated \(\(ent\+1\)<2\)' \
+	"race 3: unlock saw SLOW and probed the whole table without finding an entry" \
+	$M "-DMUTANT_SLOW_BEFORE_HASH -DNO_MONITOR" "$SAFE" ""
+check_mutant M1-slow-before-hash-invariant 'assertion violated .*lk\[0\]!=3' \
+	"race 3: invariant 'SLOW => hash entry exists' broken" \
+	$M "-DMUTANT_SLOW_BEFORE_HASH" "$SAFE" ""
+check_mutant M1-release-before-unhash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
+	"race 4: a new head hashed the lock while the old entry was still there" \
+	$M "-DMUTANT_RELEASE_BEFORE_UNHASH -DNO_MONITOR" "$SAFE" ""
+
+# ---------------------------------------------------------------- M2
+M=m2_store_buffer_tso.pml
+check_model M2 "safety (no lost wake-up under TSO store buffers, relaxed CAS, both fences)" \
+	$M "" "$SAFE0" ""
+check_model M2 "x86 control (LOCK CMPXCHG drains the buffer: kicker fence redundant on x86)" \
+	$M "-DMUTANT_NO_KICKER_BARRIER -DX86_LOCKED_CAS" "$SAFE0" ""
+check_mutant M2-no-waiter-barrier 'invalid end state' \
+	"lost wake-up: waiter's HALTED store still buffered, kicker's CAS saw RUNNING" \
+	$M "-DMUTANT_NO_WAITER_BARRIER" "$SAFE" ""
+check_mutant M2-no-kicker-barrier 'invalid end state' \
+	"race 2: lost wake-up, failed CAS did not order the locked=1 store" \
+	$M "-DMUTANT_NO_KICKER_BARRIER" "$SAFE" ""
+
+# ---------------------------------------------------------------- M3
+M=m3_native_qspinlock.pml
+check_model M3 "safety (mutual exclusion, assertions, end states; 3 threads x 2 acquisitions)" \
+	$M "" "$SAFE0" ""
+check_model M3 "progress (non-progress cycles, weak fairness; 3 threads looping forever)" \
+	$M "-DNTHR=3 -DACQ=0" "$NP" "$NPRUN"
+check_mutant M3-clear-others-pending 'assertion violated \(incs==1\)' \
+	"race 8: two owners (someone else's pending bit cleared)" \
+	$M "-DMUTANT_CLEAR_OTHERS_PENDING" "$SAFE" ""
+check_mutant M3-keep-pending 'invalid end state' \
+	"race 8: deadlock, the queue head waits forever for our pending bit" \
+	$M "-DMUTANT_KEEP_PENDING" "$SAFE" ""
+check_mutant M3-claim-nonatomic 'invalid end state' \
+	"orphaned waiter: tail checked then overwritten without CAS" \
+	$M "-DMUTANT_CLAIM_NONATOMIC" "$SAFE" ""
+
+# ---------------------------------------------------------------- M4
+M=m4_pv_ticket.pml
+check_model M4 "safety (mutual exclusion, no lost kick, no access after final unlock, nested wait)" \
+	$M "" "$SAFE0" ""
+check_model M4 "safety, T1 acquires twice" \
+	$M "-DACQ=2" "$SAFE" ""
+check_model M4 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
+	$M "-DNP_CONFIG" "-O0 $NP" "$NPRUN"
+check_model M4 "starvation freedom of thread 0 (progress label only in T0)" \
+	$M "-DNP_CONFIG -DPROGRESS_T0" "-O0 $NP" "$NPRUN"
+check_mutant M4-flag-after-recheck 'invalid end state' \
+	"race 12: lost kick, unlock saw no FLAG" \
+	$M "-DMUTANT_FLAG_AFTER_RECHECK" "$SAFE" ""
+check_mutant M4-shared-record 'invalid end state' \
+	"race 13: lost kick, nested wait overwrote the outer record" \
+	$M "-DMUTANT_SHARED_RECORD" "$SAFE" ""
+check_mutant M4-unlock-reread 'assertion violated +!\(freed\[0\]\)' \
+	"race 5: unlock read the lock word after the last owner freed it" \
+	$M "-DMUTANT_UNLOCK_REREAD" "$SAFE" ""
+
+end=$(date +%s)
+echo "summary: $npass passed, $nfail failed, $((end - start)) s"
+[ "$nfail" -eq 0 ]

@@ -1,0 +1,471 @@
+/*
+ * M1: paravirtual queued spinlock, sequential consistency.
+ *
+ * Mirrors (src/algo/qspinlock_slowpath.h, pv mode):
+ *   qspin_slowpath          -> proctype thread, labels slowpath..claim
+ *   qspin_trylock_steal     -> inline trylock_steal
+ *   pv_wait_node            -> inline pv_wait_node
+ *   pv_kick_node            -> inline pv_kick_node
+ *   pv_wait_head_or_lock    -> inline pv_wait_head_or_lock
+ * (src/algo/qspinlock.c)    pvlock__qspin_unlock_slow -> inline unlock_slow
+ * (src/algo/pv_hash.c)      pv_hash_insert / pv_hash_remove -> inlines
+ * backend pvlock__pv_wait / kick -> inline pv_wait / kick (sticky per-thread token)
+ *
+ * State encoding
+ *   Lock word of lock L (L in 0..NLOCKS-1), one field per byte/half-word:
+ *     lk[L]    locked byte: 0 free, 1 LOCKED, 3 SLOW
+ *     pend[L]  pending byte: 0/1 (only the queue head sets it in pv mode)
+ *     tail[L]  0 = queue empty, else (thread id + 1); one node per thread,
+ *              so the node index of the real encoding is always 0 here.
+ *   An atomic { } block is one indivisible memory operation (load, store,
+ *   CAS, xchg); every separate statement is a separate step, so the model
+ *   explores every interleaving of the individual memory accesses (SC).
+ *   Node of thread t: nnext[t] (0 or id+1), nlocked[t], nstate[t]
+ *   (RUNNING/HALTED/HASHED), unhashed[t] (the "your entry is gone" notice).
+ *   Hash table: HSZ entries hlock[] (0 or L+1), hnode[] (0 or id+1). All
+ *   locks hash to entry 0 (the same line), linear probing with wrap-around,
+ *   so two locks always collide (reference section 11, race 15).
+ *   kicked[t]: the backend's sticky per-thread wake token.
+ *   spur: budget of spurious wake-ups (finite, so that a lost wake-up is a
+ *   real deadlock that pan reports as an invalid end state).
+ *
+ * Spin loops ("spin up to SPIN_THRESHOLD") are modelled as a one-step
+ * nondeterministic choice: either observe the awaited condition (if true at
+ * that instant) or give up.  Because the loop body only reads, this covers
+ * every threshold value and every "give up early" heuristic (prev not
+ * RUNNING, vcpu_is_preempted) at once.
+ *
+ * Properties (see docs/models.md):
+ *   - mutual exclusion per lock (assert in cs)
+ *   - no lost wake-up (invalid end state = all threads blocked)
+ *   - at most one hash entry per lock (assert in pv_hash_insert)
+ *   - unlock that sees SLOW finds the entry (assert in pv_hash_remove)
+ *   - global invariant (monitor): lk[L]==SLOW => entry for L exists, or an
+ *     owner is inside one of the two short windows where that is legal
+ *     (pv_kick_node between "lk=SLOW" and the insert; unlock_slow between
+ *     the removal and "lk=0"), tracked by the ghost counter gwin[L].
+ *   - node reuse: when a thread re-initialises its node nobody references it.
+ *   - table never fills (assert in insert).
+ *
+ * Build-time knobs: NTHR (threads), ACQ (acquisitions per thread, 0 = forever,
+ * used for the non-progress check), NLOCKS, MAXSPUR, NONDET_LOCK (every
+ * acquisition picks either lock), PROGRESS_T0 (progress label only in
+ * thread 0's critical section: per-thread starvation check, expected to
+ * FAIL in pv mode because of lock stealing), NO_MONITOR.
+ *
+ * Variants:
+ *   AS_BRIEFED: the head re-hashes as soon as it sees the unhash notice,
+ *     without the "wait until the lock no longer reads SLOW" fix. This
+ *     model shows it is wrong (stale hash entry, then a lost wake-up); see
+ *     the FIX comment in pv_wait_head_or_lock and docs/models.md.
+ *   MUTANT_DOUBLE_HASH (race 1), MUTANT_NO_UNHASH_NOTICE_REHASH (race 1
+ *   variant), MUTANT_SLOW_BEFORE_HASH (race 3), MUTANT_RELEASE_BEFORE_UNHASH
+ *   (race 4): each must be rejected by SPIN (models/check.sh).
+ */
+
+#ifndef NTHR
+#define NTHR 3
+#endif
+#ifndef ACQ
+#define ACQ 2
+#endif
+#ifndef NLOCKS
+#define NLOCKS 2
+#endif
+#ifndef MAXSPUR
+#define MAXSPUR 1
+#endif
+#define HSZ 2
+
+#define LOCKED 1
+#define SLOW   3
+#define RUNNING 0
+#define HALTED  1
+#define HASHED  2
+
+byte lk[NLOCKS];
+bit  pend[NLOCKS];
+byte tail[NLOCKS];
+
+byte nnext[NTHR];
+bit  nlocked[NTHR];
+byte nstate[NTHR];
+bit  unhashed[NTHR];
+bit  kicked[NTHR];
+
+byte hlock[HSZ];
+byte hnode[HSZ];
+
+byte incs[NLOCKS];          /* ghost: owners of lock L (acquired, not released) */
+byte gwin[NLOCKS];          /* ghost: owner in a legal SLOW-without-entry window */
+byte spur = MAXSPUR;
+
+/* mutual exclusion, checked at the very step that acquires */
+#define GOT_LOCK(L) incs[L]++; assert(incs[L] == 1)
+
+#define HAS_ENTRY(L) (hlock[0] == (L)+1 || hlock[1] == (L)+1)
+
+/* pvlock__pv_wait(ptr, val): return at once if *ptr != val; else block until
+ * this thread's token is set (consume it) or a spurious wake-up happens.
+ * The comparison and the decision to block are one atomic step; a kick that
+ * arrives after it is not lost because the token is sticky. */
+inline pv_wait(eqcond, me)
+{
+	atomic {
+		if
+		:: !(eqcond) -> skip
+		:: else ->
+			if
+			:: kicked[me] -> kicked[me] = 0
+			:: spur > 0 -> spur--
+			fi
+		fi
+	}
+}
+
+/* pv_hash_insert(L, node): probe from entry 0 (every lock hashes there),
+ * CAS the first free entry's lock field, then write its node field. */
+inline pv_hash_insert(L, nd, ent)
+{
+	atomic {
+		/* at most one entry per lock: only a sleeping head or its kicker
+		 * inserts, and never both (race 1 / race 4 would break this) */
+		assert(!HAS_ENTRY(L));
+		ent = 0;
+	}
+	do
+	:: atomic {
+		if
+		:: hlock[ent] == 0 -> hlock[ent] = L + 1; break
+		:: else -> ent = ent + 1;
+			/* table never fills: <= one entry per lock, NLOCKS <= HSZ */
+			assert(ent < HSZ)
+		fi
+	   }
+	od;
+	hnode[ent] = nd + 1
+}
+
+/* pv_hash_remove(L): first entry whose lock field is L; read node, free it.
+ * (The model also zeroes hnode so that an entry whose node field was not yet
+ * written is visible as node 0 and trips the assertion.) */
+inline pv_hash_remove(L, nd, ent)
+{
+	ent = 0;
+	do
+	:: atomic {
+		if
+		:: hlock[ent] == L + 1 ->
+			/* entry must be complete: the inserter wrote node before
+			 * SLOW became visible (or is the unlocker itself) */
+			assert(hnode[ent] != 0);
+			nd = hnode[ent] - 1;
+			hlock[ent] = 0; hnode[ent] = 0;
+			gwin[L]++;            /* SLOW without entry until lk = 0 */
+			break
+		:: else ->
+			/* unlock saw SLOW: the entry must exist (race 3); failing
+			 * here means "probed the whole table, no entry for L" */
+			assert(ent + 1 < HSZ);
+			ent = ent + 1
+		fi
+	   }
+	od
+}
+
+/* pvlock__qspin_unlock_slow(L): called after the unlock CAS saw SLOW. */
+inline unlock_slow(L, nd, ent)
+{
+#ifdef MUTANT_RELEASE_BEFORE_UNHASH
+	atomic { lk[L] = 0; incs[L]-- };    /* race 4: released first */
+	pv_hash_remove(L, nd, ent);
+	gwin[L]--;
+	unhashed[nd] = 1;
+#else
+	pv_hash_remove(L, nd, ent);
+	unhashed[nd] = 1;
+	atomic { lk[L] = 0; gwin[L]--; incs[L]-- }   /* release */
+#endif
+	kicked[nd] = 1;                     /* kick(node->slot), never via L */
+	nd = 0; ent = 0
+}
+
+/* pv_kick_node(L, next): the new owner, right after nlocked[next] = 1. */
+inline pv_kick_node(L, nx, ent)
+{
+	/* full barrier (SC) then CAS next.state HALTED -> HASHED */
+	if
+	:: atomic { nstate[nx] == HALTED -> nstate[nx] = HASHED }
+		/* waiter asleep: owner marks SLOW and hashes on its behalf;
+		 * only this owner unlocks L, so SLOW-before-insert is legal */
+		atomic { lk[L] = SLOW; gwin[L]++ };
+		pv_hash_insert(L, nx, ent);
+		gwin[L]--;
+		ent = 0
+	:: else -> skip                     /* CAS failed: waiter is running */
+	fi
+}
+
+/* pv_wait_node(me, prev): queued, not head. Returns with nlocked[me] == 1. */
+inline pv_wait_node(me)
+{
+	do
+	::
+		/* spin: observe locked, or give up (threshold / prev not RUNNING) */
+		if
+		:: nlocked[me] -> break
+		:: true -> skip
+		fi;
+		nstate[me] = HALTED;            /* + full barrier (SC) */
+		if
+		:: !nlocked[me] -> pv_wait(nstate[me] == HALTED, me)
+		:: else -> skip
+		fi;
+		/* CAS HALTED -> RUNNING; if the kicker made it HASHED, leave it */
+		atomic { if :: nstate[me] == HALTED -> nstate[me] = RUNNING :: else -> skip fi };
+		if
+		:: nlocked[me] -> break
+		:: else -> skip                 /* spurious wake-up: loop */
+		fi
+	od
+}
+
+/* pv_wait_head_or_lock(L, me): returns owning L (lk[L] == LOCKED). */
+inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
+{
+#ifdef MUTANT_DOUBLE_HASH
+	hashed = 0;                          /* race 1: ignore HASHED at entry */
+#else
+	hashed = (nstate[me] == HASHED);     /* kicker hashed (or will hash) us */
+#endif
+	do
+	::
+#ifndef MUTANT_NO_UNHASH_NOTICE_REHASH
+		if
+		:: hashed && unhashed[me] -> unhashed[me] = 0; hashed = 0
+		:: else -> skip
+		fi;
+#endif
+		nstate[me] = RUNNING;
+		pend[L] = 1;
+		/* spin: locked == 0 && CAS locked_pending (0,1) -> (LOCKED,0) */
+		if
+		:: atomic { lk[L] == 0 && pend[L] == 1 -> lk[L] = LOCKED; pend[L] = 0; GOT_LOCK(L) } -> break
+		:: true -> skip
+		fi;
+		pend[L] = 0;
+		if
+#ifndef AS_BRIEFED
+		/* FIX (found by this model, see docs/models.md "M1 finding"):
+		 * after the unlocker's notice, the unlocker may still be between
+		 * "remove entry + notice" and its release store "lk = 0".  If we
+		 * hashed now, our xchg would return that unlocker's SLOW, we would
+		 * go to sleep, and its "lk = 0" would then overwrite our SLOW: our
+		 * fresh entry is orphaned (never removed), and a later slow unlock
+		 * or insert for this lock meets a stale entry.  So: while the lock
+		 * still reads SLOW and we are not hashed, do not hash; wait for the
+		 * release (the unlocker kicks us after it). Only an unlocker that
+		 * removed our entry can make lk == SLOW while we are an unhashed
+		 * head, so the check-then-insert below is race free. */
+		:: !hashed && lk[L] == SLOW -> skip
+		:: !hashed && lk[L] != SLOW ->
+#else
+		:: !hashed ->
+#endif
+#ifdef MUTANT_SLOW_BEFORE_HASH
+			/* race 3: SLOW made visible before the entry exists */
+			atomic { oldl = lk[L]; lk[L] = SLOW; if :: oldl == 0 -> GOT_LOCK(L) :: else fi };
+			if
+			:: oldl == 0 -> lk[L] = LOCKED; oldl = 0; break
+			:: else -> skip
+			fi;
+			pv_hash_insert(L, me, ent);
+			hashed = 1;
+#else
+			pv_hash_insert(L, me, ent);
+			hashed = 1;
+			atomic { oldl = lk[L]; lk[L] = SLOW;        /* xchg */
+				 if :: oldl == 0 -> GOT_LOCK(L) :: else fi };
+			if
+			:: oldl == 0 ->
+				/* lock was free: take it and drop our own entry */
+				lk[L] = LOCKED;
+				atomic { hlock[ent] = 0; hnode[ent] = 0; ent = 0; oldl = 0 };
+				break
+			:: else -> oldl = 0; ent = 0
+			fi;
+#endif
+		:: else -> skip
+		fi;
+		nstate[me] = HASHED;
+		pv_wait(lk[L] == SLOW, me);
+#ifdef MUTANT_NO_UNHASH_NOTICE_REHASH
+		/* "am I still hashed?" guessed from the lock word instead of the
+		 * unlocker's notice: wrong in the kicker's SLOW-not-yet-written
+		 * window, and after a stealer took the lock */
+		hashed = (lk[L] == SLOW);
+		unhashed[me] = 0;
+#endif
+	od;
+	hashed = 0
+}
+
+/* qspin_trylock_steal(L): returns with stolen = 1 owning L, or 0 to queue. */
+inline trylock_steal(L, stolen, vfree, vtail, vpend)
+{
+	do
+	::
+		atomic { vfree = (lk[L] == 0 && pend[L] == 0); vtail = (tail[L] != 0); vpend = pend[L] };
+		if
+		:: vfree ->
+			/* CAS locked byte 0 -> LOCKED (pending not compared) */
+			atomic { if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi }
+		:: else -> skip
+		fi;
+		if
+		:: stolen -> break
+		:: !stolen && (!vtail || vpend) -> break
+		:: else -> skip                 /* relax and loop */
+		fi
+	od;
+	vfree = 0; vtail = 0; vpend = 0
+}
+
+proctype thread(byte me)
+{
+	byte L, prev, nx, ent, oldl, ul, n;
+	bit stolen, hashed, vfree, vtail, vpend, done;
+
+	do
+	::
+		/* pick the lock for this acquisition.  Default: fixed pattern
+		 * (thread t, acquisition n uses lock (t + n) % NLOCKS), so both
+		 * locks are contended and threads move between them; with
+		 * -DNONDET_LOCK every acquisition picks either lock (much
+		 * larger state space, not part of check.sh). */
+#ifdef NONDET_LOCK
+		if
+		:: L = 0
+#if NLOCKS > 1
+		:: L = 1
+#endif
+		fi;
+#else
+		L = (me + n) % NLOCKS;
+#endif
+
+		/* fast path: CAS word 0 -> LOCKED */
+		if
+		:: atomic { lk[L] == 0 && pend[L] == 0 && tail[L] == 0 -> lk[L] = LOCKED; GOT_LOCK(L) }
+			goto cs
+		:: else -> skip
+		fi;
+
+		/* slow path (pv: no pending protocol for newcomers).
+		 * Node init; nobody may still reference this node. */
+		atomic {
+			assert(tail[0] != me + 1 && hnode[0] != me + 1 && hnode[1] != me + 1);
+#if NLOCKS > 1
+			assert(tail[1] != me + 1);
+#endif
+			nlocked[me] = 0; nnext[me] = 0; nstate[me] = RUNNING; unhashed[me] = 0
+		};
+		trylock_steal(L, stolen, vfree, vtail, vpend);
+		if
+		:: stolen -> stolen = 0; goto cs
+		:: else -> skip
+		fi;
+
+		/* publish: xchg tail */
+		atomic { prev = tail[L]; tail[L] = me + 1 };
+		if
+		:: prev != 0 ->
+			nnext[prev - 1] = me + 1;
+			prev = 0;
+			pv_wait_node(me);
+			assert(nlocked[me])
+		:: else -> skip
+		fi;
+
+		pv_wait_head_or_lock(L, me, hashed, ent, oldl);
+
+		/* claim: if we are the tail, CAS whole word (me,0,LOCKED) -> LOCKED */
+		atomic {
+			if
+			:: tail[L] == me + 1 && pend[L] == 0 && lk[L] == LOCKED -> tail[L] = 0; done = 1
+			:: else -> skip
+			fi
+		};
+		if
+		:: done -> done = 0
+		:: else ->
+			(nnext[me] != 0);           /* wait for the successor's link */
+			nx = nnext[me] - 1;
+			nlocked[nx] = 1;
+			pv_kick_node(L, nx, ent);
+			nx = 0
+		fi;
+cs:
+		/* critical section: we are the only owner and the lock is held */
+#ifdef PROGRESS_T0
+		/* per-thread check: only thread 0's critical section counts */
+		if
+		:: me == 0 ->
+progress0:		assert(incs[L] == 1 && (lk[L] == LOCKED || lk[L] == SLOW))
+		:: else ->
+			assert(incs[L] == 1 && (lk[L] == LOCKED || lk[L] == SLOW))
+		fi;
+#else
+progress:
+		assert(incs[L] == 1 && (lk[L] == LOCKED || lk[L] == SLOW));
+#endif
+
+		/* unlock: CAS locked LOCKED -> 0; SLOW -> slow unlock */
+		atomic {
+			ul = lk[L];
+			if :: lk[L] == LOCKED -> lk[L] = 0; incs[L]-- :: else -> skip fi
+		};
+		if
+		:: ul == LOCKED -> skip
+		:: ul == SLOW -> unlock_slow(L, nx, ent)
+		:: else -> assert(false)          /* unlock of a free lock */
+		fi;
+		ul = 0;
+		L = 0;
+#if ACQ > 0
+		n++;
+		if
+		:: n == ACQ -> break
+		:: else -> skip
+		fi
+#else
+		n = (n + 1) % NLOCKS          /* run forever, alternating locks */
+#endif
+	od
+}
+
+/* Global invariant, checked in every reachable state: a SLOW lock either has
+ * its hash entry or its owner is inside a legal window (gwin). */
+#define INV(L) (lk[L] != SLOW || HAS_ENTRY(L) || gwin[L] > 0)
+#if NLOCKS > 1
+#define INVARIANT (INV(0) && INV(1))
+#else
+#define INVARIANT (INV(0))
+#endif
+#ifndef NO_MONITOR
+active proctype monitor()
+{
+end:
+	atomic { !INVARIANT -> assert(INVARIANT) }
+}
+#endif
+
+init {
+	atomic {
+		byte i = 0;
+		do
+		:: i < NTHR -> run thread(i); i++
+		:: else -> break
+		od
+	}
+}
