@@ -72,6 +72,14 @@ static void spin_threshold(void)
 	CHECK_EQ(errno, EINVAL);
 	CHECK_EQ(pvlock_set_spin_threshold(PVLOCK_SPIN_THRESHOLD_MAX + 1), -1);
 	CHECK_EQ(pvlock_get_spin_threshold(), 256);
+
+	CHECK_EQ(pvlock_get_steal_spin(), PVLOCK_STEAL_SPIN_DEFAULT);
+	CHECK_EQ(pvlock_set_steal_spin(0), 0);
+	CHECK_EQ(pvlock_get_steal_spin(), 0);
+	errno = 0;
+	CHECK_EQ(pvlock_set_steal_spin(PVLOCK_STEAL_SPIN_MAX + 1), -1);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(pvlock_get_steal_spin(), 0);
 }
 
 /* Run this program again with an environment and capture what it says. */
@@ -135,6 +143,14 @@ static void environment(void)
 	CHECK(strcmp(out, "32768\n") == 0);
 	CHECK_EQ(count_lines(err), 1);
 	CHECK(strstr(err, "PVLOCK_SPIN_THRESHOLD") && strstr(err, "12abc"));
+
+	run_self("PVLOCK_STEAL_SPIN=0", "steal", err, sizeof(err), out, sizeof(out));
+	CHECK(strcmp(out, "0\n") == 0);
+	CHECK_EQ(err[0], 0);
+	run_self("PVLOCK_STEAL_SPIN=-3", "steal", err, sizeof(err), out, sizeof(out));
+	CHECK_EQ(strtoul(out, NULL, 10), PVLOCK_STEAL_SPIN_DEFAULT);
+	CHECK_EQ(count_lines(err), 1);
+	CHECK(strstr(err, "PVLOCK_STEAL_SPIN") && strstr(err, "-3"));
 }
 
 static void stats_read_reset(void)
@@ -233,6 +249,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--probe") == 0) {
 		if (strcmp(argv[2], "mode") == 0)
 			puts(pvlock_get_mode() == PVLOCK_MODE_PV ? "pv" : "native");
+		else if (strcmp(argv[2], "steal") == 0)
+			printf("%u\n", pvlock_get_steal_spin());
 		else
 			printf("%u\n", pvlock_get_spin_threshold());
 		return 0;
@@ -244,8 +262,8 @@ int main(int argc, char **argv)
 
 	test_run("sizes and initialisers", -1, sizes_and_initialisers);
 	test_run("mode set, get, EINVAL, EBUSY once frozen", -1, mode_set_get);
-	test_run("spin threshold set, get, EINVAL", -1, spin_threshold);
-	test_run("PVLOCK_MODE and PVLOCK_SPIN_THRESHOLD, bad values", -1, environment);
+	test_run("spin threshold and steal spin: set, get, EINVAL", -1, spin_threshold);
+	test_run("PVLOCK_MODE, PVLOCK_SPIN_THRESHOLD, PVLOCK_STEAL_SPIN, bad values", -1, environment);
 	test_run("statistics read and reset", -1, stats_read_reset);
 	test_run_both("test-and-set trylock and contended lock", tas_contended);
 	test_run("unlock of an unlocked lock is reported (race 11)", PVLOCK_MODE_PV,

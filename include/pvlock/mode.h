@@ -41,4 +41,16 @@ enum pvlock_mode pvlock_get_mode(void);
 int pvlock_set_spin_threshold(unsigned loops);
 unsigned pvlock_get_spin_threshold(void);
 
+/*
+ * pv queued lock: how many more times a newcomer looks for a chance to
+ * steal the lock from a sleeping queue head before it queues (0: one look).
+ * Linux looks for as long as the head sleeps; see docs/design.md.  Settable
+ * at any time; also read from PVLOCK_STEAL_SPIN at start-up.  Returns 0, or
+ * -1 with errno EINVAL above PVLOCK_STEAL_SPIN_MAX.
+ */
+#define PVLOCK_STEAL_SPIN_DEFAULT	16u
+#define PVLOCK_STEAL_SPIN_MAX		(1u << 24)
+int pvlock_set_steal_spin(unsigned loops);
+unsigned pvlock_get_steal_spin(void);
+
 #endif /* PVLOCK_MODE_H */

@@ -29,6 +29,7 @@ unsigned pvlock__slot_high_water(void);
 /* Freeze the mode (the first slow path does) and return it. */
 enum pvlock_mode pvlock__mode_freeze(void);
 extern unsigned pvlock__spin_threshold;
+extern unsigned pvlock__steal_spin;
 
 /*
  * Sleep while *ptr == val.  May return early or spuriously: callers loop.
@@ -59,6 +60,11 @@ static inline void ev_add(struct pvlock_slot *self, enum pvlock_event ev, uint64
 static inline unsigned spin_threshold(void)
 {
 	return __atomic_load_n(&pvlock__spin_threshold, __ATOMIC_RELAXED);
+}
+
+static inline unsigned steal_spin(void)
+{
+	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
 }
 
 #ifdef PVLOCK_FAULT_INJECTION

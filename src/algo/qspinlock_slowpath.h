@@ -122,11 +122,15 @@ static inline bool native_trylock(pvlock_t *lock)
  * are both clear, even past a non-empty queue: the head sets pending while
  * it spins, so this only steals from a head that is asleep (or preempted),
  * which is what keeps an overcommitted system moving.  Give up and queue
- * when the queue is empty or the head is spinning.
+ * when the queue is empty or the head is spinning, and (pvlock's departure
+ * from Linux, which spins here for as long as the head sleeps) after
+ * steal_spin() failed looks: a waiter that cannot steal soon is better off
+ * queued, where it sleeps behind the sleeping head, than spinning on a CPU
+ * the lock holder needs (docs/design.md has the measurements).
  */
 static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 {
-	for (;;) {
+	for (unsigned tries = steal_spin();; tries--) {
 		uint32_t val = load_relaxed(&lock->val);
 		uint8_t unlocked = 0;
 
@@ -135,7 +139,7 @@ static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 			ev_inc(self, pv_lock_stealing);
 			return true;
 		}
-		if (!(val & Q_TAIL_MASK) || (val & Q_PENDING_MASK))
+		if (!(val & Q_TAIL_MASK) || (val & Q_PENDING_MASK) || !tries)
 			return false;
 		cpu_relax();
 	}

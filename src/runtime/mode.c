@@ -1,6 +1,7 @@
 /*
  * mode.c - the run-time switch between native and pv slow paths, and the pv
- * spin threshold, both also read from the environment at start-up.
+ * tunables (spin threshold, steal spin), all also read from the environment
+ * at start-up.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;	/* default: pv */
 unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
+unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
 
 enum pvlock_mode pvlock__mode_freeze(void)
 {
@@ -60,6 +62,38 @@ unsigned pvlock_get_spin_threshold(void)
 	return __atomic_load_n(&pvlock__spin_threshold, __ATOMIC_RELAXED);
 }
 
+int pvlock_set_steal_spin(unsigned loops)
+{
+	if (loops > PVLOCK_STEAL_SPIN_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	__atomic_store_n(&pvlock__steal_spin, loops, __ATOMIC_RELAXED);
+	return 0;
+}
+
+unsigned pvlock_get_steal_spin(void)
+{
+	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
+}
+
+/* An integer tunable from the environment: one line and the default when bad. */
+static void tunable_from_environment(const char *name, unsigned min, unsigned max,
+				     unsigned dflt, int (*set)(unsigned))
+{
+	const char *text = getenv(name);
+
+	if (!text)
+		return;
+	char *end;
+	errno = 0;
+	unsigned long value = strtoul(text, &end, 0);
+	if (errno || end == text || *end || text[0] == '-' || value < min || value > max ||
+	    set((unsigned)value) != 0)
+		fprintf(stderr, "pvlock: %s=\"%s\" is not valid; accepted: an integer "
+			"from %u to %u (using the default, %u)\n", name, text, min, max, dflt);
+}
+
 /* Before main (and before any lock can be contended): read the environment.
  * A bad value is reported in one line and the default is kept. */
 __attribute__((constructor)) static void mode_from_environment(void)
@@ -76,16 +110,8 @@ __attribute__((constructor)) static void mode_from_environment(void)
 				"values: native, pv (using the default, pv)\n", mode);
 	}
 
-	const char *spin = getenv("PVLOCK_SPIN_THRESHOLD");
-	if (spin) {
-		char *end;
-		errno = 0;
-		unsigned long loops = strtoul(spin, &end, 0);
-		if (errno || end == spin || *end || spin[0] == '-' ||
-		    loops > PVLOCK_SPIN_THRESHOLD_MAX ||
-		    pvlock_set_spin_threshold((unsigned)loops) != 0)
-			fprintf(stderr, "pvlock: PVLOCK_SPIN_THRESHOLD=\"%s\" is not valid; "
-				"accepted: an integer from 1 to %u (using the default, %u)\n",
-				spin, PVLOCK_SPIN_THRESHOLD_MAX, PVLOCK_SPIN_THRESHOLD_DEFAULT);
-	}
+	tunable_from_environment("PVLOCK_SPIN_THRESHOLD", 1, PVLOCK_SPIN_THRESHOLD_MAX,
+				 PVLOCK_SPIN_THRESHOLD_DEFAULT, pvlock_set_spin_threshold);
+	tunable_from_environment("PVLOCK_STEAL_SPIN", 0, PVLOCK_STEAL_SPIN_MAX,
+				 PVLOCK_STEAL_SPIN_DEFAULT, pvlock_set_steal_spin);
 }
