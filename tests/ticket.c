@@ -181,6 +181,86 @@ static void pv_unlock_never_touches_released_lock(void)
 	CHECK_EQ(test_stats().ticket_kick, 1);
 }
 
+/*
+ * A nested wait (a signal handler's; here the point hook plays the handler,
+ * on the same thread and stack) that starts while the interrupted ticket
+ * wait has taken its level but not published its record, or has cleared
+ * its record but not given the level back.  The nested wait must still be
+ * found and kicked by its unlocker (the slot must be marked as waiting).
+ */
+static pvlock_ticket_t other;
+static enum pvlock_preempt_point nest_at;
+static int nested_done;
+static unsigned nested_wait_number;	/* which backend wait is the nested one */
+
+static void *release_other_later(void *arg)
+{
+	(void)arg;
+	WAIT_UNTIL(rec_waits() >= nested_wait_number, 10);	/* nested wait asleep */
+	pvlock_ticket_unlock(&other);
+	return NULL;
+}
+
+static void hook_nested_wait(enum pvlock_preempt_point where)
+{
+	static int busy;
+
+	if (where != nest_at || busy)
+		return;
+	busy = 1;
+	pvlock_ticket_lock(&other);	/* held by main: sleeps at level 1 */
+	pvlock_ticket_unlock(&other);
+	__atomic_store_n(&nested_done, 1, __ATOMIC_RELEASE);
+}
+
+static void *outer_waiter(void *arg)
+{
+	(void)arg;
+	pvlock_ticket_lock(&lock);
+	pvlock_ticket_unlock(&lock);
+	return NULL;
+}
+
+/* before_outer_woken: the point comes before the outer wait sleeps (level
+ * taken); otherwise after it was woken (record cleared), so we release
+ * `lock` first and the nested wait is the second backend wait. */
+static void nested_wait_in(enum pvlock_preempt_point where, bool before_outer_woken)
+{
+	rec_install();
+	pvlock_set_spin_threshold(64);
+	nest_at = where;
+	nested_wait_number = before_outer_woken ? 1 : 2;
+	pvlock__fault.point_hook = hook_nested_wait;
+	pvlock_ticket_lock(&lock);
+	pvlock_ticket_lock(&other);
+	test_thread t = test_start(outer_waiter, NULL);
+	if (!before_outer_woken) {
+		WAIT_UNTIL(rec_waits() == 1, 10);	/* outer asleep on lock */
+		pvlock_ticket_unlock(&lock);
+	}
+	test_thread r = test_start(release_other_later, NULL);
+	WAIT_UNTIL(__atomic_load_n(&nested_done, __ATOMIC_ACQUIRE), 20);
+	if (before_outer_woken)
+		pvlock_ticket_unlock(&lock);
+	test_join(t);
+	test_join(r);
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_GE(f.points_passed[where], 1);
+	CHECK_GE(rec_waits(), nested_wait_number);	/* the nested wait did sleep */
+	CHECK_GE(test_stats().ticket_kick, 1);
+}
+
+static void nested_wait_after_level_taken(void)
+{
+	nested_wait_in(PVLOCK_PP_TICKET_LEVEL_TAKEN, true);
+}
+
+static void nested_wait_after_record_cleared(void)
+{
+	nested_wait_in(PVLOCK_PP_TICKET_RECORD_CLEARED, false);
+}
+
 int main(void)
 {
 	test_run_both("ticket fast path, trylock, wrap-around", fast_path);
@@ -193,5 +273,9 @@ int main(void)
 		 pv_release_between_record_and_flag);
 	test_run("ticket pv unlock never touches a released lock (race 5)", PVLOCK_MODE_PV,
 		 pv_unlock_never_touches_released_lock);
+	test_run("ticket pv nested wait while the outer took its level", PVLOCK_MODE_PV,
+		 nested_wait_after_level_taken);
+	test_run("ticket pv nested wait while the outer gives its level back", PVLOCK_MODE_PV,
+		 nested_wait_after_record_cleared);
 	return test_finish();
 }

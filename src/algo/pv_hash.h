@@ -32,6 +32,7 @@ static inline void pv_hash_release_entry(struct pv_hash_entry *entry,
 {
 	__atomic_store_n(&entry->lock, NULL, __ATOMIC_RELAXED);
 	ev_inc(self, pv_hash_ops);
+	ev_inc(self, pv_hash_hops);	/* one entry touched, none probed past */
 }
 
 #endif /* PVLOCK_ALGO_PV_HASH_H */

@@ -50,14 +50,18 @@ static void pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 		return;
 	}
 	struct ticket_wait *w = &self->twait[level];
+	PREEMPT_POINT(TICKET_LEVEL_TAKEN);
 
 	store_relaxed(&w->kicked, 0);
 	/* A reader that sees the lock must see the right ticket. */
 	store_relaxed(&w->lock, NULL);
 	store_relaxed(&w->want, want);
 	store_release(&w->lock, lock);
-	if (level == 0)
-		mark_waiting(self->index, true);
+	/* Every level marks the slot, not just level 0: a signal handler may
+	 * wait here while the interrupted wait has taken its level but not
+	 * yet marked the slot, or already unmarked it (found by
+	 * pvlock-torture's author; tests/ticket.c replays both windows). */
+	mark_waiting(self->index, true);
 
 	PREEMPT_POINT(TICKET_BEFORE_FLAG);
 	/* seq_cst RMW: releases the record, and orders the re-check after it. */
@@ -68,10 +72,12 @@ static void pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	}
 
 	store_release(&w->lock, NULL);
-	if (level == 0)
-		mark_waiting(self->index, false);
+	PREEMPT_POINT(TICKET_RECORD_CLEARED);
 	signal_barrier();
-	self->ticket_depth--;
+	/* Unmark only when no wait is left on this slot; a handler that runs
+	 * between the decrement and the unmark waits with the slot marked. */
+	if (--self->ticket_depth == 0)
+		mark_waiting(self->index, false);
 }
 
 /* We hold the lock and found the flag set: clear it if nobody waits behind

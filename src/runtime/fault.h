@@ -24,6 +24,8 @@ enum pvlock_preempt_point {
 	PVLOCK_PP_UNLOCK_BEFORE_KICK,	/* lock released, waiter not yet kicked */
 	PVLOCK_PP_TICKET_BEFORE_FLAG,	/* ticket record published, flag not yet set */
 	PVLOCK_PP_TICKET_BEFORE_KICK,	/* ticket released, waiter not yet kicked */
+	PVLOCK_PP_TICKET_LEVEL_TAKEN,	/* ticket wait level taken, record not yet published */
+	PVLOCK_PP_TICKET_RECORD_CLEARED,	/* ticket record cleared, level not yet given back */
 	PVLOCK_PP_COUNT
 };
 
