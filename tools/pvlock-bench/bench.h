@@ -1,0 +1,224 @@
+/*
+ * bench.h - pvlock-bench: types shared by the parent (the study) and the
+ * child (one measured run in a fresh process).
+ *
+ * The parent plans runs, re-executes itself once per run with --run-one or
+ * --run-fastpath, reads one result line back over a pipe, and reports medians.
+ * A fresh process per run is required, not a convenience: pvlock's mode is
+ * process-wide and frozen by the first slow path, and its statistics are
+ * process-wide too.
+ */
+#ifndef PVLOCK_BENCH_H
+#define PVLOCK_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <pvlock.h>
+
+#define BENCH_NAME	"pvlock-bench"
+#define BENCH_VERSION	"0.1.0"
+
+enum {
+	MAX_THREADS = 1024,
+	MAX_LIST = 64,		/* entries of --threads / --locks */
+	MAX_CS_LINES = 4096,
+	CACHE_LINE = 64,
+};
+
+/* ---- options (options.c) ------------------------------------------------ */
+
+/*
+ * How long a child's workers get to notice the stop flag before the run is
+ * reported without its mutual-exclusion check.  Short: the figures are
+ * already taken, and every collapsed run would otherwise pay it in full.
+ */
+#define DRAIN_LIMIT_S 0.15
+
+enum output_format { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON };
+enum child_role { ROLE_STUDY, ROLE_RUN_ONE, ROLE_RUN_FASTPATH };
+
+struct lock_adapter;
+
+struct options {
+	enum child_role role;
+	const struct lock_adapter *locks[MAX_LIST];
+	unsigned nlocks;
+	unsigned threads[MAX_LIST];
+	unsigned nthreads;
+	unsigned cs_lines;
+	unsigned non_cs_ns;
+	double duration_s;
+	unsigned cpus;			/* 0: every CPU the process may use */
+	unsigned repeat;
+	uint64_t seed;
+	/*
+ * How long a child's workers get to notice the stop flag before the run is
+ * reported without its mutual-exclusion check.  Short: the figures are
+ * already taken, and every collapsed run would otherwise pay it in full.
+ */
+#define DRAIN_LIMIT_S 0.15
+
+enum output_format format;
+	const char *output_dir;		/* NULL: write no files */
+	unsigned spin_threshold;	/* 0: the library's default */
+	bool contention;		/* run the lock x threads study */
+	bool fastpath;			/* run the uncontended fast-path table */
+	unsigned sweep_lo, sweep_hi;	/* exponents; sweep_hi == 0: no sweep */
+	unsigned sweep_threads;
+	const struct lock_adapter *sweep_locks[MAX_LIST];
+	unsigned nsweep_locks;
+	uint64_t fastpath_iters;
+	double grace_s;			/* extra time before a child is killed */
+	bool quiet;
+	/* internal, set by the parent for its children */
+	uint64_t non_cs_loops;		/* busy-loop iterations for non_cs_ns */
+	bool callgrind;			/* --run-fastpath under callgrind */
+};
+
+/* Parses argv into *o; prints one error line and exits 2 on a bad value. */
+void options_parse(struct options *o, int argc, char **argv);
+void options_usage(FILE *f);
+
+/* ---- lock adapters (locks.c) -------------------------------------------- */
+
+/* Per-thread storage a lock may need for one acquisition (an MCS node). */
+struct lock_ctx {
+	_Alignas(CACHE_LINE) unsigned char bytes[CACHE_LINE];
+};
+
+struct worker;
+
+/*
+ * One lock under test.  run_worker and run_fastpath are generated per lock
+ * so that the lock and unlock calls are inlined into the measured loops: an
+ * indirect call per acquisition would hide the fast-path differences we
+ * exist to measure.
+ */
+struct lock_adapter {
+	const char *name;		/* as given to --locks */
+	const char *what;		/* one line for --help */
+	bool is_pvlock;			/* has pvlock statistics */
+	int pv_mode;			/* PVLOCK_MODE_* for pvlock locks, else -1 */
+	size_t size;			/* bytes of the lock object */
+	void (*init)(void *lock);
+	void (*destroy)(void *lock);
+	void (*run_worker)(struct worker *w, void *lock);
+	void (*run_fastpath)(void *lock, uint64_t iters);
+};
+
+extern const struct lock_adapter lock_adapters[];
+extern const unsigned lock_adapter_count;
+const struct lock_adapter *lock_find(const char *name);
+const char *lock_mode_name(const struct lock_adapter *l);	/* "pv", "native", "-" */
+
+/* ---- latency histogram (stats.c) ---------------------------------------- */
+
+/*
+ * Log-linear buckets: values below 16 exactly, then 16 buckets per power of
+ * two (about 6% resolution), up to 2^64.  Fixed size, so a worker records a
+ * sample with one increment and no allocation.
+ */
+enum { HIST_SUB_BITS = 4, HIST_SUB = 1 << HIST_SUB_BITS,
+       HIST_BUCKETS = HIST_SUB + (64 - HIST_SUB_BITS) * HIST_SUB };
+
+static inline unsigned hist_index(uint64_t v)
+{
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	unsigned e = 63u - (unsigned)__builtin_clzll(v);	/* >= HIST_SUB_BITS */
+	unsigned m = (unsigned)(v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1);
+	return HIST_SUB + (e - HIST_SUB_BITS) * HIST_SUB + m;
+}
+
+/* The middle of bucket i, in the histogram's unit. */
+double hist_bucket_mid(unsigned i);
+/* Smallest bucket middle at or below which a fraction q of the samples lie. */
+double hist_quantile(const uint64_t *hist, uint64_t total, double q);
+
+/* ---- small statistics (stats.c) ----------------------------------------- */
+
+double median_of(double *v, unsigned n);	/* sorts v; NaN when n == 0 */
+double min_of(const double *v, unsigned n);
+double max_of(const double *v, unsigned n);
+double jain_index(const uint64_t *x, unsigned n);
+double min_max_ratio(const uint64_t *x, unsigned n);
+
+/* ---- one run's result (result.c) ---------------------------------------- */
+
+enum run_status { RUN_OK, RUN_TIMEOUT, RUN_CRASHED, RUN_FAILED, RUN_CHECK_FAILED };
+const char *run_status_name(enum run_status s);
+
+/*
+ * The measured fields, each (name, kind): one list for the child's result
+ * line, the parent's parser and the raw CSV, so the three cannot drift.
+ */
+#define RUN_FIELDS(U, D) \
+	U(acquisitions) D(elapsed_s) D(acq_per_s) D(cpu_s) D(cpu_s_per_macq) \
+	D(vcsw_per_s) D(ivcsw_per_s) D(jain) D(min_max) \
+	D(lat_p50_ns) D(lat_p99_ns) D(lat_p999_ns) D(lat_max_ns) U(lat_samples) \
+	U(spin_threshold) U(checked) D(drain_s) U(timer_rt) D(fastpath_ns) D(fastpath_ir)
+
+struct run_result {
+	enum run_status status;
+	double wall_s;			/* child's wall time as the parent saw it */
+#define RUN_FIELD_U(name) uint64_t name;
+#define RUN_FIELD_D(name) double name;
+	RUN_FIELDS(RUN_FIELD_U, RUN_FIELD_D)
+#undef RUN_FIELD_U
+#undef RUN_FIELD_D
+	bool has_stats;
+	struct pvlock_stats st;
+};
+
+void result_init(struct run_result *r);
+/* One line "pvlock-bench-result name=value ...", newline-terminated. */
+void result_write_line(FILE *f, const struct run_result *r);
+/* 0 if buf held a complete result line. */
+int result_parse_line(const char *buf, struct run_result *r);
+
+/* Derived pvlock figures (0 when the lock has no statistics). */
+uint64_t result_waits(const struct run_result *r);
+uint64_t result_kicks(const struct run_result *r);
+uint64_t result_steals(const struct run_result *r);
+double result_wake_ns(const struct run_result *r);
+
+/* ---- the child side (workload.c, fastpath.c) ---------------------------- */
+
+/*
+ * Pins to --cpus, sets the pvlock mode and spin threshold this child was
+ * started for, and zeroes the statistics.  0, or -1 after printing why.
+ */
+int child_prepare(const struct options *o);
+/* Runs one contention run in this process and writes the result line. */
+int workload_main(const struct options *o);
+/* Times (or, under callgrind, counts) uncontended lock+unlock. */
+int fastpath_main(const struct options *o);
+/* Whether this binary has the callgrind client requests compiled in. */
+bool fastpath_can_count(void);
+
+/* ---- running children (runner.c) ---------------------------------------- */
+
+/*
+ * Runs argv (argv[0] looked up in PATH) with stdout on a pipe and, if
+ * pv_mode is not NULL, PVLOCK_MODE=pv_mode in its environment.  Kills it if
+ * it is still running after timeout_s.  Fills *r from its result line; with
+ * want_line false only the exit status counts.
+ */
+void run_child(char *const argv[], const char *pv_mode, double timeout_s,
+	       bool want_line, struct run_result *r);
+
+/* Busy-loop iterations per ns, measured in this process. */
+double busy_calibrate(void);
+void busy_loop(uint64_t loops);
+
+/* CPUs this process may run on now. */
+unsigned cpus_allowed(void);
+/* Restrict this process (and the threads it creates later) to k CPUs. */
+int pin_to_cpus(unsigned k);
+
+double now_s(void);	/* CLOCK_MONOTONIC seconds */
+
+#endif /* PVLOCK_BENCH_H */

@@ -1,0 +1,113 @@
+/*
+ * fastpath.c - the child side of the fast-path table: one thread, one lock,
+ * lock+unlock back to back, never contended.
+ *
+ * Timed: the fastest of many short chunks (each well under a scheduler
+ * slice); on a shared machine interference only ever adds time, so the
+ * minimum is the estimate of the lock's own cost.  Counted: under
+ * callgrind, instructions of N pairs and of 2N pairs are dumped separately;
+ * the parent takes (I(2N) - I(N)) / N, which cancels everything the two
+ * dumps have in common (the dump requests themselves, loop set-up).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "workload.h"
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#else
+#define HAVE_CALLGRIND 0
+#endif
+
+enum { TIMED_CHUNKS = 20 };
+
+bool fastpath_can_count(void)
+{
+	return HAVE_CALLGRIND;
+}
+
+static void *new_lock(const struct lock_adapter *l)
+{
+	size_t bytes = (l->size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+	void *lock_obj = aligned_alloc(CACHE_LINE, bytes);
+
+	if (!lock_obj) {
+		fprintf(stderr, BENCH_NAME ": out of memory\n");
+		exit(1);
+	}
+	memset(lock_obj, 0, bytes);
+	l->init(lock_obj);
+	return lock_obj;
+}
+
+/*
+ * Every lock of the list in turn, two dumps each: "NAME:n" and "NAME:2n".
+ * One valgrind start-up for all the locks of a mode instead of one per lock.
+ */
+static int count_instructions(const struct options *o)
+{
+#if HAVE_CALLGRIND
+	for (unsigned i = 0; i < o->nlocks; i++) {
+		const struct lock_adapter *l = o->locks[i];
+		void *lock_obj = new_lock(l);
+		char name[64];
+
+		l->run_fastpath(lock_obj, 1000);	/* lazy binding, first touch */
+		CALLGRIND_ZERO_STATS;
+		l->run_fastpath(lock_obj, o->fastpath_iters);
+		snprintf(name, sizeof(name), "%s:n", l->name);
+		CALLGRIND_DUMP_STATS_AT(name);
+		l->run_fastpath(lock_obj, 2 * o->fastpath_iters);
+		snprintf(name, sizeof(name), "%s:2n", l->name);
+		CALLGRIND_DUMP_STATS_AT(name);
+		l->destroy(lock_obj);
+		free(lock_obj);
+	}
+	return 0;
+#else
+	(void)o;
+	fprintf(stderr, BENCH_NAME ": built without <valgrind/callgrind.h>\n");
+	return -1;
+#endif
+}
+
+int fastpath_main(const struct options *o)
+{
+	const struct lock_adapter *l = o->locks[0];
+	struct run_result r;
+
+	result_init(&r);
+	if (child_prepare(o))
+		return 1;
+	if (o->callgrind) {
+		if (count_instructions(o))
+			return 1;
+	} else {
+		void *lock_obj = new_lock(l);
+		uint64_t chunk = o->fastpath_iters / TIMED_CHUNKS + 1;
+		double ns[TIMED_CHUNKS];
+
+		l->run_fastpath(lock_obj, chunk);	/* warm up caches and the clock */
+		for (unsigned i = 0; i < TIMED_CHUNKS; i++) {
+			double t0 = now_s();
+			l->run_fastpath(lock_obj, chunk);
+			ns[i] = (now_s() - t0) * 1e9 / (double)chunk;
+		}
+		r.fastpath_ns = min_of(ns, TIMED_CHUNKS);
+		r.acquisitions = chunk * (TIMED_CHUNKS + 1);
+		l->destroy(lock_obj);
+		free(lock_obj);
+	}
+
+	r.status = RUN_OK;
+	r.spin_threshold = pvlock_get_spin_threshold();
+	if (l->is_pvlock) {
+		/* Uncontended means no slow path at all: the stats prove it. */
+		pvlock_stats_read(&r.st);
+		r.has_stats = true;
+	}
+	result_write_line(stdout, &r);
+	return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * machine.c - clocks, CPU affinity and the calibrated busy loop.
+ */
+#include <sched.h>
+#include <time.h>
+
+#include "bench.h"
+
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Non-critical work: an empty loop the compiler must keep.  Not a sleep and
+ * not a pause loop: the thread stays runnable and busy, as real work would.
+ * Out of line so every lock's worker pays the same call.
+ */
+void busy_loop(uint64_t loops)
+{
+	for (uint64_t i = 0; i < loops; i++)
+		__asm__ __volatile__("" ::: "memory");
+}
+
+/*
+ * Iterations per ns.  The best of several short tries: on a noisy machine a
+ * slow try means we were preempted, not that the loop got slower.
+ */
+double busy_calibrate(void)
+{
+	const uint64_t loops = 2000000;
+	double best = 0;
+
+	busy_loop(loops);	/* warm up the frequency governor and the caches */
+	for (int i = 0; i < 7; i++) {
+		double t0 = now_s();
+		busy_loop(loops);
+		double rate = loops / ((now_s() - t0) * 1e9);
+		if (rate > best)
+			best = rate;
+	}
+	return best;
+}
+
+unsigned cpus_allowed(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	return (unsigned)CPU_COUNT(&set);
+}
+
+/* The first k CPUs we may use.  Threads created afterwards inherit the mask. */
+int pin_to_cpus(unsigned k)
+{
+	cpu_set_t allowed, use;
+	unsigned n = 0;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return -1;
+	CPU_ZERO(&use);
+	for (int c = 0; c < CPU_SETSIZE && n < k; c++)
+		if (CPU_ISSET(c, &allowed)) {
+			CPU_SET(c, &use);
+			n++;
+		}
+	if (n < k)
+		return -1;
+	return sched_setaffinity(0, sizeof(use), &use);
+}

@@ -1,0 +1,433 @@
+/*
+ * options.c - command line.  Every bad value gets one line naming the option,
+ * the value and what is accepted, and exit status 2.
+ *
+ * The parent and its children parse the same options: a child is started as
+ * "pvlock-bench --run-one LOCK --threads N ..." so a run can also be
+ * reproduced by hand with exactly the arguments the study used.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const unsigned default_threads[] = { 1, 2, 4, 8, 16, 32 };
+static const char *const default_sweep_locks[] = { "pv-queued", "pv-ticket" };
+
+void options_usage(FILE *f)
+{
+	fprintf(f,
+"usage: " BENCH_NAME " [options]\n"
+"\n"
+"Measures locks under contention, including more threads than CPUs.  Each run\n"
+"(lock, mode, thread count) executes in a fresh process.  N threads loop\n"
+"{ lock; read-modify-write C cache lines; unlock; W ns of busy work } for a\n"
+"fixed time.  Results: medians over --repeat runs, interleaved across locks.\n"
+"\n"
+"Study:\n"
+"  --locks LIST          comma-separated lock names, or 'all' (default: all)\n"
+"  --threads LIST        comma-separated thread counts, 1..%d\n"
+"                        (default: 1,2,4,8,16,32)\n"
+"  --cs-lines C          cache lines the critical section modifies, 1..%d\n"
+"                        (default: 1)\n"
+"  --non-cs-ns W         busy work between acquisitions in ns, 0..10000000\n"
+"                        (default: 100; a calibrated loop, not a sleep)\n"
+"  --duration SECONDS    length of one run, 0.05..3600 (default: 1)\n"
+"  --cpus K              pin every run to the first K CPUs this process may use,\n"
+"                        1..CPUs available (default: all of them); with 2, 8\n"
+"                        threads are a 4x overcommit\n"
+"  --repeat N            runs per configuration, 1..1000 (default: 3)\n"
+"  --seed N              seeds the latency-sampling intervals (default: 1)\n"
+"  --spin-threshold N    pv spin loops before sleeping, 1..%u\n"
+"                        (default: the library's, %u)\n"
+"  --no-contention       skip the lock x threads study\n"
+"  --fastpath            add the uncontended fast-path table: ns per lock+unlock\n"
+"                        and instructions counted by valgrind's callgrind\n"
+"  --fastpath-iters N    lock+unlock pairs per fast-path run, 1000..10000000000\n"
+"                        (default: 2000000)\n"
+"  --sweep-threshold LO:HI\n"
+"                        add a sweep of the spin threshold over 2^LO..2^HI,\n"
+"                        exponents 1..24\n"
+"  --sweep-threads N     threads in the sweep, 1..%d (default: 8)\n"
+"  --sweep-locks LIST    locks in the sweep, as --locks\n"
+"                        (default: pv-queued,pv-ticket)\n"
+"\n"
+"Output:\n"
+"  --format FMT          table, csv or json, on stdout (default: table)\n"
+"  --output DIR          also write DIR/table.txt, summary.csv, runs.csv,\n"
+"                        results.json and the plot data (DIR is created)\n"
+"  --grace SECONDS       a run still going this long after its duration is\n"
+"                        killed and reported as timeout, 0.1..3600 (default: 5)\n"
+"  --quiet               no progress on stderr\n"
+"  --help                this text\n"
+"  --version             print the version\n"
+"\n"
+"Locks:\n",
+		MAX_THREADS, MAX_CS_LINES, PVLOCK_SPIN_THRESHOLD_MAX,
+		PVLOCK_SPIN_THRESHOLD_DEFAULT, MAX_THREADS);
+	for (unsigned i = 0; i < lock_adapter_count; i++)
+		fprintf(f, "  %-20s  %s\n", lock_adapters[i].name, lock_adapters[i].what);
+	fprintf(f,
+"\n"
+"Internal (how the study starts its children):\n"
+"  --run-one LOCK        run one configuration in this process, print one\n"
+"                        result line\n"
+"  --run-fastpath LOCK   time uncontended lock+unlock in this process\n"
+"  --callgrind           with --run-fastpath: count instructions with callgrind\n"
+"                        client requests; LOCK may then be a list of locks that\n"
+"                        share one pvlock mode\n"
+"  --non-cs-loops N      busy-loop iterations for --non-cs-ns (calibrated by the\n"
+"                        parent)\n"
+"\n"
+"What `make demo` runs (docs/benchmark.md explains the output):\n"
+"  " BENCH_NAME " --cpus 2 --threads 1,2,4,8,16,32 --duration 0.3 --repeat 5 \\\n"
+"      --fastpath --sweep-threshold 6:16 --sweep-threads 8 --output results\n"
+"\n"
+"Exit status: 0 done (missed goals and timed-out runs are results, reported);\n"
+"1 a run failed its mutual-exclusion check or could not start; 2 bad usage.\n");
+}
+
+static _Noreturn void bad_value(const char *opt, const char *val, const char *accepted)
+{
+	fprintf(stderr, BENCH_NAME ": %s: bad value '%s': expected %s\n", opt, val, accepted);
+	exit(2);
+}
+
+static uint64_t parse_uint(const char *opt, const char *s, uint64_t lo, uint64_t hi,
+			   const char *accepted)
+{
+	char *end;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		bad_value(opt, s, accepted);
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		bad_value(opt, s, accepted);
+	return v;
+}
+
+static double parse_seconds(const char *opt, const char *s, double lo, double hi,
+			    const char *accepted)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+		bad_value(opt, s, accepted);
+	return v;
+}
+
+/* "1,2,4": distinct integers in [lo, hi]. */
+static unsigned parse_uint_list(const char *opt, const char *s, unsigned lo, unsigned hi,
+				unsigned *out, const char *accepted)
+{
+	unsigned n = 0;
+	const char *p = s;
+
+	for (;;) {
+		char item[32];
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(item) || n == MAX_LIST)
+			bad_value(opt, s, accepted);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(item, &end, 10);
+		if (item[0] < '0' || item[0] > '9' || errno || *end || v < lo || v > hi)
+			bad_value(opt, s, accepted);
+		for (unsigned i = 0; i < n; i++)
+			if (out[i] == v)
+				bad_value(opt, s, accepted);
+		out[n++] = (unsigned)v;
+		if (!p[len])
+			return n;
+		p += len + 1;
+	}
+}
+
+/* "one of a, b, c" or "'all' or a comma-separated list of a, b, c". */
+static const char *lock_names_accepted(bool list)
+{
+	static char buf[512];
+	size_t used = (size_t)snprintf(buf, sizeof(buf), "%s",
+				       list ? "'all' or a comma-separated list of " : "one of ");
+
+	for (unsigned i = 0; i < lock_adapter_count && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s",
+					 i ? ", " : "", lock_adapters[i].name);
+	return buf;
+}
+
+static unsigned parse_lock_list(const char *opt, const char *s,
+				const struct lock_adapter **out)
+{
+	unsigned n = 0;
+	const char *p = s;
+
+	if (!strcmp(s, "all")) {
+		for (unsigned i = 0; i < lock_adapter_count; i++)
+			out[n++] = &lock_adapters[i];
+		return n;
+	}
+	for (;;) {
+		char item[64];
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(item) || n == MAX_LIST)
+			bad_value(opt, s, lock_names_accepted(true));
+		memcpy(item, p, len);
+		item[len] = '\0';
+		const struct lock_adapter *l = lock_find(item);
+		if (!l)
+			bad_value(opt, item, lock_names_accepted(true));
+		for (unsigned i = 0; i < n; i++)
+			if (out[i] == l)
+				bad_value(opt, s, "each lock at most once");
+		out[n++] = l;
+		if (!p[len])
+			return n;
+		p += len + 1;
+	}
+}
+
+static void set_defaults(struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->role = ROLE_STUDY;
+	for (unsigned i = 0; i < lock_adapter_count; i++)
+		o->locks[o->nlocks++] = &lock_adapters[i];
+	for (unsigned i = 0; i < sizeof(default_threads) / sizeof(default_threads[0]); i++)
+		o->threads[o->nthreads++] = default_threads[i];
+	o->cs_lines = 1;
+	o->non_cs_ns = 100;
+	o->duration_s = 1.0;
+	o->repeat = 3;
+	o->seed = 1;
+	o->format = FORMAT_TABLE;
+	o->contention = true;
+	o->sweep_threads = 8;
+	for (unsigned i = 0; i < sizeof(default_sweep_locks) / sizeof(default_sweep_locks[0]); i++)
+		o->sweep_locks[o->nsweep_locks++] = lock_find(default_sweep_locks[i]);
+	o->fastpath_iters = 2000000;
+	o->grace_s = 5.0;
+}
+
+/* Options that take a value, and what each accepts; everything else is a flag. */
+_Static_assert(MAX_THREADS == 1024 && MAX_CS_LINES == 4096 &&
+	       PVLOCK_SPIN_THRESHOLD_MAX == 16777216, "update the texts below");
+static const struct valued_option {
+	const char *name;
+	const char *accepted;	/* NULL: computed by accepted() */
+} valued[] = {
+	{ "--locks", NULL },
+	{ "--threads", "a comma-separated list of distinct integers 1..1024" },
+	{ "--cs-lines", "an integer 1..4096" },
+	{ "--non-cs-ns", "an integer 0..10000000 (ns)" },
+	{ "--duration", "seconds, 0.05..3600" },
+	{ "--cpus", NULL },
+	{ "--repeat", "an integer 1..1000" },
+	{ "--seed", "an unsigned 64-bit integer" },
+	{ "--spin-threshold", "an integer 1..16777216" },
+	{ "--fastpath-iters", "an integer 1000..10000000000" },
+	{ "--sweep-threshold", "LO:HI, exponents of 2 with 1 <= LO <= HI <= 24 (e.g. 6:16)" },
+	{ "--sweep-threads", "an integer 1..1024" },
+	{ "--sweep-locks", NULL },
+	{ "--format", "table, csv or json" },
+	{ "--output", "a directory name" },
+	{ "--grace", "seconds, 0.1..3600" },
+	{ "--run-one", NULL },
+	{ "--run-fastpath", NULL },
+	{ "--non-cs-loops", "an unsigned integer" },
+};
+
+static const struct valued_option *find_valued(const char *name)
+{
+	for (unsigned i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
+		if (!strcmp(name, valued[i].name))
+			return &valued[i];
+	return NULL;
+}
+
+static const char *accepted(const char *name)
+{
+	static char buf[96];
+	const struct valued_option *v = find_valued(name);
+
+	if (v && v->accepted)
+		return v->accepted;
+	if (!strcmp(name, "--cpus")) {
+		snprintf(buf, sizeof(buf), "an integer 1..%u (the CPUs this process may use)",
+			 cpus_allowed());
+		return buf;
+	}
+	return lock_names_accepted(strcmp(name, "--run-one") != 0);
+}
+
+/* "LO:HI" exponents. */
+static void parse_sweep(struct options *o, const char *name, const char *v)
+{
+	unsigned long lo, hi;
+	char *end;
+
+	errno = 0;
+	if (*v < '0' || *v > '9')
+		bad_value(name, v, accepted(name));
+	lo = strtoul(v, &end, 10);
+	if (errno || *end != ':' || end[1] < '0' || end[1] > '9')
+		bad_value(name, v, accepted(name));
+	hi = strtoul(end + 1, &end, 10);
+	if (errno || *end || lo < 1 || hi > 24 || lo > hi)
+		bad_value(name, v, accepted(name));
+	o->sweep_lo = (unsigned)lo;
+	o->sweep_hi = (unsigned)hi;
+}
+
+static void apply(struct options *o, const char *name, const char *v)
+{
+	const char *acc = accepted(name);
+
+	if (!strcmp(name, "--locks")) {
+		o->nlocks = parse_lock_list(name, v, o->locks);
+	} else if (!strcmp(name, "--threads")) {
+		o->nthreads = parse_uint_list(name, v, 1, MAX_THREADS, o->threads, acc);
+	} else if (!strcmp(name, "--cs-lines")) {
+		o->cs_lines = (unsigned)parse_uint(name, v, 1, MAX_CS_LINES, acc);
+	} else if (!strcmp(name, "--non-cs-ns")) {
+		o->non_cs_ns = (unsigned)parse_uint(name, v, 0, 10000000, acc);
+	} else if (!strcmp(name, "--duration")) {
+		o->duration_s = parse_seconds(name, v, 0.05, 3600, acc);
+	} else if (!strcmp(name, "--cpus")) {
+		o->cpus = (unsigned)parse_uint(name, v, 1, cpus_allowed(), acc);
+	} else if (!strcmp(name, "--repeat")) {
+		o->repeat = (unsigned)parse_uint(name, v, 1, 1000, acc);
+	} else if (!strcmp(name, "--seed")) {
+		o->seed = parse_uint(name, v, 0, UINT64_MAX, acc);
+	} else if (!strcmp(name, "--spin-threshold")) {
+		o->spin_threshold = (unsigned)parse_uint(name, v, 1, PVLOCK_SPIN_THRESHOLD_MAX, acc);
+	} else if (!strcmp(name, "--fastpath-iters")) {
+		o->fastpath_iters = parse_uint(name, v, 1000, 10000000000ull, acc);
+	} else if (!strcmp(name, "--sweep-threshold")) {
+		parse_sweep(o, name, v);
+	} else if (!strcmp(name, "--sweep-threads")) {
+		o->sweep_threads = (unsigned)parse_uint(name, v, 1, MAX_THREADS, acc);
+	} else if (!strcmp(name, "--sweep-locks")) {
+		o->nsweep_locks = parse_lock_list(name, v, o->sweep_locks);
+	} else if (!strcmp(name, "--format")) {
+		if (!strcmp(v, "table"))
+			o->format = FORMAT_TABLE;
+		else if (!strcmp(v, "csv"))
+			o->format = FORMAT_CSV;
+		else if (!strcmp(v, "json"))
+			o->format = FORMAT_JSON;
+		else
+			bad_value(name, v, acc);
+	} else if (!strcmp(name, "--output")) {
+		if (!*v)
+			bad_value(name, v, acc);
+		o->output_dir = v;
+	} else if (!strcmp(name, "--grace")) {
+		o->grace_s = parse_seconds(name, v, 0.1, 3600, acc);
+	} else if (!strcmp(name, "--run-one")) {
+		const struct lock_adapter *l = lock_find(v);
+		if (!l)
+			bad_value(name, v, acc);
+		o->role = ROLE_RUN_ONE;
+		o->locks[0] = l;
+		o->nlocks = 1;
+	} else if (!strcmp(name, "--run-fastpath")) {
+		o->role = ROLE_RUN_FASTPATH;
+		o->nlocks = parse_lock_list(name, v, o->locks);
+	} else if (!strcmp(name, "--non-cs-loops")) {
+		o->non_cs_loops = parse_uint(name, v, 0, UINT64_MAX / 2, acc);
+	}
+}
+
+void options_parse(struct options *o, int argc, char **argv)
+{
+	set_defaults(o);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		char name[64];
+		const char *value = NULL;
+
+		if (arg[0] == '-' && arg[1] != '-') {
+			fprintf(stderr, BENCH_NAME ": unknown option '%s' (options are long: see --help)\n",
+				arg);
+			exit(2);
+		}
+		if (strncmp(arg, "--", 2) || !arg[2]) {
+			fprintf(stderr, BENCH_NAME ": unexpected argument '%s' (see --help)\n", arg);
+			exit(2);
+		}
+		/* --name=value or --name value */
+		const char *eq = strchr(arg, '=');
+		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+		if (len >= sizeof(name)) {
+			fprintf(stderr, BENCH_NAME ": unknown option '%s' (see --help)\n", arg);
+			exit(2);
+		}
+		memcpy(name, arg, len);
+		name[len] = '\0';
+
+		if (find_valued(name)) {
+			if (eq)
+				value = eq + 1;
+			else if (i + 1 < argc)
+				value = argv[++i];
+			else {
+				fprintf(stderr, BENCH_NAME ": %s: missing value: expected %s\n", name,
+					accepted(name));
+				exit(2);
+			}
+			apply(o, name, value);
+			continue;
+		}
+		if (eq && (!strcmp(name, "--help") || !strcmp(name, "--version") ||
+			   !strcmp(name, "--quiet") || !strcmp(name, "--fastpath") ||
+			   !strcmp(name, "--no-contention") || !strcmp(name, "--callgrind"))) {
+			fprintf(stderr, BENCH_NAME ": %s: bad value '%s': expected no value\n",
+				name, eq + 1);
+			exit(2);
+		}
+		if (!strcmp(name, "--help")) {
+			options_usage(stdout);
+			exit(0);
+		} else if (!strcmp(name, "--version")) {
+			printf(BENCH_NAME " " BENCH_VERSION " (pvlock %d.%d.%d)\n", PVLOCK_VERSION_MAJOR,
+			       PVLOCK_VERSION_MINOR, PVLOCK_VERSION_PATCH);
+			exit(0);
+		} else if (!strcmp(name, "--quiet")) {
+			o->quiet = true;
+		} else if (!strcmp(name, "--fastpath")) {
+			o->fastpath = true;
+		} else if (!strcmp(name, "--no-contention")) {
+			o->contention = false;
+		} else if (!strcmp(name, "--callgrind")) {
+			o->callgrind = true;
+		} else {
+			fprintf(stderr, BENCH_NAME ": unknown option '%s' (see --help)\n", arg);
+			exit(2);
+		}
+	}
+
+	if (o->role == ROLE_STUDY && !o->contention && !o->fastpath && !o->sweep_hi) {
+		fprintf(stderr, BENCH_NAME ": --no-contention: nothing left to run: "
+			"add --fastpath or --sweep-threshold LO:HI\n");
+		exit(2);
+	}
+	if (o->role == ROLE_RUN_FASTPATH && !o->callgrind && o->nlocks != 1) {
+		fprintf(stderr, BENCH_NAME ": --run-fastpath: one lock per timed run "
+			"(a list only with --callgrind)\n");
+		exit(2);
+	}
+	if (o->role == ROLE_RUN_ONE && o->nthreads != 1) {
+		fprintf(stderr, BENCH_NAME ": --run-one: needs exactly one --threads value\n");
+		exit(2);
+	}
+}

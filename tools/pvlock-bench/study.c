@@ -1,0 +1,431 @@
+/*
+ * study.c - plan the runs and run each in a fresh child (summary.c then
+ * reduces them to one cell per configuration).
+ *
+ * Order is the defence against a drifting machine: the repeat loop is the
+ * outermost, and inside it every lock runs once per configuration before any
+ * runs again (A B C A B C ...), so slow minutes hit every lock alike.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "study.h"
+
+/* Callgrind runs ~50x slower than native; the N/2N difference needs no more. */
+enum { CALLGRIND_ITERS = 100000, FASTPATH_MIN_REPEAT = 5 };
+
+static const char *const kind_names[] = {
+	[STUDY_FASTPATH] = "fastpath", [STUDY_CONTENTION] = "contention", [STUDY_SWEEP] = "sweep",
+};
+
+const char *study_kind_name(enum study_kind k)
+{
+	return kind_names[k];
+}
+
+static bool in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (!path)
+		return false;
+	while (*path) {
+		size_t len = strcspn(path, ":");
+		if (len && len + strlen(prog) + 2 <= sizeof(buf)) {
+			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, prog);
+			if (!access(buf, X_OK))
+				return true;
+		}
+		path += len + (path[len] == ':');
+	}
+	return false;
+}
+
+static unsigned fastpath_repeat(const struct options *o)
+{
+	return o->repeat > FASTPATH_MIN_REPEAT ? o->repeat : FASTPATH_MIN_REPEAT;
+}
+
+static void add_job(struct study *s, enum study_kind kind, const struct lock_adapter *l,
+		    unsigned threads, unsigned threshold, unsigned rep, bool callgrind)
+{
+	struct job *j = &s->jobs[s->njobs++];
+
+	memset(j, 0, sizeof(*j));
+	j->kind = kind;
+	j->lock = l;
+	j->threads = threads;
+	j->threshold = threshold;
+	j->rep = rep;
+	j->callgrind = callgrind;
+	result_init(&j->r);
+}
+
+void study_plan(struct study *s, const struct options *o)
+{
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	ssize_t len = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
+	if (len <= 0) {
+		fprintf(stderr, BENCH_NAME ": readlink /proc/self/exe: %s\n", strerror(errno));
+		exit(1);
+	}
+	s->exe[len] = '\0';
+	s->cpus_used = o->cpus ? o->cpus : cpus_allowed();
+	for (unsigned i = 0; i < MAX_LIST; i++)
+		s->fastpath_ir[i] = NAN;
+
+	/* Calibrated once, here, so every run does the same work per iteration. */
+	if ((o->contention || o->sweep_hi) && o->non_cs_ns) {
+		s->loops_per_ns = busy_calibrate();
+		s->non_cs_loops = (uint64_t)llround(o->non_cs_ns * s->loops_per_ns);
+	}
+	if (o->fastpath && !fastpath_can_count())
+		s->callgrind_note = "not counted: built without <valgrind/callgrind.h>";
+	else if (o->fastpath && !in_path("valgrind"))
+		s->callgrind_note = "not counted: valgrind is not installed";
+
+	unsigned nsweep = o->sweep_hi ? o->sweep_hi - o->sweep_lo + 1 : 0;
+	size_t max = (size_t)fastpath_repeat(o) * o->nlocks + 2 +
+		     (size_t)o->repeat * o->nthreads * o->nlocks +
+		     (size_t)o->repeat * nsweep * o->nsweep_locks;
+	s->jobs = calloc(max, sizeof(*s->jobs));
+	if (!s->jobs) {
+		fprintf(stderr, BENCH_NAME ": out of memory\n");
+		exit(1);
+	}
+
+	/* Fast path first: it is short, and a broken lock shows up at once. */
+	if (o->fastpath) {
+		for (unsigned rep = 0; rep < fastpath_repeat(o); rep++)
+			for (unsigned i = 0; i < o->nlocks; i++)
+				add_job(s, STUDY_FASTPATH, o->locks[i], 1, 0, rep, false);
+		/*
+		 * Instructions: one valgrind per pvlock mode, counting every lock
+		 * that runs in it (valgrind's start-up is most of the cost).
+		 */
+		for (int native = 0; native < 2 && !s->callgrind_note; native++) {
+			uint64_t members = 0;
+			unsigned first = 0;
+			for (unsigned i = o->nlocks; i-- > 0;)
+				if ((o->locks[i]->pv_mode == PVLOCK_MODE_NATIVE) == native) {
+					members |= 1ull << i;
+					first = i;
+				}
+			if (members) {
+				add_job(s, STUDY_FASTPATH, o->locks[first], 1, 0, 0, true);
+				s->jobs[s->njobs - 1].members = members;
+			}
+		}
+	}
+	if (o->contention)
+		for (unsigned rep = 0; rep < o->repeat; rep++)
+			for (unsigned t = 0; t < o->nthreads; t++)
+				for (unsigned i = 0; i < o->nlocks; i++)
+					add_job(s, STUDY_CONTENTION, o->locks[i], o->threads[t],
+						o->spin_threshold, rep, false);
+	for (unsigned rep = 0; rep < o->repeat && nsweep; rep++)
+		for (unsigned e = o->sweep_lo; e <= o->sweep_hi; e++)
+			for (unsigned i = 0; i < o->nsweep_locks; i++)
+				add_job(s, STUDY_SWEEP, o->sweep_locks[i], o->sweep_threads,
+					1u << e, rep, false);
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+struct argv_buf {
+	char *argv[40];
+	unsigned n;
+	char text[40][64];
+};
+
+static void arg(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->text[a->n], sizeof(a->text[a->n]), fmt, ap);
+	va_end(ap);
+	a->argv[a->n] = a->text[a->n];
+	a->argv[++a->n] = NULL;
+}
+
+const char *job_label(const struct study *s, const struct job *j, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	if (!j->callgrind)
+		return j->lock->name;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < s->o->nlocks && used < n; i++)
+		if (j->members & (1ull << i))
+			used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "+" : "",
+						 s->o->locks[i]->name);
+	return buf;
+}
+
+/* The Ir total of a callgrind dump, if its trigger is the request "expect". */
+static double dump_total(const char *path, const char *expect)
+{
+	char line[256], want[128];
+	double total = NAN;
+	bool right = false;
+	FILE *f = fopen(path, "r");
+
+	snprintf(want, sizeof(want), "desc: Trigger: Client Request: %s\n", expect);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strcmp(line, want))
+			right = true;
+		else if (!strncmp(line, "summary: ", 9) || !strncmp(line, "totals: ", 8))
+			total = strtod(strchr(line, ' ') + 1, NULL);
+	}
+	if (f)
+		fclose(f);
+	unlink(path);
+	return right ? total : NAN;
+}
+
+static void run_callgrind(struct study *s, struct job *j)
+{
+	char dir[] = "/tmp/pvlock-bench.XXXXXX";
+	char file[sizeof(dir) + 16], exe[sizeof(dir) + 16], list[MAX_LIST * 24];
+	struct argv_buf a = { .n = 0 }, strip = { .n = 0 };
+	struct run_result stripped;
+
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, BENCH_NAME ": mkdtemp: %s\n", strerror(errno));
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/cg.out", dir);
+	snprintf(exe, sizeof(exe), "%s/bench", dir);
+	job_label(s, j, list, sizeof(list));
+	for (char *p = list; *p; p++)
+		if (*p == '+')
+			*p = ',';
+	/*
+	 * Valgrind 3.19 gives up on some DWARF 5 that clang emits, and the
+	 * count needs no debug information: count a copy without it.
+	 */
+	arg(&strip, "objcopy");
+	arg(&strip, "--strip-debug");
+	arg(&strip, "%s", s->exe);
+	arg(&strip, "%s", exe);
+	stripped.status = RUN_FAILED;
+	if (in_path("objcopy"))
+		run_child(strip.argv, NULL, 60, false, &stripped);
+
+	arg(&a, "valgrind");
+	arg(&a, "--tool=callgrind");
+	arg(&a, "-q");
+	arg(&a, "--callgrind-out-file=%s", file);
+	arg(&a, "%s", stripped.status == RUN_OK ? exe : s->exe);
+	arg(&a, "--run-fastpath");
+	a.argv[a.n] = list;	/* may be longer than an argv_buf slot */
+	a.argv[++a.n] = NULL;
+	arg(&a, "--callgrind");
+	arg(&a, "--fastpath-iters");
+	arg(&a, "%d", CALLGRIND_ITERS);
+	run_child(a.argv, j->lock->pv_mode >= 0 ? lock_mode_name(j->lock) : NULL,
+		  300, true, &j->r);
+
+	/* Dumps k = 1, 2, ... in order: "NAME:n" then "NAME:2n" for each lock. */
+	unsigned k = 1;
+	for (unsigned i = 0; i < s->o->nlocks; i++) {
+		char path[sizeof(file) + 8], name[64];
+		double ir[2];
+
+		if (!(j->members & (1ull << i)))
+			continue;
+		for (int d = 0; d < 2; d++, k++) {
+			snprintf(path, sizeof(path), "%s.%u", file, k);
+			snprintf(name, sizeof(name), "%s:%s", s->o->locks[i]->name, d ? "2n" : "n");
+			ir[d] = dump_total(path, name);
+		}
+		s->fastpath_ir[i] = (ir[1] - ir[0]) / CALLGRIND_ITERS;
+		if (j->r.status == RUN_OK && isnan(s->fastpath_ir[i]))
+			j->r.status = RUN_FAILED;
+	}
+	unlink(file);
+	unlink(exe);
+	rmdir(dir);
+}
+
+static void run_job(struct study *s, struct job *j)
+{
+	const struct options *o = s->o;
+	struct argv_buf a = { .n = 0 };
+	const char *mode = j->lock->pv_mode >= 0 ? lock_mode_name(j->lock) : NULL;
+
+	if (j->callgrind) {
+		run_callgrind(s, j);
+		return;
+	}
+	arg(&a, "%s", s->exe);
+	if (j->kind == STUDY_FASTPATH) {
+		arg(&a, "--run-fastpath");
+		arg(&a, "%s", j->lock->name);
+		arg(&a, "--fastpath-iters");
+		arg(&a, "%llu", (unsigned long long)o->fastpath_iters);
+		if (o->cpus) {
+			arg(&a, "--cpus");
+			arg(&a, "%u", o->cpus);
+		}
+		/* A pair costs well under a microsecond, even on a busy machine. */
+		run_child(a.argv, mode, 10 + o->fastpath_iters * 1e-6, true, &j->r);
+		return;
+	}
+	arg(&a, "--run-one");
+	arg(&a, "%s", j->lock->name);
+	arg(&a, "--threads");
+	arg(&a, "%u", j->threads);
+	arg(&a, "--cs-lines");
+	arg(&a, "%u", o->cs_lines);
+	arg(&a, "--non-cs-ns");
+	arg(&a, "%u", o->non_cs_ns);
+	arg(&a, "--non-cs-loops");
+	arg(&a, "%llu", (unsigned long long)s->non_cs_loops);
+	arg(&a, "--duration");
+	arg(&a, "%.17g", o->duration_s);
+	arg(&a, "--seed");
+	arg(&a, "%llu", (unsigned long long)(o->seed + j->rep));
+	if (o->cpus) {
+		arg(&a, "--cpus");
+		arg(&a, "%u", o->cpus);
+	}
+	if (j->threshold) {
+		arg(&a, "--spin-threshold");
+		arg(&a, "%u", j->threshold);
+	}
+	run_child(a.argv, mode, o->duration_s + o->grace_s, true, &j->r);
+}
+
+/* Rough seconds a job takes, for the time-left estimate. */
+static double job_estimate(const struct study *s, const struct job *j)
+{
+	if (j->callgrind)
+		return 0.5 + 0.1 * (unsigned)__builtin_popcountll(j->members);
+	if (j->kind == STUDY_FASTPATH)
+		return 0.02 + s->o->fastpath_iters * 1.5e-8;
+	return s->o->duration_s + 0.05 + j->threads * 0.002;
+}
+
+/*
+ * How much longer than estimated the finished contention and sweep runs
+ * took (a busy machine, drains of collapsed locks): they are most of the
+ * study, so their ratio corrects the estimate of what is left.
+ */
+static double estimate_scale(const struct study *s, unsigned done)
+{
+	double est = 0, took = 0;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < done; i++) {
+		const struct job *j = &s->jobs[i];
+		if (j->kind == STUDY_FASTPATH || isnan(j->r.wall_s))
+			continue;
+		est += job_estimate(s, j);
+		took += j->r.wall_s;
+		n++;
+	}
+	return n >= 5 && est > 0 ? took / est : 1;
+}
+
+static void fmt_clock(char *buf, size_t n, double s)
+{
+	unsigned t = s <= 0 ? 0 : s > 359999 ? 359999 : (unsigned)(s + 0.5);
+
+	snprintf(buf, n, "%u:%02u", t / 60, t % 60);
+}
+
+static void progress(const struct study *s, unsigned done, const struct job *j, bool tty)
+{
+	char what[96], took[24], left[24], res[48] = "";
+	double est_left = 0;
+
+	for (unsigned i = done; i < s->njobs; i++)
+		est_left += job_estimate(s, &s->jobs[i]);
+	double elapsed = now_s() - s->started;
+	double scale = estimate_scale(s, done);
+
+	fmt_clock(took, sizeof(took), elapsed);
+	fmt_clock(left, sizeof(left), est_left * scale);
+	if (j->callgrind)
+		snprintf(what, sizeof(what), "fastpath   callgrind, %d locks in %s mode",
+			 __builtin_popcountll(j->members),
+			 j->lock->pv_mode == PVLOCK_MODE_NATIVE ? "native" : "pv");
+	else if (j->kind == STUDY_FASTPATH)
+		snprintf(what, sizeof(what), "fastpath   %-14s rep %u", j->lock->name, j->rep + 1);
+	else if (j->kind == STUDY_CONTENTION)
+		snprintf(what, sizeof(what), "contention %-14s %3u threads rep %u",
+			 j->lock->name, j->threads, j->rep + 1);
+	else
+		snprintf(what, sizeof(what), "sweep      %-14s 2^%-2d       rep %u",
+			 j->lock->name, __builtin_ctz(j->threshold), j->rep + 1);
+
+	if (done && j->r.status != RUN_OK)
+		snprintf(res, sizeof(res), ": %s", run_status_name(j->r.status));
+	else if (done && j->callgrind)
+		snprintf(res, sizeof(res), ": counted");
+	else if (done && j->kind == STUDY_FASTPATH)
+		snprintf(res, sizeof(res), ": %.2f ns", j->r.fastpath_ns);
+	else if (done)
+		snprintf(res, sizeof(res), ": %.0f acq/s", j->r.acq_per_s);
+
+	if (tty)
+		fprintf(stderr, "\r[%4u/%u] %s  %s elapsed, ~%s left\033[K", done + 1, s->njobs, what,
+			took, left);
+	else if (done)
+		fprintf(stderr, "[%4u/%u] %s%s  (%s elapsed, ~%s left)\n", done, s->njobs, what,
+			res, took, left);
+}
+
+/* The 1-minute load average, or NaN. */
+static double load_average(void)
+{
+	double load = NAN;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = NAN;
+		fclose(f);
+	}
+	return load;
+}
+
+void study_run(struct study *s)
+{
+	bool tty = !s->o->quiet && isatty(STDERR_FILENO);
+	bool lines = !s->o->quiet && !tty;
+
+	s->load_start = load_average();
+	s->started = now_s();
+	for (unsigned i = 0; i < s->njobs; i++) {
+		struct job *j = &s->jobs[i];
+
+		if (tty)
+			progress(s, i, j, true);
+		run_job(s, j);
+		if (j->r.status == RUN_CHECK_FAILED)
+			s->any_check_failed = true;
+		/* Instructions are a side figure: their failure is a note, not an error. */
+		if (j->callgrind && j->r.status != RUN_OK)
+			s->callgrind_note = "not counted: valgrind failed (its message is above)";
+		else if (j->r.status == RUN_FAILED || j->r.status == RUN_CRASHED)
+			s->any_start_failed = true;
+		if (j->kind != STUDY_FASTPATH && j->r.status == RUN_OK && !j->r.checked)
+			s->unchecked++;
+		if (lines)
+			progress(s, i + 1, j, false);
+	}
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	s->finished = now_s();
+	s->load_end = load_average();
+}
