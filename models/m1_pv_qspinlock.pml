@@ -8,7 +8,7 @@
  *   pv_kick_node            -> inline pv_kick_node
  *   pv_wait_head_or_lock    -> inline pv_wait_head_or_lock
  * (src/algo/qspinlock.c)    pvlock__qspin_unlock_slow -> inline unlock_slow
- * (src/algo/pv_hash.c)      pv_hash_insert / pv_hash_remove -> inlines
+ * (src/algo/pv_hash.c)      pvlock__pv_hash_insert / pvlock__pv_hash_remove -> inlines
  * backend pvlock__pv_wait / kick -> inline pv_wait / kick (sticky per-thread token)
  *
  * State encoding
@@ -38,8 +38,8 @@
  * Properties (see docs/models.md):
  *   - mutual exclusion per lock (assert in cs)
  *   - no lost wake-up (invalid end state = all threads blocked)
- *   - at most one hash entry per lock (assert in pv_hash_insert)
- *   - unlock that sees SLOW finds the entry (assert in pv_hash_remove)
+ *   - at most one hash entry per lock (assert in pvlock__pv_hash_insert)
+ *   - unlock that sees SLOW finds the entry (assert in pvlock__pv_hash_remove)
  *   - global invariant (monitor): lk[L]==SLOW => entry for L exists, or an
  *     owner is inside one of the two short windows where that is legal
  *     (pv_kick_node between "lk=SLOW" and the insert; unlock_slow between
@@ -123,9 +123,9 @@ inline pv_wait(eqcond, me)
 	}
 }
 
-/* pv_hash_insert(L, node): probe from entry 0 (every lock hashes there),
+/* pvlock__pv_hash_insert(L, node): probe from entry 0 (every lock hashes there),
  * CAS the first free entry's lock field, then write its node field. */
-inline pv_hash_insert(L, nd, ent)
+inline pvlock__pv_hash_insert(L, nd, ent)
 {
 	atomic {
 		/* at most one entry per lock: only a sleeping head or its kicker
@@ -146,10 +146,10 @@ inline pv_hash_insert(L, nd, ent)
 	hnode[ent] = nd + 1
 }
 
-/* pv_hash_remove(L): first entry whose lock field is L; read node, free it.
+/* pvlock__pv_hash_remove(L): first entry whose lock field is L; read node, free it.
  * (The model also zeroes hnode so that an entry whose node field was not yet
  * written is visible as node 0 and trips the assertion.) */
-inline pv_hash_remove(L, nd, ent)
+inline pvlock__pv_hash_remove(L, nd, ent)
 {
 	ent = 0;
 	do
@@ -178,11 +178,11 @@ inline unlock_slow(L, nd, ent)
 {
 #ifdef MUTANT_RELEASE_BEFORE_UNHASH
 	atomic { lk[L] = 0; incs[L]-- };    /* race 4: released first */
-	pv_hash_remove(L, nd, ent);
+	pvlock__pv_hash_remove(L, nd, ent);
 	gwin[L]--;
 	unhashed[nd] = 1;
 #else
-	pv_hash_remove(L, nd, ent);
+	pvlock__pv_hash_remove(L, nd, ent);
 	unhashed[nd] = 1;
 	atomic { lk[L] = 0; gwin[L]--; incs[L]-- }   /* release */
 #endif
@@ -199,7 +199,7 @@ inline pv_kick_node(L, nx, ent)
 		/* waiter asleep: owner marks SLOW and hashes on its behalf;
 		 * only this owner unlocks L, so SLOW-before-insert is legal */
 		atomic { lk[L] = SLOW; gwin[L]++ };
-		pv_hash_insert(L, nx, ent);
+		pvlock__pv_hash_insert(L, nx, ent);
 		gwin[L]--;
 		ent = 0
 	:: else -> skip                     /* CAS failed: waiter is running */
@@ -279,10 +279,10 @@ inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
 			:: oldl == 0 -> lk[L] = LOCKED; oldl = 0; break
 			:: else -> skip
 			fi;
-			pv_hash_insert(L, me, ent);
+			pvlock__pv_hash_insert(L, me, ent);
 			hashed = 1;
 #else
-			pv_hash_insert(L, me, ent);
+			pvlock__pv_hash_insert(L, me, ent);
 			hashed = 1;
 			atomic { oldl = lk[L]; lk[L] = SLOW;        /* xchg */
 				 if :: oldl == 0 -> GOT_LOCK(L) :: else fi };

@@ -100,12 +100,12 @@ static void head_sleeps_unlock_kicks(void)
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
 	CHECK_EQ(locked_byte(&lock), SLOW);
-	CHECK_EQ(pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 1);
 	CHECK_EQ(word_of(&lock) & 0xff00, 0);			/* not spinning: stealable */
 	pvlock_unlock(&lock);
 	test_join(b);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 1);
 	CHECK_EQ(s.pv_kick_unlock, 1);
@@ -132,7 +132,7 @@ static void node_sleeps_early_and_is_hashed_by_owner(void)
 	test_join(b);
 	test_join(second);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	s = test_stats();
 	CHECK_EQ(s.pv_kick_unlock, 2);		/* us -> B, B -> C */
 	CHECK_EQ(s.pv_hash_ops, 4);		/* B in/out, C (by B) in/out */
@@ -162,12 +162,12 @@ static void steal_then_head_sleeps_again(void)
 	rec_hold_kicks(false);			/* B wakes, finds C holding */
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, 10);
 	CHECK_EQ(locked_byte(&lock), SLOW);
-	CHECK_EQ(pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 1);
 	__atomic_store_n(&release_holder, 1, __ATOMIC_RELEASE);
 	test_join(c);
 	test_join(b);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 2);
 	CHECK_EQ(s.pv_wait_again, 1);
@@ -185,7 +185,7 @@ static void hook_release_before_slow(enum pvlock_preempt_point where)
 {
 	if (where != PVLOCK_PP_HEAD_BEFORE_SLOW)
 		return;
-	if (pv_hash_entries_for(&lock) != 1 || locked_byte(&lock) == SLOW)
+	if (pvlock__pv_hash_entries_for(&lock) != 1 || locked_byte(&lock) == SLOW)
 		FAIL("hash entry must exist before _Q_SLOW_VAL is set");
 	__atomic_store_n(&free_at_xchg, 1, __ATOMIC_RELEASE);
 	WAIT_UNTIL(locked_byte(&lock) == 0, 10);
@@ -201,7 +201,7 @@ static void head_finds_lock_free_at_xchg(void)
 	pvlock_unlock(&lock);			/* locked is 1, not SLOW: plain CAS */
 	test_join(b);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 0);
 	CHECK_EQ(s.pv_kick_unlock, 0);
@@ -227,7 +227,7 @@ static void forced_spurious_wakeups(void)
 		test_join(t[i]);
 	CHECK_EQ(load_int(&order_n), 3);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	struct pvlock_fault_counts f;
 	pvlock__fault_counts_read(&f);
 	CHECK_GE(f.spurious_wakeups, 10);
@@ -246,15 +246,15 @@ static void colliding_hash_entries(void)
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
 	test_thread c = test_start(locker, &lock2);
 	WAIT_UNTIL(rec_waits_on(&lock2.locked) == 1, 10);
-	CHECK_EQ(pv_hash_entries_for(&lock), 1);
-	CHECK_EQ(pv_hash_entries_for(&lock2), 1);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock2), 1);
 	pvlock_unlock(&lock2);			/* the second entry first */
 	test_join(c);
-	CHECK_EQ(pv_hash_entries_for(&lock), 1);
-	CHECK_EQ(pv_hash_entries_for(&lock2), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 1);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock2), 0);
 	pvlock_unlock(&lock);
 	test_join(b);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	CHECK_EQ(order[0], 2);
 	CHECK_EQ(order[1], 1);
 	struct pvlock_stats s = test_stats();
@@ -315,7 +315,7 @@ static void hook_wake_successor_mid_kick(enum pvlock_preempt_point where)
 	__atomic_fetch_add(&succ->token, 1, __ATOMIC_SEQ_CST);
 	/* It runs wait_head_or_lock and goes back to sleep, unhashed by itself. */
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == head_waits + 1, 10);
-	if (pv_hash_entries_for(&lock) != 0)
+	if (pvlock__pv_hash_entries_for(&lock) != 0)
 		FAIL("successor hashed itself while its kicker was about to (double hash)");
 }
 
@@ -331,7 +331,7 @@ static void no_double_hash_when_kicker_preempted(void)
 	test_join(b);
 	test_join(second);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	struct pvlock_fault_counts f;
 	pvlock__fault_counts_read(&f);
 	CHECK_EQ(f.points_passed[PVLOCK_PP_KICK_NODE_HASH], 1);
@@ -342,7 +342,7 @@ static void no_double_hash_when_kicker_preempted(void)
 static void hook_check_unhash_before_release(enum pvlock_preempt_point where)
 {
 	if (where == PVLOCK_PP_UNLOCK_UNHASHED &&
-	    (pv_hash_entries_for(&lock) != 0 || locked_byte(&lock) != SLOW))
+	    (pvlock__pv_hash_entries_for(&lock) != 0 || locked_byte(&lock) != SLOW))
 		FAIL("unlock must remove the hash entry before releasing the lock");
 }
 
@@ -374,7 +374,7 @@ static void hook_wake_head_before_release(enum pvlock_preempt_point where)
 	unsigned waits = rec_waits_on(&lock.locked);
 	__atomic_fetch_add(&pvlock__slots[tail - 1].token, 1, __ATOMIC_SEQ_CST);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == waits + 1, 10);	/* asleep again */
-	if (pv_hash_entries_for(&lock) != 0)
+	if (pvlock__pv_hash_entries_for(&lock) != 0)
 		FAIL("head hashed again while its unlocker had not released (stale entry)");
 }
 
@@ -389,7 +389,7 @@ static void head_woken_before_unlocker_releases(void)
 	pvlock__fault.point_hook = NULL;
 	test_join(b);
 	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pv_hash_entries_for(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	struct pvlock_fault_counts f;
 	pvlock__fault_counts_read(&f);
 	CHECK_EQ(f.points_passed[PVLOCK_PP_UNLOCK_UNHASHED], 1);

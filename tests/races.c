@@ -118,7 +118,7 @@ static void queued_all_faults(void)
 	inject_everything();
 	run_workers(queued_pv_reached);
 	for (int i = 0; i < LOCKS; i++)
-		CHECK_EQ(pv_hash_entries_for(&qlocks[i]), 0);
+		CHECK_EQ(pvlock__pv_hash_entries_for(&qlocks[i]), 0);
 	struct pvlock_stats s = test_stats();
 	CHECK_GE(s.pv_wait_node, 1);
 	CHECK_GE(s.pv_wait_head, 1);

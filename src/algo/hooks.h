@@ -15,6 +15,8 @@
 #ifndef PVLOCK_ALGO_HOOKS_H
 #define PVLOCK_ALGO_HOOKS_H
 
+#include <stddef.h>
+
 #include "algo/slot.h"
 #include "runtime/fault.h"
 
@@ -23,6 +25,15 @@ struct pvlock_slot *pvlock__slot_self(void);
 /* This thread's slot if it has one; never allocates. */
 struct pvlock_slot *pvlock__slot_peek(void);
 extern struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
+
+/* The slot a queue node belongs to, from its address: nodes live inside the
+ * never-freed slot array, so kicks need no lock address and no stored field. */
+static inline struct pvlock_slot *pvlock__slot_of_node(const struct qnode *node)
+{
+	size_t offset = (size_t)((const char *)node - (const char *)pvlock__slots);
+
+	return &pvlock__slots[offset / sizeof(struct pvlock_slot)];
+}
 /* Slots ever handed out: [0, high water) is all an unlocker must scan. */
 unsigned pvlock__slot_high_water(void);
 

@@ -39,7 +39,7 @@ static inline unsigned hash_start(const pvlock_t *lock, unsigned entries)
 	return line * LINE_ENTRIES;
 }
 
-struct pv_hash_entry *pv_hash_insert(pvlock_t *lock, struct qnode *node,
+struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
 				     struct pvlock_slot *self)
 {
 	unsigned entries = table_entries();
@@ -63,7 +63,7 @@ struct pv_hash_entry *pv_hash_insert(pvlock_t *lock, struct qnode *node,
 	pvlock__fatal("pv hash table full", lock);
 }
 
-struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
+struct qnode *pvlock__pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
 {
 	unsigned entries = table_entries();
 	unsigned start = hash_start(lock, entries);
@@ -83,7 +83,7 @@ struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
 	return NULL;
 }
 
-unsigned pv_hash_entries_for(const pvlock_t *lock)
+unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock)
 {
 	unsigned n = 0;
 

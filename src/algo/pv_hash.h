@@ -3,7 +3,7 @@
  *
  * A sleeping queue head (or its kicker, on its behalf) inserts (lock, node)
  * before it makes the lock _Q_SLOW_VAL; the unlocker that finds _Q_SLOW_VAL
- * removes the entry and kicks node->slot.  At most one entry per lock, and
+ * removes the entry and kicks the node's slot.  At most one entry per lock, and
  * only sleeping heads insert, so the table (4 entries per slot) never fills.
  */
 #ifndef PVLOCK_ALGO_PV_HASH_H
@@ -18,13 +18,13 @@ struct pv_hash_entry {
 	struct qnode *node;
 };
 
-struct pv_hash_entry *pv_hash_insert(pvlock_t *lock, struct qnode *node,
+struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
 				     struct pvlock_slot *self);
 /* Remove the entry of a lock whose owner found _Q_SLOW_VAL; NULL if absent. */
-struct qnode *pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self);
+struct qnode *pvlock__pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self);
 
 /* Entries that name this lock (tests: there must never be more than one). */
-unsigned pv_hash_entries_for(const pvlock_t *lock);
+unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock);
 
 /* Give back an entry we inserted ourselves (the head that got the lock). */
 static inline void pv_hash_release_entry(struct pv_hash_entry *entry,

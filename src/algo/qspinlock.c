@@ -52,17 +52,16 @@ void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 	 * load rather than a fence: the same on x86, and visible to TSan. */
 	if (unlikely(load_acquire(&lock->locked) != Q_SLOW_VAL))
 		pvlock__fatal("internal error: _Q_SLOW_VAL changed under its owner", lock);
-	struct qnode *node = pv_hash_remove(lock, self);
+	struct qnode *node = pvlock__pv_hash_remove(lock, self);
 	if (unlikely(!node))
 		pvlock__fatal("internal error: _Q_SLOW_VAL lock has no hash entry", lock);
 
 	/* Tell the head its entry is gone, before it can run again. */
 	store_relaxed(&node->unhashed, 1);
-	uint32_t slot = node->slot;
 	PREEMPT_POINT(UNLOCK_UNHASHED);
 	store_release(&lock->locked, 0);
 	/* From here on, `lock` must not be touched. */
 	PREEMPT_POINT(UNLOCK_BEFORE_KICK);
 	ev_inc(self, pv_kick_unlock);
-	pvlock__pv_kick(&pvlock__slots[slot]);
+	pvlock__pv_kick(pvlock__slot_of_node(node));
 }

@@ -162,10 +162,9 @@ static inline bool pv_trylock_clear_pending(pvlock_t *lock)
 /* ------------------------------------------------------------------------ */
 /* The pv hooks.  Each is called only when pv is true.                      */
 
-static inline void pv_init_node(struct qnode *node, struct pvlock_slot *self)
+static inline void pv_init_node(struct qnode *node)
 {
-	node->slot = self->index;
-	node->unhashed = 0;
+	store_relaxed(&node->unhashed, 0);
 	store_relaxed(&node->state, PV_RUNNING);
 }
 
@@ -176,7 +175,7 @@ static inline bool pv_wait_early(struct qnode *prev, unsigned loop)
 	if (loop & PV_PREV_CHECK_MASK)
 		return false;
 	return load_relaxed(&prev->state) != PV_RUNNING ||
-	       pvlock__pv_vcpu_is_preempted(&pvlock__slots[prev->slot]);
+	       pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(prev));
 }
 
 /*
@@ -247,7 +246,7 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
 	/* We own the lock and our own unlock reads these: plain order suffices. */
 	store_relaxed(&lock->locked, Q_SLOW_VAL);
 	PREEMPT_POINT(KICK_NODE_HASH);
-	pv_hash_insert(lock, node, self);
+	pvlock__pv_hash_insert(lock, node, self);
 }
 
 /*
@@ -294,7 +293,7 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 			/* Hash before _Q_SLOW_VAL: an unlocker that sees SLOW
 			 * must find the entry (reference race 3).  Nobody else
 			 * can make the byte SLOW now, so the xchg returns 0 or 1. */
-			entry = pv_hash_insert(lock, node, self);
+			entry = pvlock__pv_hash_insert(lock, node, self);
 			hashed = true;
 			PREEMPT_POINT(HEAD_BEFORE_SLOW);
 			if (xchg(&lock->locked, Q_SLOW_VAL, __ATOMIC_SEQ_CST) == 0) {
@@ -385,7 +384,7 @@ queue:
 	node->locked = 0;
 	node->next = NULL;
 	if (pv)
-		pv_init_node(node, self);
+		pv_init_node(node);
 
 	/* The node's cache line was probably cold: the lock may be free now. */
 	if (qspin_trylock(lock, self, pv))

@@ -33,7 +33,6 @@ struct qnode {
 	uint8_t locked;		/* 1: we are the queue head now */
 	uint8_t state;		/* pv: enum pv_node_state */
 	uint8_t unhashed;	/* pv: an unlocker removed our hash entry */
-	uint32_t slot;		/* owning slot, so kicks need no lock address */
 	int count;		/* node 0 only: nesting depth of this slot */
 } __attribute__((aligned(32)));
 

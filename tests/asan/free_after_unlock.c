@@ -1,0 +1,299 @@
+/*
+ * free_after_unlock.c - the next owner frees the lock's memory right after
+ * unlocking it; built with AddressSanitizer (tests/rules.mk).
+ *
+ * Linux's rule, and pvlock's: after the store that releases a lock, unlock
+ * must not touch the lock again, because the next owner may take it and
+ * free it at once (reference race 5).  pv unlock is where this is hard: the
+ * queued lock's unlock finds _Q_SLOW_VAL, releases, then kicks the sleeping
+ * head; the ticket lock's unlock releases, then looks for the waiter to
+ * kick.  Both must kick by slot, never through the lock.
+ *
+ * Each round: a heap object holds the lock and a count of its users.  The
+ * main thread takes the lock, waits until the 1 or 2 helper threads are
+ * waiting for it (pv: asleep), and then every user in turn does
+ *
+ *     lock; last = (--users == 0); unlock; if (last) free(object);
+ *
+ * so the last owner frees the object right after its unlock, while the
+ * unlocker before it may still be in its unlock slow path.  Under
+ * AddressSanitizer a touch of the freed lock there is a heap-use-after-free
+ * report and the case dies (abort_on_error: the runner prints "killed by
+ * signal 6"; the report is in the log).
+ *
+ * Two variants:
+ *   natural: waiters sleep and are kicked; the race window is whatever the
+ *            scheduler makes of it.
+ *   forced:  (pv, fault injection) waiters never really sleep (every wait
+ *            returns at once: they poll), and the unlocker stops at the
+ *            preemption point right after its release (UNLOCK_BEFORE_KICK,
+ *            TICKET_BEFORE_KICK) until the object has been freed.  Whatever
+ *            the unlock does after that point then runs on freed memory.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/check.h"
+
+/* Sanitizer run-time options (a program may define these). */
+const char *__asan_default_options(void);
+const char *__ubsan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "abort_on_error=1:halt_on_error=1:detect_leaks=0";
+}
+const char *__ubsan_default_options(void)
+{
+	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
+}
+
+enum kind { QUEUED, TICKET, TAS };
+static const char *const kind_name[] = { "queued", "ticket", "tas" };
+
+struct object {
+	union {
+		pvlock_t q;
+		pvlock_ticket_t t;
+		pvlock_tas_t s;
+	} lock;
+	long users;		/* plain, under the lock */
+	long payload[7];	/* written under the lock */
+};
+
+/* The case, set before test_run() forks. */
+static struct {
+	enum kind kind;
+	int users;		/* 2 or 3: the main thread and 1 or 2 helpers */
+	bool forced;
+	int rounds;
+} cfg;
+
+static struct object *current;		/* atomic: this round's object */
+static unsigned round_no;		/* atomic: 1, 2, ... */
+static unsigned freed_round;		/* atomic: last round whose object was freed */
+static pthread_barrier_t round_start, round_end;
+static __thread bool last_user;		/* this thread's unlock frees nothing after */
+static unsigned long windows, misses;	/* atomic: forced-variant hook outcomes */
+
+static void take(struct object *o)
+{
+	switch (cfg.kind) {
+	case QUEUED: pvlock_lock(&o->lock.q); break;
+	case TICKET: pvlock_ticket_lock(&o->lock.t); break;
+	case TAS:    pvlock_tas_lock(&o->lock.s); break;
+	}
+}
+
+static void release(struct object *o)
+{
+	switch (cfg.kind) {
+	case QUEUED: pvlock_unlock(&o->lock.q); break;
+	case TICKET: pvlock_ticket_unlock(&o->lock.t); break;
+	case TAS:    pvlock_tas_unlock(&o->lock.s); break;
+	}
+}
+
+/* Holding the lock: use the object, unlock it, free it if last. */
+static void finish(struct object *o)
+{
+	bool last = --o->users == 0;
+
+	for (int i = 0; i < 7; i++)
+		o->payload[i]++;
+	last_user = last;
+	release(o);
+	last_user = false;
+	if (last) {
+		free(o);
+		__atomic_store_n(&freed_round, __atomic_load_n(&round_no, __ATOMIC_RELAXED),
+				 __ATOMIC_RELEASE);
+	}
+}
+
+/*
+ * Forced variant: called by the unlocker right after its release store.
+ * Hold it there until the next owner(s) have taken the lock, released it
+ * and freed the object.  They can: waiters poll (every wait returns at
+ * once), so none needs this unlocker's kick.
+ */
+static void after_release_hook(enum pvlock_preempt_point where)
+{
+	if (where != PVLOCK_PP_UNLOCK_BEFORE_KICK && where != PVLOCK_PP_TICKET_BEFORE_KICK)
+		return;
+	if (last_user)
+		return;	/* a stale flag: nobody will free the object for us */
+	unsigned r = __atomic_load_n(&round_no, __ATOMIC_RELAXED);
+	uint64_t give_up = test_now_ns() + 5000000000ull;
+
+	while (__atomic_load_n(&freed_round, __ATOMIC_ACQUIRE) != r) {
+		if (test_now_ns() > give_up) {
+			__atomic_fetch_add(&misses, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		test_pause();
+	}
+	__atomic_fetch_add(&windows, 1, __ATOMIC_RELAXED);
+}
+
+static void *helper(void *arg)
+{
+	(void)arg;
+	for (int r = 0; r < cfg.rounds; r++) {
+		pthread_barrier_wait(&round_start);
+		struct object *o = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+		take(o);	/* held by the main thread: wait (pv: sleep) */
+		finish(o);
+		pthread_barrier_wait(&round_end);
+	}
+	return NULL;
+}
+
+/* Are the helpers waiting for the lock (pv: did they sleep)?  `base` is the
+ * statistics before they started.  The object is alive: its users count
+ * includes the main thread, which holds the lock. */
+static bool helpers_waiting(struct object *o, const struct pvlock_stats *base)
+{
+	struct pvlock_stats s = test_stats();
+	uint64_t helpers = (uint64_t)cfg.users - 1;
+	bool pv = pvlock_get_mode() == PVLOCK_MODE_PV;
+	uint32_t val = __atomic_load_n(&o->lock.q.val, __ATOMIC_RELAXED);
+
+	switch (cfg.kind) {
+	case QUEUED:
+		/* pv: the queue head slept (so the lock is _Q_SLOW_VAL) and the
+		 * other is in the slow path too: spinning to steal the lock while
+		 * the head sleeps, or queued behind it (asleep or not yet). */
+		if (pv)
+			return s.pv_wait_head > base->pv_wait_head &&
+			       s.lock_slowpath >= base->lock_slowpath + helpers;
+		/* native: one holds the pending bit, the other is queued */
+		return (val & 0x100u) && (helpers < 2 || (val >> 16));
+	case TICKET: {
+		uint16_t head = (uint16_t)(val & ~PVLOCK__TICKET_FLAG), tail = (uint16_t)(val >> 16);
+		bool all_in = (uint16_t)(tail - head) == cfg.users * PVLOCK__TICKET_INC;
+
+		return all_in && (!pv || s.ticket_wait >= base->ticket_wait + helpers);
+	}
+	case TAS:
+		return s.tas_slowpath >= base->tas_slowpath + helpers;
+	}
+	return false;
+}
+
+static void free_after_unlock_case(void)
+{
+	bool pv = pvlock_get_mode() == PVLOCK_MODE_PV;
+	test_thread h[2];
+	int helpers = cfg.users - 1;
+
+	/* pv: sleep after a short spin, so that the main thread's unlock finds
+	 * a sleeper (_Q_SLOW_VAL, the ticket flag) and takes the kick path. */
+	if (pv)
+		CHECK(pvlock_set_spin_threshold(64) == 0);
+	if (cfg.forced) {
+		CHECK(pvlock__fault_enabled());
+		pvlock__fault.spurious_wakeup_pct = 100;
+		__atomic_store_n(&pvlock__fault.point_hook, after_release_hook, __ATOMIC_RELEASE);
+	}
+	pthread_barrier_init(&round_start, NULL, (unsigned)cfg.users);
+	pthread_barrier_init(&round_end, NULL, (unsigned)cfg.users);
+	for (int i = 0; i < helpers; i++)
+		h[i] = test_start(helper, NULL);
+
+	for (int r = 0; r < cfg.rounds; r++) {
+		struct object *o = malloc(sizeof(*o));
+
+		CHECK(o != NULL);
+		memset(o, 0, sizeof(*o));
+		o->users = cfg.users;
+		take(o);
+		struct pvlock_stats base = test_stats();
+		__atomic_store_n(&round_no, (unsigned)r + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&current, o, __ATOMIC_RELEASE);
+		pthread_barrier_wait(&round_start);
+		uint64_t give_up = test_now_ns() + 10000000000ull;
+		while (!helpers_waiting(o, &base)) {
+			if (test_now_ns() > give_up) {
+				struct pvlock_stats s = test_stats();
+				FAIL("round %d: the helpers are not waiting after 10 s: lock word "
+				     "%#x, since the round began: lock_slowpath +%llu "
+				     "pv_wait_head +%llu pv_wait_node +%llu ticket_wait +%llu "
+				     "tas_slowpath +%llu", r + 1,
+				     __atomic_load_n(&o->lock.q.val, __ATOMIC_RELAXED),
+				     (unsigned long long)(s.lock_slowpath - base.lock_slowpath),
+				     (unsigned long long)(s.pv_wait_head - base.pv_wait_head),
+				     (unsigned long long)(s.pv_wait_node - base.pv_wait_node),
+				     (unsigned long long)(s.ticket_wait - base.ticket_wait),
+				     (unsigned long long)(s.tas_slowpath - base.tas_slowpath));
+			}
+			test_pause();
+		}
+		finish(o);	/* the helpers follow, the last one frees */
+		pthread_barrier_wait(&round_end);
+		CHECK_EQ(__atomic_load_n(&freed_round, __ATOMIC_ACQUIRE), r + 1);
+	}
+	for (int i = 0; i < helpers; i++)
+		test_join(h[i]);
+
+	struct pvlock_stats s = test_stats();
+	printf("# %s %d users %s%s: %d rounds; pv_kick_unlock %llu pv_wait_head %llu "
+	       "pv_wait_node %llu ticket_wait %llu ticket_kick %llu; hook windows %lu misses %lu\n",
+	       kind_name[cfg.kind], cfg.users, pv ? "pv" : "native", cfg.forced ? " forced" : "",
+	       cfg.rounds, (unsigned long long)s.pv_kick_unlock,
+	       (unsigned long long)s.pv_wait_head, (unsigned long long)s.pv_wait_node,
+	       (unsigned long long)s.ticket_wait, (unsigned long long)s.ticket_kick,
+	       windows, misses);
+	CHECK_EQ(s.bad_unlock, 0);
+	if (misses)
+		FAIL("%lu times the next owner could not take and free the lock while the "
+		     "unlocker was stopped right after its release", misses);
+	if (!pv)
+		return;
+	/* Every round's first unlock found a sleeper, so it took the kick path
+	 * (the forced variant's waiters poll, but set _Q_SLOW_VAL / the flag
+	 * before their first "sleep" all the same). */
+	switch (cfg.kind) {
+	case QUEUED:
+		if (cfg.forced)
+			CHECK_GE(windows, (uint64_t)cfg.rounds);
+		else
+			CHECK_GE(s.pv_kick_unlock, (uint64_t)cfg.rounds);
+		break;
+	case TICKET:
+		if (cfg.forced)
+			CHECK_GE(windows, (uint64_t)cfg.rounds);
+		else
+			CHECK_GE(s.ticket_kick, (uint64_t)cfg.rounds);
+		break;
+	case TAS:
+		break;
+	}
+}
+
+int main(void)
+{
+	char name[128];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int k = QUEUED; k <= TAS; k++) {
+		for (int users = 2; users <= 3; users++) {
+			cfg.kind = (enum kind)k;
+			cfg.users = users;
+			cfg.forced = false;
+			cfg.rounds = 500;
+			snprintf(name, sizeof(name), "asan: %s, %d users, the last frees after unlock",
+				 kind_name[k], users);
+			test_run_both(name, free_after_unlock_case);
+			if (k == TAS)
+				continue;	/* no pv unlock path to stop in */
+			cfg.forced = true;
+			snprintf(name, sizeof(name), "asan: %s, %d users, freed while the unlocker "
+				 "is stopped after its release", kind_name[k], users);
+			test_run(name, PVLOCK_MODE_PV, free_after_unlock_case);
+		}
+	}
+	return test_finish();
+}

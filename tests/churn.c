@@ -1,0 +1,382 @@
+/*
+ * churn.c - thread slots under thread churn and under exhaustion.
+ *
+ * A thread takes a slot (its queue nodes, wait records, futex token and
+ * counters) on its first slow path and gives it back when it exits, so a
+ * program may create any number of threads over its life.
+ *
+ *   churn:      tens of thousands of short-lived threads, at most 64 alive at
+ *               once, each taking all three (contended) locks: exclusion
+ *               holds, and the slot high-water mark stays near the number
+ *               alive at once, far below the number created (slots are
+ *               recycled; an exited thread's slot may still receive a late
+ *               kick, which must only wake its next owner spuriously).
+ *   exhaustion: only 2 slots exist (fault injection); 8 threads contend.
+ *               Threads without a slot spin without a queue node or wait
+ *               record (lock_no_node, ticket_no_record), and everything
+ *               stays correct.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "algo/hooks.h"	/* pvlock__slot_self, pvlock__slot_high_water */
+#include "lib/check.h"
+
+/* ThreadSanitizer (make check-tsan builds every test program with it) runs
+ * code 5-15x slower, so some cases are scaled down or skipped there. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
+#define BARRIER() __asm__ __volatile__("" ::: "memory")
+
+/* The three locks, each with plain data an overlap would corrupt. */
+static struct {
+	pvlock_t lock;
+	long count, a, b, overlaps;
+} __attribute__((aligned(64))) q;
+static struct {
+	pvlock_ticket_t lock;
+	long count, a, b, overlaps;
+} __attribute__((aligned(64))) t;
+static struct {
+	pvlock_tas_t lock;
+	long count, a, b, overlaps;
+} __attribute__((aligned(64))) s;
+/* Churn: the locks of the leader/partner pairs (see churn_thread). */
+static struct {
+	pvlock_t lock;
+	long count, a, b, overlaps;
+} __attribute__((aligned(64))) pq;
+static struct {
+	pvlock_ticket_t lock;
+	long count, a, b, overlaps;
+} __attribute__((aligned(64))) pt;
+
+#define CS(g) do {					\
+	if ((g).a != (g).b)				\
+		(g).overlaps++;				\
+	long c_ = (g).count;				\
+	BARRIER();					\
+	(g).a = (g).b + 1;				\
+	BARRIER();					\
+	(g).count = c_ + 1;				\
+	BARRIER();					\
+	(g).b = (g).a;					\
+} while (0)
+
+static void one_round(void)
+{
+	pvlock_lock(&q.lock);
+	CS(q);
+	pvlock_unlock(&q.lock);
+	pvlock_ticket_lock(&t.lock);
+	CS(t);
+	pvlock_ticket_unlock(&t.lock);
+	pvlock_tas_lock(&s.lock);
+	CS(s);
+	pvlock_tas_unlock(&s.lock);
+}
+
+#define CHECK_GUARDED(g, expected) do {						\
+	if ((g).overlaps)							\
+		FAIL("%s: %ld critical sections found another in progress",	\
+		     #g, (g).overlaps);						\
+	if ((g).a != (g).b)							\
+		FAIL("%s: a = %ld, b = %ld after the run", #g, (g).a, (g).b);	\
+	if ((g).count != (expected))						\
+		FAIL("%s: counter %ld, expected %ld (critical sections "	\
+		     "overlapped)", #g, (g).count, (long)(expected));		\
+} while (0)
+
+/* ------------------------------------------------------------------------ */
+
+#if UNDER_TSAN	/* thread creation and spinning are far slower there */
+#define CHURN_THREADS	2048
+#define CHURN_MIN	256
+#else
+#define CHURN_THREADS	20000	/* threads created per case ... */
+#define CHURN_MIN	2000	/* fewer in CHURN_MAX_S: FAIL (only a loaded
+				 * machine should cut the run short at all) */
+#endif
+#define CHURN_MAX_S	8	/* ... or as many as fit in this many seconds */
+#define MAX_ALIVE	64
+#define GROUP		32	/* one leader/partner pair per GROUP threads */
+#define ROUNDS		4	/* lock rounds per thread */
+#define STACK_SIZE	(64 * 1024)
+
+_Static_assert(CHURN_THREADS % GROUP == 0 && MAX_ALIVE % GROUP == 0, "whole groups");
+
+/*
+ * Threads are created one after the other, and a thread that just locks a
+ * few times is done long before the next one runs: little contention, and
+ * none for certain.  So in every GROUP threads one pair contends for certain,
+ * on locks of its own (pq, pt): the leader takes them and holds each until
+ * someone waits for it, and its partner (created just before it) takes them
+ * while the leader holds them: at least one slow path per group and lock,
+ * whatever the scheduler does.  Only the pair uses these locks: when the
+ * leader held the locks of the whole churn instead, every new thread queued
+ * behind it and the native (fair, spinning) locks collapsed for good on
+ * 2 cores: 80 threads in 12 s instead of 32000 in 2-4 s.
+ *
+ * The partner of group g waits until pair_ready[g % GROUPS_ALIVE] >= g + 1,
+ * which the leader of group g stores.  It only grows: the leader of group g
+ * is joined before the leader of group g + GROUPS_ALIVE is created (MAX_ALIVE
+ * threads later).  The leader is created after its partner, so it never
+ * waits for a thread that does not exist yet.
+ */
+#define GROUPS_ALIVE	(MAX_ALIVE / GROUP)
+static unsigned pair_ready[GROUPS_ALIVE];	/* atomic */
+
+enum role { MEMBER, PARTNER, LEADER };
+
+struct churn_arg {
+	enum role role;
+	unsigned group;
+};
+
+static bool ticket_contended(pvlock_ticket_t *lock)
+{
+	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
+	uint16_t head = (uint16_t)(val & ~PVLOCK__TICKET_FLAG), tail = (uint16_t)(val >> 16);
+
+	return (uint16_t)(tail - head) > PVLOCK__TICKET_INC;	/* owner + a waiter */
+}
+
+#define WAIT_FOR_WAITER(cond) do {						\
+	uint64_t give_up_ = test_now_ns() + 10000000000ull;			\
+	while (!(cond)) {							\
+		if (test_now_ns() > give_up_)					\
+			FAIL("leader: nobody waited for its lock in 10 s (%s)", #cond); \
+		sched_yield();							\
+	}									\
+} while (0)
+
+static void *churn_thread(void *p)
+{
+	struct churn_arg *arg = p;
+	unsigned *ready = &pair_ready[arg->group % GROUPS_ALIVE];
+
+	/* Take a slot now: a thread whose locks all happened to be free would
+	 * otherwise never take one, and the case is about slots. */
+	if (!pvlock__slot_self())
+		FAIL("no thread slot free with at most %d threads alive (slots not recycled?)",
+		     MAX_ALIVE);
+	switch (arg->role) {
+	case LEADER:
+		pvlock_lock(&pq.lock);
+		pvlock_ticket_lock(&pt.lock);
+		__atomic_store_n(ready, arg->group + 1, __ATOMIC_RELEASE);
+		WAIT_FOR_WAITER(pvlock_is_contended(&pq.lock));
+		CS(pq);
+		pvlock_unlock(&pq.lock);
+		WAIT_FOR_WAITER(ticket_contended(&pt.lock));
+		CS(pt);
+		pvlock_ticket_unlock(&pt.lock);
+		break;
+	case PARTNER:
+		while (__atomic_load_n(ready, __ATOMIC_ACQUIRE) < arg->group + 1)
+			sched_yield();	/* the leader is being created */
+		pvlock_lock(&pq.lock);		/* held by the leader */
+		CS(pq);
+		pvlock_unlock(&pq.lock);
+		pvlock_ticket_lock(&pt.lock);	/* held by the leader */
+		CS(pt);
+		pvlock_ticket_unlock(&pt.lock);
+		break;
+	case MEMBER:
+		break;
+	}
+	for (int i = 0; i < ROUNDS; i++)
+		one_round();
+	return NULL;
+}
+
+static void churn_case(void)
+{
+	pthread_t alive[MAX_ALIVE];
+	static struct churn_arg args[MAX_ALIVE];
+	pthread_attr_t attr;
+	long created = 0;
+	uint64_t started = test_now_ns();
+	uint64_t deadline = started + CHURN_MAX_S * 1000000000ull;
+
+	pthread_attr_init(&attr);
+	CHECK(pthread_attr_setstacksize(&attr, STACK_SIZE) == 0);
+	/* A ring of live threads: before creating one more than MAX_ALIVE,
+	 * join the oldest (its slot was released by then: the key destructor
+	 * runs before pthread_join returns).  Stop at the time bound only
+	 * between groups, so that no partner waits for a leader forever. */
+	while (created < CHURN_THREADS &&
+	       (created % GROUP || test_now_ns() < deadline)) {
+		pthread_t *slot = &alive[created % MAX_ALIVE];
+		struct churn_arg *arg = &args[created % MAX_ALIVE];
+		long group = created / GROUP;
+
+		if (created >= MAX_ALIVE)
+			pthread_join(*slot, NULL);	/* frees *arg too */
+		arg->group = (unsigned)group;
+		arg->role = created % GROUP == GROUP - 1 ? LEADER :
+			    created % GROUP == GROUP - 2 ? PARTNER : MEMBER;
+		int err = pthread_create(slot, &attr, churn_thread, arg);
+		if (err)
+			FAIL("pthread_create #%ld: %s", created, strerror(err));
+		created++;
+	}
+	for (long i = created > MAX_ALIVE ? created - MAX_ALIVE : 0; i < created; i++)
+		pthread_join(alive[i % MAX_ALIVE], NULL);
+	pthread_attr_destroy(&attr);
+
+	unsigned high = pvlock__slot_high_water();
+	struct pvlock_stats st = test_stats();
+	printf("# churn %s: %ld threads in %llu ms, slot high water %u; lock_slowpath %llu "
+	       "lock_pending %llu pv_wait_node %llu pv_wait_head %llu ticket_slowpath %llu "
+	       "ticket_wait %llu tas_slowpath %llu\n",
+	       pvlock_get_mode() == PVLOCK_MODE_PV ? "pv" : "native", created,
+	       (unsigned long long)((test_now_ns() - started) / 1000000), high,
+	       (unsigned long long)st.lock_slowpath, (unsigned long long)st.lock_pending,
+	       (unsigned long long)st.pv_wait_node, (unsigned long long)st.pv_wait_head,
+	       (unsigned long long)st.ticket_slowpath, (unsigned long long)st.ticket_wait,
+	       (unsigned long long)st.tas_slowpath);
+	if (created < CHURN_MIN)
+		FAIL("only %ld threads created in %d s", created, CHURN_MAX_S);
+	long groups = created / GROUP;
+	CHECK_GUARDED(q, created * ROUNDS);
+	CHECK_GUARDED(t, created * ROUNDS);
+	CHECK_GUARDED(s, created * ROUNDS);
+	CHECK_GUARDED(pq, 2 * groups);
+	CHECK_GUARDED(pt, 2 * groups);
+	CHECK_EQ(st.bad_unlock, 0);
+	/* At most MAX_ALIVE slots are in use at once, and a new slot is the
+	 * first free bit from the last allocation's 64-bit word: the high water
+	 * can reach two words' worth, never the number of threads created. */
+	if (high > 2 * MAX_ALIVE)
+		FAIL("slot high water %u after %ld threads, at most %d alive at once: "
+		     "slots are not recycled", high, created, MAX_ALIVE);
+	/* Every group's partner (at least) waited for both locks. */
+	CHECK_GE(st.lock_slowpath + st.lock_pending, groups);
+	CHECK_GE(st.ticket_slowpath, groups);
+}
+
+/* ------------------------------------------------------------------------ */
+
+#define EXHAUST_THREADS	8
+#define EXHAUST_SLOTS	2
+#define EXHAUST_MS	300
+
+enum kind { QUEUED, TICKET, TAS };
+static enum kind exhaust_kind;	/* set before test_run() forks */
+static int stop;	/* atomic */
+
+static void *exhaust_thread(void *arg)
+{
+	long *rounds = arg;
+
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		switch (exhaust_kind) {
+		case QUEUED:
+			pvlock_lock(&q.lock);
+			CS(q);
+			pvlock_unlock(&q.lock);
+			break;
+		case TICKET:
+			pvlock_ticket_lock(&t.lock);
+			CS(t);
+			pvlock_ticket_unlock(&t.lock);
+			break;
+		case TAS:
+			pvlock_tas_lock(&s.lock);
+			CS(s);
+			pvlock_tas_unlock(&s.lock);
+			break;
+		}
+		++*rounds;
+	}
+	return NULL;
+}
+
+static void exhaustion_case(void)
+{
+	static long rounds[EXHAUST_THREADS][8];	/* one line each */
+	test_thread th[EXHAUST_THREADS];
+	bool pv = pvlock_get_mode() == PVLOCK_MODE_PV;
+
+	if (!pvlock__fault_enabled())
+		FAIL("needs the fault-injection build of the library");
+	pvlock__fault.max_slots = EXHAUST_SLOTS;	/* before any thread starts */
+	if (pv)	/* sleep soon: the slot owners sleep, the others cannot */
+		CHECK(pvlock_set_spin_threshold(256) == 0);
+
+	for (int i = 0; i < EXHAUST_THREADS; i++)
+		th[i] = test_start(exhaust_thread, rounds[i]);
+	test_sleep_ms(EXHAUST_MS);	/* the case's duration */
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	long total = 0;
+	for (int i = 0; i < EXHAUST_THREADS; i++) {
+		test_join(th[i]);
+		total += rounds[i][0];
+	}
+
+	struct pvlock_stats st = test_stats();
+	printf("# exhaustion %d %s: %ld rounds, slot high water %u; lock_slowpath %llu "
+	       "lock_no_node %llu ticket_slowpath %llu ticket_wait %llu ticket_no_record %llu "
+	       "tas_slowpath %llu\n", exhaust_kind,
+	       pv ? "pv" : "native", total, pvlock__slot_high_water(),
+	       (unsigned long long)st.lock_slowpath, (unsigned long long)st.lock_no_node,
+	       (unsigned long long)st.ticket_slowpath, (unsigned long long)st.ticket_wait,
+	       (unsigned long long)st.ticket_no_record, (unsigned long long)st.tas_slowpath);
+	CHECK_GUARDED(q, exhaust_kind == QUEUED ? total : 0);
+	CHECK_GUARDED(t, exhaust_kind == TICKET ? total : 0);
+	CHECK_GUARDED(s, exhaust_kind == TAS ? total : 0);
+	CHECK(total > 0);
+	CHECK_EQ(st.bad_unlock, 0);
+	if (pvlock__slot_high_water() > EXHAUST_SLOTS)
+		FAIL("slot high water %u with max_slots = %d", pvlock__slot_high_water(),
+		     EXHAUST_SLOTS);
+	switch (exhaust_kind) {
+	case QUEUED:	/* both modes: a slot-less thread has no queue node */
+		if (st.lock_no_node == 0)
+			FAIL("lock_no_node == 0: no slot-less thread reached the queue "
+			     "(lock_slowpath %llu)", (unsigned long long)st.lock_slowpath);
+		break;
+	case TICKET:	/* pv: nor a wait record (native never uses one) */
+		CHECK_GE(st.ticket_slowpath, 1);
+		if (pv && st.ticket_no_record == 0)
+			FAIL("ticket_no_record == 0: no slot-less thread gave up spinning "
+			     "(ticket_slowpath %llu)", (unsigned long long)st.ticket_slowpath);
+		break;
+	case TAS:	/* needs no slot; counted as orphan events */
+		CHECK_GE(st.tas_slowpath, 1);
+		break;
+	}
+}
+
+int main(void)
+{
+	static const char *const names[] = { "queued", "ticket", "tas" };
+	char name[96];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	char churn_name[96];
+	snprintf(churn_name, sizeof(churn_name), "churn: %d short-lived threads, %d alive",
+		 CHURN_THREADS, MAX_ALIVE);
+	test_run_both(churn_name, churn_case);
+	for (int k = QUEUED; k <= TAS; k++) {
+		exhaust_kind = (enum kind)k;
+		snprintf(name, sizeof(name), "slot exhaustion %s: %d threads, %d slots",
+			 names[k], EXHAUST_THREADS, EXHAUST_SLOTS);
+		test_run_both(name, exhaustion_case);
+	}
+	return test_finish();
+}
