@@ -103,7 +103,7 @@ static void one_round(void)
 /* ------------------------------------------------------------------------ */
 
 #if UNDER_TSAN	/* thread creation and spinning are far slower there */
-#define CHURN_THREADS	2048
+#define CHURN_THREADS	256
 #define CHURN_MIN	256
 #else
 #define CHURN_THREADS	20000	/* threads created per case ... */
