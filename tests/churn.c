@@ -26,18 +26,6 @@
 #include "algo/hooks.h"	/* pvlock__slot_self, pvlock__slot_high_water */
 #include "lib/check.h"
 
-/* ThreadSanitizer (make check-tsan builds every test program with it) runs
- * code 5-15x slower, so some cases are scaled down or skipped there. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
 
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 

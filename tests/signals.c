@@ -29,30 +29,13 @@
 #include <string.h>
 
 #include "algo/slot.h"	/* PVLOCK_MAX_NODES */
+#include "lib/any_lock.h"
 #include "lib/check.h"
 
-/* ThreadSanitizer (make check-tsan builds every test program with it) runs
- * code 5-15x slower, so some cases are scaled down or skipped there. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
 
-enum kind { QUEUED, TICKET, TAS };
-static const char *const kind_name[] = { "queued", "ticket", "tas" };
 
 struct guarded {
-	union {
-		pvlock_t q;
-		pvlock_ticket_t t;
-		pvlock_tas_t s;
-	} lock;
+	union any_lock lock;
 	long count;	/* plain: critical sections completed */
 	long a, b;	/* plain: a == b outside critical sections */
 	long overlaps;	/* critical sections that found a != b */
@@ -62,20 +45,12 @@ static enum kind kind;	/* the case's lock, set before test_run() forks */
 
 static void take(struct guarded *g)
 {
-	switch (kind) {
-	case QUEUED: pvlock_lock(&g->lock.q); break;
-	case TICKET: pvlock_ticket_lock(&g->lock.t); break;
-	case TAS:    pvlock_tas_lock(&g->lock.s); break;
-	}
+	any_lock_take(kind, &g->lock);
 }
 
 static void release(struct guarded *g)
 {
-	switch (kind) {
-	case QUEUED: pvlock_unlock(&g->lock.q); break;
-	case TICKET: pvlock_ticket_unlock(&g->lock.t); break;
-	case TAS:    pvlock_tas_unlock(&g->lock.s); break;
-	}
+	any_lock_release(kind, &g->lock);
 }
 
 #define BARRIER() __asm__ __volatile__("" ::: "memory")

@@ -31,36 +31,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/any_lock.h"
 #include "lib/check.h"
 
-/* ThreadSanitizer (make check-tsan builds every test program with it) runs
- * code 5-15x slower, so some cases are scaled down or skipped there. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
 
 #define DURATION_MS	300	/* per case; 30 cases: about 10 s in all */
 #define MAX_THREADS	32
 #define MAX_LOCKS	4
 #define EXTEND_MAX_MS	5000	/* pv cases: longest wait for a first sleep */
 
-enum kind { QUEUED, TICKET, TAS };
-static const char *const kind_name[] = { "queued", "ticket", "tas" };
 
 /* One lock and the plain data it protects, on a line of its own. */
 struct guarded {
-	union {
-		pvlock_t q;
-		pvlock_ticket_t t;
-		pvlock_tas_t s;
-	} lock;
+	union any_lock lock;
 	long count;	/* critical sections completed */
 	long a, b;	/* a == b outside critical sections */
 } __attribute__((aligned(64)));
@@ -86,20 +69,12 @@ static int stop;	/* atomic: set by main when the time is up */
 
 static void take(struct guarded *g)
 {
-	switch (cfg.kind) {
-	case QUEUED: pvlock_lock(&g->lock.q); break;
-	case TICKET: pvlock_ticket_lock(&g->lock.t); break;
-	case TAS:    pvlock_tas_lock(&g->lock.s); break;
-	}
+	any_lock_take(cfg.kind, &g->lock);
 }
 
 static void release(struct guarded *g)
 {
-	switch (cfg.kind) {
-	case QUEUED: pvlock_unlock(&g->lock.q); break;
-	case TICKET: pvlock_ticket_unlock(&g->lock.t); break;
-	case TAS:    pvlock_tas_unlock(&g->lock.s); break;
-	}
+	any_lock_release(cfg.kind, &g->lock);
 }
 
 /* Compiler barrier: keeps the plain accesses below separate and in order

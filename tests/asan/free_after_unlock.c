@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/any_lock.h"
 #include "lib/check.h"
 
 /* Sanitizer run-time options (a program may define these). */
@@ -50,15 +51,9 @@ const char *__ubsan_default_options(void)
 	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
 }
 
-enum kind { QUEUED, TICKET, TAS };
-static const char *const kind_name[] = { "queued", "ticket", "tas" };
 
 struct object {
-	union {
-		pvlock_t q;
-		pvlock_ticket_t t;
-		pvlock_tas_t s;
-	} lock;
+	union any_lock lock;
 	long users;		/* plain, under the lock */
 	long payload[7];	/* written under the lock */
 };
@@ -80,20 +75,12 @@ static unsigned long windows, misses;	/* atomic: forced-variant hook outcomes */
 
 static void take(struct object *o)
 {
-	switch (cfg.kind) {
-	case QUEUED: pvlock_lock(&o->lock.q); break;
-	case TICKET: pvlock_ticket_lock(&o->lock.t); break;
-	case TAS:    pvlock_tas_lock(&o->lock.s); break;
-	}
+	any_lock_take(cfg.kind, &o->lock);
 }
 
 static void release(struct object *o)
 {
-	switch (cfg.kind) {
-	case QUEUED: pvlock_unlock(&o->lock.q); break;
-	case TICKET: pvlock_ticket_unlock(&o->lock.t); break;
-	case TAS:    pvlock_tas_unlock(&o->lock.s); break;
-	}
+	any_lock_release(cfg.kind, &o->lock);
 }
 
 /* Holding the lock: use the object, unlock it, free it if last. */

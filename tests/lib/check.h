@@ -20,6 +20,19 @@
 
 #define TEST_WATCHDOG_S 60
 
+/* ThreadSanitizer (make check-tsan builds every test program with it) runs
+ * code 5-15x slower, so some cases are scaled down or skipped there. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 typedef void (*test_fn)(void);
 
 /* mode < 0: the case runs as is (it tests mode handling itself). */
