@@ -186,7 +186,7 @@ inline unlock_slow(L, nd, ent)
 	unhashed[nd] = 1;
 	atomic { lk[L] = 0; gwin[L]--; incs[L]-- }   /* release */
 #endif
-	kicked[nd] = 1;                     /* kick(node->slot), never via L */
+	kicked[nd] = 1;                     /* kick(the node's slot), never via L */
 	nd = 0; ent = 0
 }
 

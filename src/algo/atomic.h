@@ -25,8 +25,6 @@
 	__atomic_compare_exchange_n((p), (oldp), (new_val), false, (mo), __ATOMIC_RELAXED)
 
 #define smp_mb()	__atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define smp_rmb()	__atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define smp_wmb()	__atomic_thread_fence(__ATOMIC_RELEASE)
 /* Orders against a signal handler on this thread only: a compiler barrier. */
 #define signal_barrier() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 

@@ -5,7 +5,7 @@
  * they need from the world is declared here and provided by the runtime
  * (src/runtime/) and the wait/kick backend (src/backend/):
  *
- *   slots      pvlock__slot_self/peek/at      who am I, who is that
+ *   slots      pvlock__slot_self/peek/of_node who am I, whose node is that
  *   mode       pvlock__mode_freeze            native or pv, fixed from now on
  *   wait/kick  pvlock__pv_wait/kick/...       Linux's pv_wait / pv_kick
  *   reports    pvlock__report_bad_unlock      misuse, said once and clearly
