@@ -20,6 +20,20 @@ static void *tas_locker(void *lock)
 	return NULL;
 }
 
+/* Make one test-and-set acquisition take the slow path: a thread waits on
+ * a held lock until we release it, then leaves holding it; we release it. */
+static void tas_slowpath_once(void)
+{
+	pvlock_tas_t s = PVLOCK_TAS_INIT;
+
+	s.val = 1;
+	test_thread t = test_start(tas_locker, &s);
+	WAIT_UNTIL(test_stats().tas_slowpath == 1, 10);
+	pvlock_tas_unlock(&s);
+	test_join(t);
+	pvlock_tas_unlock(&s);
+}
+
 static void sizes_and_initialisers(void)
 {
 	CHECK_EQ(sizeof(pvlock_t), 4);
@@ -49,13 +63,7 @@ static void mode_set_get(void)
 	CHECK_EQ(errno, EINVAL);
 	CHECK_EQ(pvlock_set_mode(PVLOCK_MODE_PV), 0);
 	/* Any slow path freezes the mode, even the test-and-set one. */
-	pvlock_tas_t s = PVLOCK_TAS_INIT;
-	s.val = 1;
-	test_thread t = test_start(tas_locker, &s);
-	WAIT_UNTIL(test_stats().tas_slowpath == 1, 10);
-	pvlock_tas_unlock(&s);
-	test_join(t);
-	pvlock_tas_unlock(&s);			/* the thread left holding it */
+	tas_slowpath_once();
 	errno = 0;
 	CHECK_EQ(pvlock_set_mode(PVLOCK_MODE_NATIVE), -1);
 	CHECK_EQ(errno, EBUSY);
@@ -155,13 +163,7 @@ static void environment(void)
 
 static void stats_read_reset(void)
 {
-	pvlock_tas_t s = PVLOCK_TAS_INIT;
-	s.val = 1;
-	test_thread t = test_start(tas_locker, &s);
-	WAIT_UNTIL(test_stats().tas_slowpath == 1, 10);
-	pvlock_tas_unlock(&s);
-	test_join(t);
-	pvlock_tas_unlock(&s);			/* the thread left holding it */
+	tas_slowpath_once();
 	CHECK_EQ(test_stats().tas_slowpath, 1);
 	pvlock_stats_reset();
 	struct pvlock_stats z = test_stats();
@@ -169,6 +171,7 @@ static void stats_read_reset(void)
 	for (size_t i = 0; i < sizeof(z) / sizeof(uint64_t); i++)
 		CHECK_EQ(fields[i], 0);
 	/* Fast paths count nothing. */
+	pvlock_tas_t s = PVLOCK_TAS_INIT;
 	for (int i = 0; i < 1000; i++) {
 		pvlock_tas_lock(&s);
 		pvlock_tas_unlock(&s);
