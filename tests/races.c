@@ -61,24 +61,28 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static uint64_t passed(enum pvlock_preempt_point p)
-{
-	struct pvlock_fault_counts f;
-
-	pvlock__fault_counts_read(&f);
-	return f.points_passed[p];
-}
+/*
+ * Each case names the paths it targets once, in a targets(report) function:
+ * without report it only says whether all were reached (polled while the
+ * run goes on); with report it fails the case naming the first one missed.
+ */
+#define TARGET(cond) do { \
+	if (!(cond)) { \
+		if (report) \
+			FAIL("path not reached: %s", #cond); \
+		return false; \
+	} } while (0)
 
 /* Some paths are reached only by chance (a waiter queues behind a spinning
- * head and then sleeps): run until `reached` says all were, within MAX_MS. */
-static void run_workers(bool (*reached)(void))
+ * head and then sleeps): run until all targets were, within MAX_MS. */
+static void run_workers(bool (*targets)(bool report))
 {
 	test_thread t[THREADS];
 
 	for (long i = 0; i < THREADS; i++)
 		t[i] = test_start(worker, (void *)i);
 	test_sleep_ms(MIN_MS);
-	for (unsigned ms = MIN_MS; ms < MAX_MS && !reached(); ms += 100)
+	for (unsigned ms = MIN_MS; ms < MAX_MS && !targets(false); ms += 100)
 		test_sleep_ms(100);
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < THREADS; i++)
@@ -91,6 +95,7 @@ static void run_workers(bool (*reached)(void))
 		sum += data[i].count;
 	CHECK_EQ(sum, total);
 	CHECK(total > 0);
+	targets(true);
 }
 
 static void inject_everything(void)
@@ -102,76 +107,71 @@ static void inject_everything(void)
 	pvlock__fault.hash_lines = 1;
 }
 
-
-static bool queued_pv_reached(void)
+static bool queued_pv_targets(bool report)
 {
 	struct pvlock_stats s = test_stats();
+	struct pvlock_fault_counts f;
 
-	return s.pv_wait_node && s.pv_wait_head && s.pv_kick_unlock &&
-	       (s.pv_spurious_wakeup || s.pv_wait_again) &&
-	       passed(PVLOCK_PP_BEFORE_TAIL_PUBLISH) && passed(PVLOCK_PP_BEFORE_PREV_LINK) &&
-	       passed(PVLOCK_PP_KICK_NODE) && passed(PVLOCK_PP_UNLOCK_BEFORE_KICK);
+	pvlock__fault_counts_read(&f);
+	TARGET(s.pv_wait_node);
+	TARGET(s.pv_wait_head);
+	TARGET(s.pv_kick_unlock);
+	TARGET(s.pv_spurious_wakeup + s.pv_wait_again);
+	TARGET(f.points_passed[PVLOCK_PP_BEFORE_TAIL_PUBLISH]);
+	TARGET(f.points_passed[PVLOCK_PP_BEFORE_PREV_LINK]);
+	TARGET(f.points_passed[PVLOCK_PP_KICK_NODE]);
+	TARGET(f.points_passed[PVLOCK_PP_UNLOCK_BEFORE_KICK]);
+	TARGET(f.preemptions);
+	TARGET(f.spurious_wakeups);
+	TARGET(f.kicks_delayed);
+	return true;
 }
 
 static void queued_all_faults(void)
 {
 	inject_everything();
-	run_workers(queued_pv_reached);
+	run_workers(queued_pv_targets);
 	for (int i = 0; i < LOCKS; i++)
 		CHECK_EQ(pvlock__pv_hash_entries_for(&qlocks[i]), 0);
-	struct pvlock_stats s = test_stats();
-	CHECK_GE(s.pv_wait_node, 1);
-	CHECK_GE(s.pv_wait_head, 1);
-	CHECK_GE(s.pv_kick_unlock, 1);
-	CHECK_GE(s.pv_spurious_wakeup + s.pv_wait_again, 1);
-	CHECK_GE(passed(PVLOCK_PP_BEFORE_TAIL_PUBLISH), 1);
-	CHECK_GE(passed(PVLOCK_PP_BEFORE_PREV_LINK), 1);
-	CHECK_GE(passed(PVLOCK_PP_KICK_NODE), 1);
-	CHECK_GE(passed(PVLOCK_PP_UNLOCK_BEFORE_KICK), 1);
-	struct pvlock_fault_counts f;
-	pvlock__fault_counts_read(&f);
-	CHECK_GE(f.preemptions, 1);
-	CHECK_GE(f.spurious_wakeups, 1);
-	CHECK_GE(f.kicks_delayed, 1);
 }
 
-static bool queued_native_reached(void)
+static bool queued_native_targets(bool report)
 {
 	struct pvlock_stats s = test_stats();
+	struct pvlock_fault_counts f;
 
-	return s.lock_slowpath && s.lock_pending && passed(PVLOCK_PP_BEFORE_TAIL_PUBLISH) &&
-	       passed(PVLOCK_PP_BEFORE_PREV_LINK);
+	pvlock__fault_counts_read(&f);
+	TARGET(s.lock_slowpath);
+	TARGET(s.lock_pending);
+	TARGET(f.points_passed[PVLOCK_PP_BEFORE_TAIL_PUBLISH]);
+	TARGET(f.points_passed[PVLOCK_PP_BEFORE_PREV_LINK]);
+	return true;
 }
 
 static void queued_native_preempted(void)
 {
 	pvlock__fault.preempt_pct = 10;
-	run_workers(queued_native_reached);
-	struct pvlock_stats s = test_stats();
-	CHECK_GE(s.lock_slowpath, 1);
-	CHECK_GE(s.lock_pending, 1);
-	CHECK_GE(passed(PVLOCK_PP_BEFORE_TAIL_PUBLISH), 1);
-	CHECK_GE(passed(PVLOCK_PP_BEFORE_PREV_LINK), 1);
+	run_workers(queued_native_targets);
 }
 
-static bool ticket_reached(void)
+static bool ticket_targets(bool report)
 {
 	struct pvlock_stats s = test_stats();
+	struct pvlock_fault_counts f;
 
-	return s.ticket_wait && s.ticket_kick && passed(PVLOCK_PP_TICKET_BEFORE_FLAG) &&
-	       passed(PVLOCK_PP_TICKET_BEFORE_KICK);
+	pvlock__fault_counts_read(&f);
+	TARGET(s.ticket_wait);
+	TARGET(s.ticket_kick);
+	TARGET(f.points_passed[PVLOCK_PP_TICKET_BEFORE_FLAG]);
+	TARGET(f.points_passed[PVLOCK_PP_TICKET_BEFORE_KICK]);
+	return true;
 }
 
 static void ticket_all_faults(void)
 {
 	use_ticket = true;
 	inject_everything();
-	run_workers(ticket_reached);
-	struct pvlock_stats s = test_stats();
-	CHECK_GE(s.ticket_wait, 1);
-	CHECK_GE(s.ticket_kick, 1);
-	CHECK_GE(passed(PVLOCK_PP_TICKET_BEFORE_FLAG), 1);
-	CHECK_GE(passed(PVLOCK_PP_TICKET_BEFORE_KICK), 1);
+	run_workers(ticket_targets);
 }
 
 int main(void)
