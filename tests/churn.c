@@ -29,28 +29,19 @@
 
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 
-/* The three locks, each with plain data an overlap would corrupt. */
-static struct {
-	pvlock_t lock;
-	long count, a, b, overlaps;
-} __attribute__((aligned(64))) q;
-static struct {
-	pvlock_ticket_t lock;
-	long count, a, b, overlaps;
-} __attribute__((aligned(64))) t;
-static struct {
-	pvlock_tas_t lock;
-	long count, a, b, overlaps;
-} __attribute__((aligned(64))) s;
+/* A lock of the given type with plain data an overlap would corrupt. */
+#define GUARDED(lock_type) struct { \
+	lock_type lock; \
+	long count, a, b, overlaps; \
+} __attribute__((aligned(64)))
+
+/* The three locks. */
+static GUARDED(pvlock_t) q;
+static GUARDED(pvlock_ticket_t) t;
+static GUARDED(pvlock_tas_t) s;
 /* Churn: the locks of the leader/partner pairs (see churn_thread). */
-static struct {
-	pvlock_t lock;
-	long count, a, b, overlaps;
-} __attribute__((aligned(64))) pq;
-static struct {
-	pvlock_ticket_t lock;
-	long count, a, b, overlaps;
-} __attribute__((aligned(64))) pt;
+static GUARDED(pvlock_t) pq;
+static GUARDED(pvlock_ticket_t) pt;
 
 #define CS(g) do {					\
 	if ((g).a != (g).b)				\
