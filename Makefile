@@ -19,12 +19,16 @@ BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
 
 # The lock algorithms are freestanding: no libc headers, no libc calls.
 # `make check` verifies this on the objects (tests/freestanding.sh).
+# Fault injection (FI_SRC) is linked only into the libraries built with
+# -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the product.
 ALGO_SRC := $(wildcard src/algo/*.c)
-RT_SRC   := $(wildcard src/runtime/*.c) $(wildcard src/backend/*.c)
+FI_SRC   := src/runtime/fault.c
+RT_SRC   := $(filter-out $(FI_SRC),$(wildcard src/runtime/*.c) $(wildcard src/backend/*.c))
 HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h)
 
-# lib_objs(variant-dir)
-lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC))
+# lib_objs(variant-dir, extra-cflags)
+lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC) \
+	$(if $(findstring -DPVLOCK_FAULT_INJECTION,$(2)),$(FI_SRC)))
 
 # define_lib(variant-dir, extra-cflags[, compiler])
 define define_lib
@@ -34,7 +38,7 @@ $(1)/obj/algo/%.o: src/algo/%.c $$(HDRS)
 $(1)/obj/%.o: src/%.c $$(HDRS)
 	@mkdir -p $$(@D)
 	$$(or $(3),$$(CC)) $$(BASEFLAGS) -fPIC -pthread $(2) -c $$< -o $$@
-$(1)/libpvlock.a: $$(call lib_objs,$(1))
+$(1)/libpvlock.a: $$(call lib_objs,$(1),$(2))
 	@rm -f $$@
 	ar rcs $$@ $$^
 endef
@@ -43,8 +47,8 @@ $(eval $(call define_lib,build/lib,))
 $(eval $(call define_lib,build/fi,-DPVLOCK_FAULT_INJECTION))
 
 SONAME := libpvlock.so.$(SOMAJOR)
-build/lib/libpvlock.so.$(VERSION): $(call lib_objs,build/lib)
-	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,--version-script=src/libpvlock.map -o $@ $^
+build/lib/libpvlock.so.$(VERSION): $(call lib_objs,build/lib) src/libpvlock.map
+	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,--version-script=src/libpvlock.map -o $@ $(filter %.o,$^)
 build/lib/libpvlock.so: build/lib/libpvlock.so.$(VERSION)
 	ln -sf libpvlock.so.$(VERSION) build/lib/$(SONAME)
 	ln -sf libpvlock.so.$(VERSION) $@

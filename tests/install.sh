@@ -55,13 +55,29 @@ else
 	fail "soname" "SONAME is '${soname:-none}' (want libpvlock.so.N, present in lib/ and the same file as libpvlock.so)"
 fi
 
-# The version script exports only the API and the out-of-line halves.
-others=$(nm -D --defined-only "$PREFIX/lib/libpvlock.so" | awk '{print $3}' |
-	 grep -v -e '^pvlock_' -e '^PVLOCK_0$' | tr '\n' ' ')
-if [ -z "$others" ]; then
-	pass "libpvlock.so exports only pvlock_* symbols"
+# The ABI: the exports of the installed library (name, without the symbol
+# version) against the committed list, src/libpvlock.symbols.  The public
+# API and the out-of-line halves the inline fast paths call, nothing else
+# (no fault injection, no test hooks): a change shows as a diff there.
+exported=$(nm -D --defined-only "$PREFIX/lib/libpvlock.so" | awk '{sub(/@.*/, "", $3); print $3}' |
+	   LC_ALL=C sort)
+abi_diff=$(diff <(LC_ALL=C sort src/libpvlock.symbols) <(printf '%s\n' "$exported") |
+	   sed -n 's/^</missing:/p; s/^>/extra:/p' | tr '\n' ' ')
+if [ -z "$exported" ]; then
+	fail "exported symbols" "nm -D found no symbol in $PREFIX/lib/libpvlock.so"
+elif [ -z "$abi_diff" ]; then
+	pass "libpvlock.so exports exactly src/libpvlock.symbols ($(wc -l <<<"$exported") names)"
 else
-	fail "exported symbols" "not pvlock_*: $others"
+	fail "exported symbols" "differ from src/libpvlock.symbols (update it with src/libpvlock.map if intended):$abi_diff"
+fi
+hooks=""
+for sym in pvlock__fault pvlock__fault_enabled pvlock__preempt_point pvlock__pv_hash_entries_for; do
+	nm -g --defined-only "$PREFIX/lib/libpvlock.a" 2>/dev/null | grep -qw "$sym" && hooks+=" $sym"
+done
+if [ -z "$hooks" ]; then
+	pass "libpvlock.a holds no fault injection or test hooks"
+else
+	fail "test hooks" "the installed libpvlock.a defines test-only symbols:$hooks"
 fi
 
 # A static link puts every global of the archive into the user's namespace

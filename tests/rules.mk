@@ -15,11 +15,11 @@ TESTS_ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 		    -fno-omit-frame-pointer
 TESTS_ASAN :=  $(patsubst tests/asan/%.c,build/tests/asan_%,$(wildcard tests/asan/*.c))
 
-$(TESTS_ASAN): build/tests/asan_%: tests/asan/%.c $(ALGO_SRC) $(RT_SRC) $(HDRS) \
+$(TESTS_ASAN): build/tests/asan_%: tests/asan/%.c $(ALGO_SRC) $(RT_SRC) $(FI_SRC) $(HDRS) \
 		$(TEST_LIB) $(wildcard tests/lib/*.h) tests/rules.mk
 	@mkdir -p $(@D)
 	$(TESTS_ASAN_CC) $(CSTD) -O1 -g $(WARN) -Iinclude -Isrc -Itests -pthread \
 		-DPVLOCK_FAULT_INJECTION $(TESTS_ASAN_FLAGS) $(CFLAGS) \
-		-o $@ $< $(ALGO_SRC) $(RT_SRC) $(TEST_LIB)
+		-o $@ $< $(ALGO_SRC) $(RT_SRC) $(FI_SRC) $(TEST_LIB)
 
 CHECK_DEPS += $(TESTS_ASAN)

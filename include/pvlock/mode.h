@@ -6,6 +6,14 @@
  * path runs (after that a lock may be in a pv-only state such as _Q_SLOW_VAL,
  * which a native unlock would not understand), so the first slow path freezes
  * it and pvlock_set_mode() then fails with EBUSY.
+ *
+ * The relaxed read is correct only if every thread that locks reads the
+ * final mode: a caller of pvlock_set_mode() must make the call happen before
+ * other threads' lock operations (call it before starting them, or hand it
+ * over through a mutex or a release/acquire pair).  A thread that read an
+ * older mode could unlock a pv lock the native way and lose a wake-up.
+ * set_mode and the freeze are RMWs of the one word (mode.c): they cannot
+ * both win.
  */
 #ifndef PVLOCK_MODE_H
 #define PVLOCK_MODE_H
@@ -22,6 +30,7 @@ extern unsigned pvlock__mode_state;
 #define PVLOCK__MODE_PV_BIT	1u
 #define PVLOCK__MODE_FROZEN	2u
 
+/* Relaxed: see above for what this demands of pvlock_set_mode callers. */
 static inline bool pvlock__mode_is_pv(void)
 {
 	return __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED) & PVLOCK__MODE_PV_BIT;

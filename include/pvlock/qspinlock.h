@@ -11,6 +11,10 @@
  *
  * An all-zero word is an unlocked lock; there is nothing to destroy.
  * The slow paths live in src/algo/qspinlock_slowpath.h.
+ *
+ * Orderings: every lock operation that takes the lock is an acquire, and
+ * every one that frees it a release, so a critical section happens before
+ * the next one.  docs/design.md pairs each access with its partner.
  */
 #ifndef PVLOCK_QSPINLOCK_H
 #define PVLOCK_QSPINLOCK_H
@@ -47,6 +51,9 @@ static inline void pvlock_lock_raw(pvlock_t *lock)
 {
 	uint32_t val = 0;
 
+	/* 32-bit CAS 0 -> locked, acquire: pairs with the release of the
+	 * unlock that freed the word.  A failure orders nothing (relaxed):
+	 * the slow path acquires again. */
 	if (pvlock__likely(__atomic_compare_exchange_n(&lock->val, &val,
 			PVLOCK__Q_LOCKED_VAL, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
 		return;
@@ -55,6 +62,7 @@ static inline void pvlock_lock_raw(pvlock_t *lock)
 
 static inline bool pvlock_trylock_raw(pvlock_t *lock)
 {
+	/* A relaxed look, then the same CAS as pvlock_lock_raw. */
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
 
 	return !val && __atomic_compare_exchange_n(&lock->val, &val,
@@ -71,6 +79,17 @@ static inline bool pvlock_trylock_raw(pvlock_t *lock)
  *           out: _Q_SLOW_VAL (the queue head sleeps: find and kick it) or a
  *           lock that was not held (reported)
  *   native  a store-release of the locked byte (Linux's native unlock)
+ * Every path is a release, pairing with the acquire of whoever takes the
+ * lock next (fast CAS, pending or head acquire loads, steal CAS, head CAS or
+ * xchg).  The byte accesses on the 32-bit word are mixed-size: outside C11,
+ * and relied on as Linux relies on them (each single-copy atomic, ordered
+ * in the coherence order of the bytes they touch).
+ *
+ * The mode is read relaxed, after the word CAS failed.  That is enough only
+ * because the mode is fixed before it matters: pvlock_set_mode() must happen
+ * before any lock operation of other threads (call it before they start, or
+ * publish it to them by a mutex, a thread start or a release/acquire pair).
+ * Once a slow path has run the mode is frozen and set_mode fails.
  */
 static inline void pvlock_unlock_raw(pvlock_t *lock)
 {
@@ -94,6 +113,7 @@ PVLOCK__ANNOTATED_OPS(pvlock_t, pvlock_lock, pvlock_trylock, pvlock_unlock)
 
 static inline bool pvlock_is_locked(pvlock_t *lock)
 {
+	/* A snapshot (relaxed): it orders nothing, as Linux's spin_is_locked. */
 	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) & PVLOCK__Q_LOCKED_MASK;
 }
 

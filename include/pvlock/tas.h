@@ -26,6 +26,7 @@ static inline bool pvlock_tas_trylock_raw(pvlock_tas_t *lock)
 {
 	uint32_t val = 0;
 
+	/* Relaxed look; CAS acquire, pairing with the unlock's release store. */
 	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) == 0 &&
 	       __atomic_compare_exchange_n(&lock->val, &val, 1, false,
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
@@ -35,6 +36,7 @@ static inline void pvlock_tas_lock_raw(pvlock_tas_t *lock)
 {
 	uint32_t val = 0;
 
+	/* Acquire: pairs with the store-release of pvlock_tas_unlock_raw. */
 	if (pvlock__likely(__atomic_compare_exchange_n(&lock->val, &val, 1, false,
 			__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
 		return;
@@ -43,10 +45,12 @@ static inline void pvlock_tas_lock_raw(pvlock_tas_t *lock)
 
 static inline void pvlock_tas_unlock_raw(pvlock_tas_t *lock)
 {
+	/* Relaxed: the owner's check of its own lock (it wrote the 1). */
 	if (pvlock__unlikely(__atomic_load_n(&lock->val, __ATOMIC_RELAXED) != 1)) {
 		pvlock__tas_unlock_bad(lock);
 		return;
 	}
+	/* Release: pairs with the acquire CAS of the next owner. */
 	__atomic_store_n(&lock->val, 0, __ATOMIC_RELEASE);
 }
 
@@ -54,6 +58,7 @@ PVLOCK__ANNOTATED_OPS(pvlock_tas_t, pvlock_tas_lock, pvlock_tas_trylock, pvlock_
 
 static inline bool pvlock_tas_is_locked(pvlock_tas_t *lock)
 {
+	/* A snapshot (relaxed): it orders nothing, as Linux's spin_is_locked. */
 	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) != 0;
 }
 

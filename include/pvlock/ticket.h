@@ -43,6 +43,8 @@ static inline bool pvlock__ticket_word_free(uint32_t val)
 
 static inline void pvlock_ticket_lock_raw(pvlock_ticket_t *lock)
 {
+	/* 32-bit add to tail, acquire: pairs with the release of the unlock
+	 * CAS that made head our ticket (when we need not wait). */
 	uint32_t old = __atomic_fetch_add(&lock->val, PVLOCK__TICKET_INC << 16,
 					  __ATOMIC_ACQUIRE);
 	uint16_t ticket = (uint16_t)(old >> 16);
@@ -55,6 +57,7 @@ static inline void pvlock_ticket_lock_raw(pvlock_ticket_t *lock)
 
 static inline bool pvlock_ticket_trylock_raw(pvlock_ticket_t *lock)
 {
+	/* A relaxed look; the CAS (acquire, as the lock's add) decides. */
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
 
 	if (!pvlock__ticket_word_free(val))
@@ -76,6 +79,7 @@ static inline bool pvlock_ticket_trylock_raw(pvlock_ticket_t *lock)
  */
 static inline void pvlock_ticket_unlock_raw(pvlock_ticket_t *lock)
 {
+	/* A relaxed first guess for the CAS. */
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
 	uint32_t new_val;
 
@@ -85,8 +89,10 @@ static inline void pvlock_ticket_unlock_raw(pvlock_ticket_t *lock)
 			return;
 		}
 		new_val = (val & 0xffff0000u) | ((val + PVLOCK__TICKET_INC) & 0xffffu);
-		/* acq_rel: releases the lock; acquires the records of waiters
-		 * that set the flag (the same instruction on x86). */
+		/* acq_rel: releases the lock (pairs with the next owner's
+		 * acquire of head); acquires the records of waiters that set
+		 * the flag with their seq_cst 16-bit fetch_or (mixed sizes:
+		 * see <pvlock/qspinlock.h>).  The same instruction on x86. */
 	} while (!__atomic_compare_exchange_n(&lock->val, &val, new_val, false,
 					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 	if (pvlock__unlikely(val & PVLOCK__TICKET_FLAG))
@@ -98,6 +104,7 @@ PVLOCK__ANNOTATED_OPS(pvlock_ticket_t, pvlock_ticket_lock, pvlock_ticket_trylock
 
 static inline bool pvlock_ticket_is_locked(pvlock_ticket_t *lock)
 {
+	/* A snapshot (relaxed): it orders nothing, as Linux's spin_is_locked. */
 	return !pvlock__ticket_word_free(__atomic_load_n(&lock->val, __ATOMIC_RELAXED));
 }
 

@@ -19,7 +19,6 @@
 #define xchg(p, v, mo)		__atomic_exchange_n((p), (v), (mo))
 #define fetch_or(p, v, mo)	__atomic_fetch_or((p), (v), (mo))
 #define fetch_and(p, v, mo)	__atomic_fetch_and((p), (v), (mo))
-#define fetch_add(p, v, mo)	__atomic_fetch_add((p), (v), (mo))
 /* A failed compare-and-swap orders nothing (relaxed failure order). */
 #define cas(p, oldp, new_val, mo) \
 	__atomic_compare_exchange_n((p), (oldp), (new_val), false, (mo), __ATOMIC_RELAXED)

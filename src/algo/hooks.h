@@ -1,24 +1,34 @@
 /*
  * hooks.h - the seam between the lock algorithms and everything else.
  *
- * The algorithms (src/algo/) are freestanding: no libc, no pthreads.  What
- * they need from the world is declared here and provided by the runtime
- * (src/runtime/) and the wait/kick backend (src/backend/):
+ * The algorithms (src/algo/) are freestanding: no libc, no pthreads.  This
+ * file is the whole of what they need from the world.  A host provides it:
+ * in the library, src/runtime/ and src/backend/; in another host (a guest
+ * kernel, say), its own definitions of the same functions and objects.
  *
- *   slots      pvlock__slot_self/peek/of_node who am I, whose node is that
- *   mode       pvlock__mode_freeze            native or pv, fixed from now on
- *   wait/kick  pvlock__pv_wait/kick/...       Linux's pv_wait / pv_kick
- *   reports    pvlock__report_bad_unlock      misuse, said once and clearly
- *   events     ev_inc                         lock event counters
- *   faults     PREEMPT_POINT                  test builds only; else nothing
+ *   slots      pvlock__slots[], pvlock__slot_self(), pvlock__slot_peek(),
+ *              pvlock__slot_high_water()            who am I, who exists
+ *   mode       pvlock__mode_freeze()                native or pv, fixed now
+ *   tunables   pvlock__spin_threshold, pvlock__steal_spin (read relaxed)
+ *   wait/kick  pvlock__pv_wait(), pvlock__pv_kick(),
+ *              pvlock__pv_vcpu_is_preempted()       Linux's pv_wait / pv_kick
+ *   reports    pvlock__report_bad_unlock(), pvlock__fatal()
+ *   events     pvlock__orphan_events[]              counters of slot-less
+ *                                                   threads (ev_inc, ev_add)
+ *   test only  pvlock__preempt_point(), pvlock__fault_hash_lines()
+ *              (with -DPVLOCK_FAULT_INJECTION; otherwise nothing)
+ *
+ * tests/freestanding.sh checks that the algorithm objects reference nothing
+ * else.
  */
 #ifndef PVLOCK_ALGO_HOOKS_H
 #define PVLOCK_ALGO_HOOKS_H
 
 #include <stddef.h>
 
+#include <pvlock/mode.h>
+
 #include "algo/slot.h"
-#include "runtime/fault.h"
 
 /* This thread's slot, allocated on first use; NULL when none is free. */
 struct pvlock_slot *pvlock__slot_self(void);
@@ -59,15 +69,25 @@ __attribute__((noreturn)) void pvlock__fatal(const char *what, const void *lock)
 /* Counters of slot-less threads (no slot free) land here. */
 extern uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
 
-static inline void ev_add(struct pvlock_slot *self, enum pvlock_event ev, uint64_t n)
+/*
+ * Count n of event ev.  ev_inc(self, name) counts one occurrence of an
+ * event; ev_add(self, name, n) adds a quantity (ns, entries probed).
+ * Atomic with respect to a signal handler on this thread, which may count
+ * the same event: a relaxed RMW.  Slot-less threads share the orphan
+ * counters, which is why this is an atomic RMW and not a plain add.
+ */
+static inline void ev_count(struct pvlock_slot *self, enum pvlock_event ev, uint64_t n)
 {
 	uint64_t *events = self ? self->events : pvlock__orphan_events;
 
-	/* Atomic: a signal handler on this thread may count the same event. */
+	/* Pairs with nothing: a counter orders no other access. */
 	__atomic_fetch_add(&events[ev], n, __ATOMIC_RELAXED);
 }
-#define ev_inc(self, name) ev_add((self), PVLOCK_EV_##name, 1)
+#define ev_inc(self, name)	ev_count((self), PVLOCK_EV_##name, 1)
+#define ev_add(self, name, n)	ev_count((self), PVLOCK_EV_##name, (n))
 
+/* Tunables: settable at any time, read relaxed; a stale value for a few
+ * loops is harmless (pairs with the relaxed stores in src/runtime/mode.c). */
 static inline unsigned spin_threshold(void)
 {
 	return __atomic_load_n(&pvlock__spin_threshold, __ATOMIC_RELAXED);
@@ -79,8 +99,11 @@ static inline unsigned steal_spin(void)
 }
 
 #ifdef PVLOCK_FAULT_INJECTION
+#include "algo/preempt_points.h"
 void pvlock__preempt_point(enum pvlock_preempt_point where);
 #define PREEMPT_POINT(where) pvlock__preempt_point(PVLOCK_PP_##where)
+/* 0: the whole pv hash table; N: a test shrank it to N 64-byte lines. */
+unsigned pvlock__fault_hash_lines(void);
 #else
 #define PREEMPT_POINT(where) ((void)0)
 #endif

@@ -5,6 +5,13 @@
  * probes linearly from there, wrapping around.  Two locks that collide each
  * find their own entry because removal matches the lock address, never the
  * position (reference race 15).
+ *
+ * Reuse of an entry: whoever frees it (the unlocker that removed it, or the
+ * head that took its own entry back) stores NULL with release, and the next
+ * inserter's CAS from NULL is acquire.  So everything the previous user did
+ * with the entry (its read or write of `node`) happens before the new
+ * inserter writes `node`: an unlocker can never read the next lock's node
+ * as its own, nor a head's late node store land on the next user's.
  */
 #include "algo/pv_hash.h"
 #include "algo/atomic.h"
@@ -23,7 +30,7 @@ static struct pv_hash_entry table[HASH_ENTRIES] __attribute__((aligned(64)));
 static inline unsigned table_entries(void)
 {
 #ifdef PVLOCK_FAULT_INJECTION
-	unsigned lines = __atomic_load_n(&pvlock__fault.hash_lines, __ATOMIC_RELAXED);
+	unsigned lines = pvlock__fault_hash_lines();
 	if (lines && lines * LINE_ENTRIES < HASH_ENTRIES)
 		return lines * LINE_ENTRIES;
 #endif
@@ -49,13 +56,16 @@ struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
 		struct pv_hash_entry *he = &table[(start + i) % entries];
 		pvlock_t *expected = NULL;
 
+		/* Relaxed probe; the CAS decides.  Acquire: pairs with the
+		 * release NULL store of the entry's previous user. */
 		if (load_relaxed(&he->lock) == NULL &&
-		    cas(&he->lock, &expected, lock, __ATOMIC_RELAXED)) {
-			/* Published by the caller's xchg of _Q_SLOW_VAL (or, in
+		    cas(&he->lock, &expected, lock, __ATOMIC_ACQUIRE)) {
+			/* Published by the caller's seq_cst xchg of _Q_SLOW_VAL
+			 * to the unlocker's load_acquire of it (or, from
 			 * pv_kick_node, read back by this same thread). */
 			store_relaxed(&he->node, node);
 			ev_inc(self, pv_hash_ops);
-			ev_add(self, PVLOCK_EV_pv_hash_hops, i + 1);
+			ev_add(self, pv_hash_hops, i + 1);
 			return he;
 		}
 	}
@@ -71,23 +81,30 @@ struct qnode *pvlock__pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
 	for (unsigned i = 0; i < entries; i++) {
 		struct pv_hash_entry *he = &table[(start + i) % entries];
 
+		/* Relaxed: our load_acquire of SLOW (the caller's) ordered
+		 * these after the inserter's writes. */
 		if (load_relaxed(&he->lock) == lock) {
 			struct qnode *node = load_relaxed(&he->node);
 
-			store_relaxed(&he->lock, NULL);
+			/* Release: our node read comes before the next
+			 * inserter's node write (its CAS is acquire). */
+			store_release(&he->lock, NULL);
 			ev_inc(self, pv_hash_ops);
-			ev_add(self, PVLOCK_EV_pv_hash_hops, i + 1);
+			ev_add(self, pv_hash_hops, i + 1);
 			return node;
 		}
 	}
 	return NULL;
 }
 
+#ifdef PVLOCK_FAULT_INJECTION
 unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock)
 {
 	unsigned n = 0;
 
+	/* A test's look (relaxed), taken while the lock's threads are parked. */
 	for (unsigned i = 0; i < HASH_ENTRIES; i++)
 		n += load_relaxed(&table[i].lock) == lock;
 	return n;
 }
+#endif

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include <pvlock/qspinlock.h>
+
 #include "algo/hooks.h"
 
 struct pv_hash_entry {
@@ -23,16 +25,20 @@ struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
 /* Remove the entry of a lock whose owner found _Q_SLOW_VAL; NULL if absent. */
 struct qnode *pvlock__pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self);
 
+#ifdef PVLOCK_FAULT_INJECTION
 /* Entries that name this lock (tests: there must never be more than one). */
 unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock);
+#endif
 
 /* Give back an entry we inserted ourselves (the head that got the lock). */
 static inline void pv_hash_release_entry(struct pv_hash_entry *entry,
 					 struct pvlock_slot *self)
 {
-	__atomic_store_n(&entry->lock, NULL, __ATOMIC_RELAXED);
+	/* Release: pairs with the next inserter's acquire CAS, so our node
+	 * store lands before its own (see pv_hash.c). */
+	__atomic_store_n(&entry->lock, NULL, __ATOMIC_RELEASE);
 	ev_inc(self, pv_hash_ops);
-	ev_inc(self, pv_hash_hops);	/* one entry touched, none probed past */
+	ev_add(self, pv_hash_hops, 1);	/* one entry touched, none probed past */
 }
 
 #endif /* PVLOCK_ALGO_PV_HASH_H */

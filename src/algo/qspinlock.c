@@ -47,18 +47,26 @@ void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 	}
 
 	/* The failed CAS that saw SLOW ordered nothing.  Read SLOW again with
-	 * acquire (only we can change it now: we hold the lock) so the entry
-	 * and node reads below follow the head's hash-then-xchg.  An acquire
-	 * load rather than a fence: the same on x86, and visible to TSan. */
+	 * acquire (only we can change it now: we hold the lock), pairing with
+	 * the head's seq_cst xchg of SLOW, so the entry and node reads below
+	 * follow its hash insert.  (If we set SLOW ourselves, in pv_kick_node,
+	 * program order does it.)  An acquire load rather than a fence: the
+	 * same on x86, and visible to TSan. */
 	if (unlikely(load_acquire(&lock->locked) != Q_SLOW_VAL))
 		pvlock__fatal("internal error: _Q_SLOW_VAL changed under its owner", lock);
 	struct qnode *node = pvlock__pv_hash_remove(lock, self);
 	if (unlikely(!node))
 		pvlock__fatal("internal error: _Q_SLOW_VAL lock has no hash entry", lock);
 
-	/* Tell the head its entry is gone, before it can run again. */
-	store_relaxed(&node->unhashed, 1);
+	/* Tell the head its entry is gone, before it can run again.  Release,
+	 * pairing with the head's load_acquire of the notice: a head that sees
+	 * it then reads the locked byte no older than the SLOW we read above,
+	 * so it waits for our release instead of hashing again into a SLOW
+	 * that our release would overwrite (models M1 and M5). */
+	store_release(&node->unhashed, 1);
 	PREEMPT_POINT(UNLOCK_UNHASHED);
+	/* Byte store, release: pairs with the acquire of the next owner
+	 * (steal CAS, the head's CAS or xchg, the backend's load in pv_wait). */
 	store_release(&lock->locked, 0);
 	/* From here on, `lock` must not be touched. */
 	PREEMPT_POINT(UNLOCK_BEFORE_KICK);

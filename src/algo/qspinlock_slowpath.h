@@ -7,6 +7,15 @@
  * pv == true it is the paravirtual lock of section 5.  The logic between the
  * hooks is the same source in both: that is the point.
  *
+ * Orderings: every atomic access names, in a comment, the access it pairs
+ * with and why its order is enough under the C11 model (and so on aarch64);
+ * docs/design.md has the same pairs as one table.  Accesses of different
+ * sizes to the one lock word (the locked byte, the 16-bit locked_pending and
+ * tail halves, the 32-bit word) are outside C11, which defines no order
+ * between atomics of different sizes; pvlock relies, as Linux does, on what
+ * x86 and aarch64 guarantee: each access is single-copy atomic, and all
+ * accesses that overlap a byte are ordered in that byte's coherence order.
+ *
  * Lock word transitions as (tail, pending, locked):
  *
  *   fast        :  slow                                  :  unlock
@@ -36,13 +45,17 @@
 #ifndef PVLOCK_ALGO_QSPINLOCK_SLOWPATH_H
 #define PVLOCK_ALGO_QSPINLOCK_SLOWPATH_H
 
+#include <pvlock/qspinlock.h>
+
 #include "algo/atomic.h"
 #include "algo/hooks.h"
 #include "algo/pv_hash.h"
 
+/* The lock word's layout: the values the inline fast paths share are
+ * defined once, in <pvlock/qspinlock.h>; the rest only the slow path uses. */
 #define Q_LOCKED_VAL		PVLOCK__Q_LOCKED_VAL
 #define Q_SLOW_VAL		PVLOCK__Q_SLOW_VAL
-#define Q_LOCKED_MASK		0x000000ffu
+#define Q_LOCKED_MASK		PVLOCK__Q_LOCKED_MASK
 #define Q_PENDING_VAL		0x00000100u
 #define Q_PENDING_MASK		0x0000ff00u
 #define Q_LOCKED_PENDING_MASK	0x0000ffffu
@@ -79,9 +92,11 @@ static inline struct qnode *decode_tail(uint32_t tail)
 }
 
 /* Publish our tail; returns the previous tail (and the rest of the word).
- * acq_rel: our node's initialisation is released to whoever follows the
- * tail to it, and the predecessor's initialisation is acquired before we
- * write its next pointer (reference race 6). */
+ * 16-bit xchg of the tail half.  acq_rel, pairing with the next waiter's
+ * xchg_tail: our node's initialisation (locked, next, pv state) is released
+ * to the waiter that gets our tail back and links itself to our node, and
+ * our predecessor's initialisation is acquired before we write its next
+ * pointer, so its `next = NULL` cannot overwrite our link (reference race 6). */
 static inline uint32_t xchg_tail(pvlock_t *lock, uint32_t tail)
 {
 	uint16_t old = xchg(&lock->tail, (uint16_t)(tail >> 16), __ATOMIC_ACQ_REL);
@@ -89,27 +104,42 @@ static inline uint32_t xchg_tail(pvlock_t *lock, uint32_t tail)
 	return (uint32_t)old << 16;
 }
 
+/* Byte store of our own pending bit.  Relaxed: it orders nothing; others
+ * read pending only to decide whether to wait, and each decision is then
+ * made by an RMW of the word (the pending fetch_or, the claim CAS, the
+ * steal CAS), which sees the latest value of the byte. */
 static inline void clear_pending(pvlock_t *lock)
 {
 	store_relaxed(&lock->pending, 0);
 }
 
+/* pv head: "I am spinning, don't steal".  Relaxed, as clear_pending: a
+ * stealer that misses it only steals, and its steal CAS of the locked byte
+ * and our CAS of locked_pending are RMWs of the same byte: one fails. */
 static inline void set_pending(pvlock_t *lock)
 {
 	store_relaxed(&lock->pending, 1);
 }
 
-/* (*,1,0) -> (*,0,1): we own the pending bit and nobody else may move. */
+/* (*,1,0) -> (*,0,1): we own the pending bit and nobody else may move.
+ * 16-bit store, relaxed: the previous owner's critical section was already
+ * acquired by our load_acquire of the locked byte (which read its release);
+ * nobody can take the lock meanwhile, since pending is set. */
 static inline void clear_pending_set_locked(pvlock_t *lock)
 {
 	store_relaxed(&lock->locked_pending, Q_LOCKED_VAL);
 }
 
+/* The head claims a lock it already acquired (load_acquire of the word, or
+ * the pv CAS): byte store, relaxed.  Its successor sees it through our
+ * store_release of next->locked (happens-before, then coherence). */
 static inline void set_locked(pvlock_t *lock)
 {
 	store_relaxed(&lock->locked, Q_LOCKED_VAL);
 }
 
+/* 32-bit CAS 0 -> locked, acquire: pairs with the release of the unlock
+ * that freed the word (any of the three unlock stores/CASes). */
 static inline bool native_trylock(pvlock_t *lock)
 {
 	uint32_t val = load_relaxed(&lock->val);
@@ -131,6 +161,8 @@ static inline bool native_trylock(pvlock_t *lock)
 static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 {
 	for (unsigned tries = steal_spin();; tries--) {
+		/* A hint; the byte CAS decides (acquire: pairs with the
+		 * release of the unlock that freed the byte). */
 		uint32_t val = load_relaxed(&lock->val);
 		uint8_t unlocked = 0;
 
@@ -150,7 +182,8 @@ static inline bool qspin_trylock(pvlock_t *lock, struct pvlock_slot *self, const
 	return pv ? pv_trylock_steal(lock, self) : native_trylock(lock);
 }
 
-/* The head's attempt while it spins: (*,1,0) -> (*,0,1). */
+/* The head's attempt while it spins: (*,1,0) -> (*,0,1), a 16-bit CAS,
+ * acquire: pairs with the release of the unlock that freed the byte. */
 static inline bool pv_trylock_clear_pending(pvlock_t *lock)
 {
 	uint16_t expected = Q_PENDING_VAL;
@@ -162,6 +195,8 @@ static inline bool pv_trylock_clear_pending(pvlock_t *lock)
 /* ------------------------------------------------------------------------ */
 /* The pv hooks.  Each is called only when pv is true.                      */
 
+/* Relaxed: released to the kicker and our successor by xchg_tail and the
+ * store_release of prev->next, which they read before touching our node. */
 static inline void pv_init_node(struct qnode *node)
 {
 	store_relaxed(&node->unhashed, 0);
@@ -174,6 +209,7 @@ static inline bool pv_wait_early(struct qnode *prev, unsigned loop)
 {
 	if (loop & PV_PREV_CHECK_MASK)
 		return false;
+	/* A hint (relaxed): a wrong guess only sleeps early or spins on. */
 	return load_relaxed(&prev->state) != PV_RUNNING ||
 	       pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(prev));
 }
@@ -188,6 +224,7 @@ static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_s
 		bool early = false;
 
 		for (unsigned loop = spin_threshold(); loop; loop--) {
+			/* Relaxed: the caller re-reads it with acquire. */
 			if (load_relaxed(&node->locked))
 				return;
 			if (pv_wait_early(prev, loop)) {
@@ -205,6 +242,9 @@ static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_s
 		 *   [L] node->locked               [RmW] next->state HALTED -> HASHED
 		 *
 		 * Either we see locked, or the kicker sees HALTED and hashes us.
+		 * The seq_cst fences make this store-buffering pattern safe
+		 * (acquire/release could not); the state accesses themselves
+		 * are relaxed.
 		 */
 		store_relaxed(&node->state, PV_HALTED);
 		smp_mb();
@@ -216,7 +256,9 @@ static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_s
 		}
 
 		/* If pv_kick_node() made us HASHED, keep that: it tells
-		 * pv_wait_head_or_lock() that an entry exists for us. */
+		 * pv_wait_head_or_lock() that an entry exists for us.  Relaxed:
+		 * an RMW of the same byte as the kicker's CAS, so exactly one of
+		 * the two wins, and a later read here sees the winner. */
 		uint8_t halted = PV_HALTED;
 		cas(&node->state, &halted, PV_RUNNING, __ATOMIC_RELAXED);
 
@@ -243,7 +285,10 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
 	if (!cas(&node->state, &halted, PV_HASHED, __ATOMIC_RELAXED))
 		return;
 
-	/* We own the lock and our own unlock reads these: plain order suffices. */
+	/* We own the lock, and our own unlock reads SLOW and the entry back:
+	 * program order suffices for that.  The head reads the byte too (its
+	 * "still SLOW?" check, its pv_wait): it learns of this store through
+	 * our unlock (the store_release of node->unhashed, then of locked). */
 	store_relaxed(&lock->locked, Q_SLOW_VAL);
 	PREEMPT_POINT(KICK_NODE_HASH);
 	pvlock__pv_hash_insert(lock, node, self);
@@ -254,25 +299,33 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
  * (no stealing while we spin), then make sure unlock will find and kick us
  * (hash entry, then _Q_SLOW_VAL) and sleep.  Returns owning the lock.
  *
- * `hashed` tracks whether the table holds our entry.  pvlock departs from
- * Linux here: an unlocker that removes our entry also sets node->unhashed,
- * so after a wake-up in which a stealer beat us to the lock we may hash and
- * sleep again (Linux spins from then on).  We cannot infer "unhashed" from
- * the lock word instead: pv_kick_node may still be about to set _Q_SLOW_VAL
- * and insert on our behalf (the double-hash window, reference race 1).
- * models/m1_pv_qspinlock.pml checks this variant.
+ * `hashed` tracks whether the table holds our entry.  An unlocker that
+ * removes our entry sets node->unhashed, so after a wake-up in which a
+ * stealer beat us to the lock we may hash and sleep again (Linux spins from
+ * then on: docs/design.md, departure 1).  "Unhashed" cannot be inferred from
+ * the lock word: pv_kick_node may still be about to set _Q_SLOW_VAL and
+ * insert on our behalf (the double-hash window, reference race 1).  Models:
+ * M1 (the algorithm), M5 (its orderings under a weak memory model).
  */
 static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 				     struct pvlock_slot *self)
 {
+	/* Relaxed: read after our own RMW of state in pv_wait_node, or the
+	 * kicker's CAS that beat it; coherence gives us the winner. */
 	bool hashed = load_relaxed(&node->state) == PV_HASHED;
 	struct pv_hash_entry *entry;
 
 	for (unsigned waits = 0;; waits++) {
+		/* Acquire, pairing with the unlocker's store_release of the
+		 * notice: then our read of the locked byte below sees that
+		 * unlocker's SLOW or its release, never an older value. */
 		if (hashed && load_acquire(&node->unhashed)) {
+			/* Ours again: the next notice comes only after we
+			 * hash again, through our xchg and its acquire. */
 			store_relaxed(&node->unhashed, 0);
 			hashed = false;
 		}
+		/* A hint to our successor's pv_wait_early: relaxed. */
 		store_relaxed(&node->state, PV_RUNNING);
 		set_pending(lock);
 		for (unsigned loop = spin_threshold(); loop; loop--) {
@@ -286,24 +339,31 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 		 * Not hashed, but the lock still reads SLOW: the unlocker that
 		 * removed our entry has not released yet (only it can have left
 		 * SLOW there).  Hashing now would let its release overwrite our
-		 * SLOW and strand the new entry (found by the M1 model); just
-		 * wait, it kicks us right after the release.
+		 * SLOW and strand the new entry; wait instead, that unlocker
+		 * kicks us right after its release.  Relaxed load: the acquire
+		 * of the notice above already ordered it after that unlocker's
+		 * SLOW (models M1 and M5).
 		 */
 		if (!hashed && load_relaxed(&lock->locked) != Q_SLOW_VAL) {
 			/* Hash before _Q_SLOW_VAL: an unlocker that sees SLOW
 			 * must find the entry (reference race 3).  Nobody else
-			 * can make the byte SLOW now, so the xchg returns 0 or 1. */
+			 * can make the byte SLOW now, so the xchg returns 0 or 1.
+			 * Byte xchg, seq_cst: its release publishes the entry
+			 * to the unlocker's load_acquire of SLOW; its acquire,
+			 * when it returns 0, takes the lock. */
 			entry = pvlock__pv_hash_insert(lock, node, self);
 			hashed = true;
 			PREEMPT_POINT(HEAD_BEFORE_SLOW);
 			if (xchg(&lock->locked, Q_SLOW_VAL, __ATOMIC_SEQ_CST) == 0) {
-				/* The lock was free: it is ours; undo SLOW and
-				 * take our entry back before anyone sees it. */
+				/* The lock was free: it is ours; undo SLOW (we
+				 * own the byte: relaxed) and give our entry
+				 * back before any unlocker can look for it. */
 				store_relaxed(&lock->locked, Q_LOCKED_VAL);
 				pv_hash_release_entry(entry, self);
 				goto gotlock;
 			}
 		}
+		/* Relaxed: only our own later reads of it matter. */
 		store_relaxed(&node->state, PV_HASHED);
 		ev_inc(self, pv_wait_head);
 		if (waits)
@@ -313,6 +373,7 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 		 * lock already: spin again. */
 	}
 gotlock:
+	/* Relaxed: the caller decides with a CAS of the word. */
 	return load_relaxed(&lock->val) | Q_LOCKED_VAL;
 }
 
@@ -332,7 +393,7 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 	 * (bounded: reference race 9). */
 	if (val == Q_PENDING_VAL) {
 		for (int cnt = Q_PENDING_LOOPS; cnt; cnt--) {
-			val = load_relaxed(&lock->val);
+			val = load_relaxed(&lock->val);		/* a hint */
 			if (val != Q_PENDING_VAL)
 				break;
 			cpu_relax();
@@ -343,7 +404,9 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 	if (val & ~Q_LOCKED_MASK)
 		goto queue;
 
-	/* 0,0,* -> 0,1,*: try to become the one pending waiter. */
+	/* 0,0,* -> 0,1,*: try to become the one pending waiter.  32-bit
+	 * fetch_or, acquire: if the word was free (0,0,0) this takes the lock's
+	 * previous critical section, pairing with the release of its unlock. */
 	val = fetch_or(&lock->val, Q_PENDING_VAL, __ATOMIC_ACQUIRE);
 	if (val & ~Q_LOCKED_MASK) {
 		/* Someone beat us.  Undo our pending bit, only if it is ours,
@@ -353,7 +416,9 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 		goto queue;
 	}
 
-	/* 0,1,1 -> 0,1,0: wait for the owner; nobody can steal meanwhile. */
+	/* 0,1,1 -> 0,1,0: wait for the owner; nobody can steal meanwhile.
+	 * Acquire: pairs with the owner's release unlock (a byte store or a
+	 * 32-bit CAS; mixed sizes, see the top of this file). */
 	if (val & Q_LOCKED_MASK)
 		while (load_acquire(&lock->locked))
 			cpu_relax();
@@ -378,11 +443,13 @@ queue:
 		goto no_node;		/* nested deeper than 4 (race 10) */
 	}
 	node = &self->qnodes[idx];
-	if (idx)
-		ev_add(self, PVLOCK_EV_lock_use_node2 + (idx - 1), 1);
+	if (idx)	/* lock_use_node2..4, one counter per level */
+		ev_count(self, PVLOCK_EV_lock_use_node2 + (idx - 1), 1);
 
-	node->locked = 0;
-	node->next = NULL;
+	/* Relaxed: released by xchg_tail and by our store_release of
+	 * prev->next, which is how anyone else reaches this node. */
+	store_relaxed(&node->locked, 0);
+	store_relaxed(&node->next, NULL);
 	if (pv)
 		pv_init_node(node);
 
@@ -398,14 +465,20 @@ queue:
 	if (old & Q_TAIL_MASK) {
 		prev = decode_tail(old);
 		PREEMPT_POINT(BEFORE_PREV_LINK);
+		/* Release, pairing with prev's load_acquire of its next: our
+		 * node's initialisation comes before prev writes our locked
+		 * and CASes our state. */
 		store_release(&prev->next, node);
 
 		if (pv)
 			pv_wait_node(node, prev, self);
+		/* Acquire, pairing with prev's store_release of our locked:
+		 * we then read the lock word no older than prev's set_locked. */
 		while (!load_acquire(&node->locked))
 			cpu_relax();
 
-		/* Someone may have queued behind us meanwhile. */
+		/* Someone may have queued behind us meanwhile (acquire: pairs
+		 * with its store_release of our next, as below). */
 		next = load_acquire(&node->next);
 	}
 
@@ -414,6 +487,7 @@ queue:
 	if (pv) {
 		val = pv_wait_head_or_lock(lock, node, self);
 	} else {
+		/* Acquire: pairs with the release of the owner's unlock. */
 		while ((val = load_acquire(&lock->val)) & Q_LOCKED_PENDING_MASK)
 			cpu_relax();
 	}
@@ -425,17 +499,22 @@ queue:
 	 * pv may already have locked set (we got it while spinning as head):
 	 *   n,0,1 -> 0,0,1
 	 * Pending is clear here, so a new pending waiter makes the first CAS
-	 * fail, and it will then see our tail and queue behind us.
+	 * fail, and it will then see our tail and queue behind us.  The CAS is
+	 * relaxed: the lock was acquired above; it only empties the queue.
 	 */
 	if ((val & Q_TAIL_MASK) == tail &&
 	    cas(&lock->val, &val, Q_LOCKED_VAL, __ATOMIC_RELAXED))
 		goto release;
 
 	set_locked(lock);
+	/* Acquire: pairs with next's store_release of our next pointer; its
+	 * node's initialisation then precedes our writes to that node. */
 	if (!next)
 		while (!(next = load_acquire(&node->next)))
 			cpu_relax();
 
+	/* Release: pairs with next's load_acquire of its locked; carries our
+	 * set_locked, so the new head cannot read the word as free. */
 	store_release(&next->locked, 1);
 	if (pv)
 		pv_kick_node(lock, next, self);

@@ -11,7 +11,9 @@
 #ifndef PVLOCK_ALGO_SLOT_H
 #define PVLOCK_ALGO_SLOT_H
 
-#include <pvlock.h>
+/* Only what the slot holds: ticket-wait records and the event list. */
+#include <pvlock/stats.h>
+#include <pvlock/ticket.h>
 
 /* The tail field encodes slot + 1 in 14 bits: 0 means "queue empty". */
 #define PVLOCK_MAX_SLOTS	16383u

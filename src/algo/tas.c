@@ -3,6 +3,8 @@
  * Linux's virt_spin_lock.  Spin reading (shared cache line) until the lock
  * looks free, then try the compare-and-swap; the same in both modes.
  */
+#include <pvlock/tas.h>
+
 #include "algo/atomic.h"
 #include "algo/hooks.h"
 
@@ -13,6 +15,8 @@ void pvlock__tas_lock_slow(pvlock_tas_t *lock)
 	for (;;) {
 		uint32_t val = 0;
 
+		/* Relaxed look; the CAS decides.  Acquire: pairs with the
+		 * store-release in pvlock_tas_unlock. */
 		while (load_relaxed(&lock->val))
 			cpu_relax();
 		if (cas(&lock->val, &val, 1, __ATOMIC_ACQUIRE))
@@ -23,5 +27,6 @@ void pvlock__tas_lock_slow(pvlock_tas_t *lock)
 void pvlock__tas_unlock_bad(pvlock_tas_t *lock)
 {
 	ev_inc(pvlock__slot_peek(), bad_unlock);
+	/* A report's look: relaxed. */
 	pvlock__report_bad_unlock("pvlock_tas_unlock", lock, load_relaxed(&lock->val));
 }

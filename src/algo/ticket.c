@@ -4,18 +4,27 @@
  * pv waiting, in the order that makes it safe:
  *
  *   waiter                                  unlocker
- *   record = {lock, want}  (lock last)      head += 2  (atomic; returns old
+ *   record = {lock, want}  (lock last)      head += 2  (one CAS; returns old
  *   head |= FLAG           (atomic)           head, whose FLAG bit says
  *   re-check head == want                     "look for a sleeper")
  *   sleep unless kicked                     if FLAG: find {lock, head}, kick
  *
  * The flag is set before the re-check (reference race 12): either the
- * unlocker's add sees the flag, or our re-check sees its new head.  The flag
- * lives in head, so the unlocker learns it from the releasing add itself and
+ * unlocker's releasing RMW sees the flag, or our re-check sees its new head.  The flag
+ * lives in head, so the unlocker learns it from the releasing CAS itself and
  * never reads the lock after releasing it.  Records are per nesting level,
  * so a signal handler waiting on another ticket lock uses its own record and
  * cannot overwrite ours (reference race 13 cannot arise; see tests).
+ *
+ * Orderings (each access below names its partner): the waiter's seq_cst
+ * fetch_or of the flag releases its record and its slot's waiting bit; the
+ * unlocker's acq_rel CAS that reads the flag acquires them.  The fetch_or
+ * of the 16-bit head and the 32-bit CAS/add of the word are mixed-size
+ * RMWs of the same bytes: outside C11, ordered by the hardware as Linux
+ * relies on (see qspinlock_slowpath.h).
  */
+#include <pvlock/ticket.h>
+
 #include "algo/atomic.h"
 #include "algo/hooks.h"
 
@@ -25,6 +34,8 @@
 /* Slots with a ticket wait in progress: what an unlocker scans. */
 static uint64_t waiting_slots[(PVLOCK_MAX_SLOTS + 63) / 64];
 
+/* Relaxed RMWs: setting the bit is released by our flag fetch_or, which
+ * comes after it; a stale bit after clearing costs the unlocker one look. */
 static void mark_waiting(uint32_t slot, bool waiting)
 {
 	uint64_t bit = 1ull << (slot % 64);
@@ -52,25 +63,35 @@ static void pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	struct ticket_wait *w = &self->twait[level];
 	PREEMPT_POINT(TICKET_LEVEL_TAKEN);
 
+	/* Relaxed: before our store_release of w->lock, which the unlocker
+	 * reads with acquire before it stores kicked = 1. */
 	store_relaxed(&w->kicked, 0);
-	/* A reader that sees the lock must see the right ticket. */
+	/* A reader that sees the lock must see the right ticket: clear, write
+	 * want (relaxed), then publish with release, pairing with the
+	 * unlocker's load_acquire of w->lock before its load of want. */
 	store_relaxed(&w->lock, NULL);
 	store_relaxed(&w->want, want);
 	store_release(&w->lock, lock);
 	/* Every level marks the slot, not just level 0: a signal handler may
 	 * wait here while the interrupted wait has taken its level but not
-	 * yet marked the slot, or already unmarked it (found by
-	 * pvlock-torture's author; tests/ticket.c replays both windows). */
+	 * yet marked the slot, or already unmarked it (tests/ticket.c replays
+	 * both windows). */
 	mark_waiting(self->index, true);
 
 	PREEMPT_POINT(TICKET_BEFORE_FLAG);
-	/* seq_cst RMW: releases the record, and orders the re-check after it. */
+	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
+	 * to the unlocker's acq_rel CAS that reads the flag, and the value it
+	 * returns is the re-check: either that unlock comes later and sees the
+	 * flag, or it came earlier and we see its new head (reference race 12). */
 	uint16_t head = fetch_or(&lock->head, TICKET_FLAG, __ATOMIC_SEQ_CST);
 	if ((head & ~TICKET_FLAG) != want) {
 		ev_inc(self, ticket_wait);
 		pvlock__pv_wait(self, &w->kicked, 0);
 	}
 
+	/* Release, pairing with the unlocker's load_acquire of w->lock: our
+	 * wait is over; an unlocker that still finds the record only sends a
+	 * spurious kick, which every waiter tolerates. */
 	store_release(&w->lock, NULL);
 	PREEMPT_POINT(TICKET_RECORD_CLEARED);
 	signal_barrier();
@@ -87,6 +108,8 @@ static void ticket_clear_slowpath_flag(pvlock_ticket_t *lock, uint16_t head)
 	uint16_t next = (uint16_t)((head & ~TICKET_FLAG) + TICKET_INC);
 	uint32_t old = ((uint32_t)next << 16) | head;
 
+	/* 32-bit CAS, relaxed: we already hold the lock (acquired by the load
+	 * of head); it fails if anyone took a ticket meanwhile. */
 	cas(&lock->val, &old, old & ~TICKET_FLAG, __ATOMIC_RELAXED);
 }
 
@@ -99,6 +122,8 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	ev_inc(self, ticket_slowpath);
 	for (;;) {
 		for (unsigned n = spin_threshold(); n; n--) {
+			/* 16-bit load, acquire: pairs with the release of the
+			 * unlock CAS that made head our ticket. */
 			head = load_acquire(&lock->head);
 			if ((head & ~TICKET_FLAG) == ticket)
 				goto got;
@@ -119,9 +144,9 @@ got:
  */
 void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 {
-	/* The releasing add in pvlock_ticket_unlock() was acq_rel: it acquired
-	 * the waiting-slot bits and records the waiters released with their
-	 * flag RMW. */
+	/* The releasing CAS in pvlock_ticket_unlock() was acq_rel: it acquired
+	 * the waiting-slot bits and records that the waiters released with
+	 * their flag RMW.  So the bitmap load is relaxed. */
 	PREEMPT_POINT(TICKET_BEFORE_KICK);
 	unsigned words = (pvlock__slot_high_water() + 63) / 64;
 
@@ -136,6 +161,12 @@ void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 			for (int level = 0; level < PVLOCK_MAX_NODES; level++) {
 				struct ticket_wait *w = &s->twait[level];
 
+				/* Acquire: pairs with the waiter's
+				 * store_release of w->lock (want is then
+				 * its want).  kicked = 1 with release,
+				 * pairing with the acquire load of kicked
+				 * in the backend's wait check; the kick
+				 * itself is ordered by the backend. */
 				if (load_acquire(&w->lock) == lock &&
 				    load_relaxed(&w->want) == next) {
 					store_release(&w->kicked, 1);
@@ -151,6 +182,7 @@ void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 void pvlock__ticket_unlock_bad(pvlock_ticket_t *lock)
 {
 	ev_inc(pvlock__slot_peek(), bad_unlock);
+	/* A report's look: relaxed. */
 	pvlock__report_bad_unlock("pvlock_ticket_unlock", lock,
 				  load_relaxed(&lock->val));
 }

@@ -96,6 +96,11 @@ void fault_delay_kick(void)
 	sleep_us(us);
 }
 
+unsigned pvlock__fault_hash_lines(void)
+{
+	return __atomic_load_n(&pvlock__fault.hash_lines, __ATOMIC_RELAXED);
+}
+
 void pvlock__preempt_point(enum pvlock_preempt_point where)
 {
 	void (*hook)(enum pvlock_preempt_point) =

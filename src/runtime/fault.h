@@ -1,11 +1,11 @@
 /*
- * fault.h - fault injection, compiled only into test builds.
+ * fault.h - fault injection, for test builds only.
  *
- * The knobs exist in every build so that tools compile anywhere, but only a
- * library built with -DPVLOCK_FAULT_INJECTION (build/fi/) acts on them; a
- * program can ask pvlock__fault_enabled() which one it got.  Set the knobs
- * before the threads that should see them start (plain fields, read racily
- * by design: a fault a little early or late is still a fault).
+ * src/runtime/fault.c is compiled and linked only into the libraries built
+ * with -DPVLOCK_FAULT_INJECTION (build/fi/ and the sanitizer builds): the
+ * product library has none of these symbols.  Set the knobs before the
+ * threads that should see them start (plain fields, read racily by design:
+ * a fault a little early or late is still a fault).
  */
 #ifndef PVLOCK_RUNTIME_FAULT_H
 #define PVLOCK_RUNTIME_FAULT_H
@@ -14,20 +14,7 @@
 #include <stdint.h>
 
 /* Preemption points inside the algorithms: one id per place. */
-enum pvlock_preempt_point {
-	PVLOCK_PP_BEFORE_TAIL_PUBLISH,	/* node initialised, tail not yet swapped */
-	PVLOCK_PP_BEFORE_PREV_LINK,	/* tail swapped, prev->next not yet written */
-	PVLOCK_PP_KICK_NODE,		/* next->locked set, state not yet CASed */
-	PVLOCK_PP_KICK_NODE_HASH,	/* _Q_SLOW_VAL written, hash entry not yet */
-	PVLOCK_PP_HEAD_BEFORE_SLOW,	/* head hashed, _Q_SLOW_VAL not yet set */
-	PVLOCK_PP_UNLOCK_UNHASHED,	/* unlock removed the entry, lock not yet released */
-	PVLOCK_PP_UNLOCK_BEFORE_KICK,	/* lock released, waiter not yet kicked */
-	PVLOCK_PP_TICKET_BEFORE_FLAG,	/* ticket record published, flag not yet set */
-	PVLOCK_PP_TICKET_BEFORE_KICK,	/* ticket released, waiter not yet kicked */
-	PVLOCK_PP_TICKET_LEVEL_TAKEN,	/* ticket wait level taken, record not yet published */
-	PVLOCK_PP_TICKET_RECORD_CLEARED,	/* ticket record cleared, level not yet given back */
-	PVLOCK_PP_COUNT
-};
+#include "algo/preempt_points.h"
 
 struct pvlock_fault {
 	unsigned spurious_wakeup_pct;	/* % of waits that return at once, unslept */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "algo/hooks.h"
+#include "runtime/fault.h"	/* max_slots, in test builds */
 
 struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
 uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];

@@ -1,0 +1,24 @@
+/*
+ * preempt_points.h - the places in the algorithms where a test build can
+ * stop, delay or act on a thread (PREEMPT_POINT in hooks.h).  The ids are
+ * the algorithms' own; src/runtime/fault.c acts on them.
+ */
+#ifndef PVLOCK_ALGO_PREEMPT_POINTS_H
+#define PVLOCK_ALGO_PREEMPT_POINTS_H
+
+enum pvlock_preempt_point {
+	PVLOCK_PP_BEFORE_TAIL_PUBLISH,	/* node initialised, tail not yet swapped */
+	PVLOCK_PP_BEFORE_PREV_LINK,	/* tail swapped, prev->next not yet written */
+	PVLOCK_PP_KICK_NODE,		/* next->locked set, state not yet CASed */
+	PVLOCK_PP_KICK_NODE_HASH,	/* _Q_SLOW_VAL written, hash entry not yet */
+	PVLOCK_PP_HEAD_BEFORE_SLOW,	/* head hashed, _Q_SLOW_VAL not yet set */
+	PVLOCK_PP_UNLOCK_UNHASHED,	/* unlock removed the entry, lock not yet released */
+	PVLOCK_PP_UNLOCK_BEFORE_KICK,	/* lock released, waiter not yet kicked */
+	PVLOCK_PP_TICKET_BEFORE_FLAG,	/* ticket record published, flag not yet set */
+	PVLOCK_PP_TICKET_BEFORE_KICK,	/* ticket released, waiter not yet kicked */
+	PVLOCK_PP_TICKET_LEVEL_TAKEN,	/* ticket wait level taken, record not yet published */
+	PVLOCK_PP_TICKET_RECORD_CLEARED,	/* ticket record cleared, level not yet given back */
+	PVLOCK_PP_COUNT
+};
+
+#endif /* PVLOCK_ALGO_PREEMPT_POINTS_H */
