@@ -1,6 +1,7 @@
 #!/bin/bash
 # models/check.sh: exhaustively check the SPIN models of pvlock and make sure
-# every mutant (a historical bug, reference section 11) is rejected.
+# every mutant (a historical bug, reference section 11, or an ordering too
+# weak for M5's memory model) is rejected.
 #
 # Output: one line per check, "PASS: ..." or "FAIL: ...: reason".
 # Exit status 0 iff there is no FAIL line.
@@ -215,6 +216,34 @@ check_mutant M4-shared-record 'invalid end state' \
 check_mutant M4-unlock-reread 'assertion violated +!\(freed\[0\]\)' \
 	"race 5: unlock read the lock word after the last owner freed it" \
 	$M "-DMUTANT_UNLOCK_REREAD" "$SAFE" ""
+
+# ---------------------------------------------------------------- M5
+# The same pv queued lock orderings under a weak memory model (stores
+# visible out of program order, loads satisfied early, as ARMv8 and C11
+# allow).  TODAY is the orderings before issue 10's fix.
+M=m5_weak_memory.pml
+check_model M5 "unhashed notice: head re-sleeps, weak memory (orderings as in src/algo)" \
+	$M "-DSCENARIO_UNHASHED" "$SAFE0" ""
+check_model M5 "hash entry reuse by a second lock, weak memory (orderings as in src/algo)" \
+	$M "-DSCENARIO_REUSE" "$SAFE0" ""
+check_mutant M5-today-unhashed 'assertion violated +\(entry_lock!=1\)' \
+	"the old orderings: head read the notice, then a locked byte older than SLOW, re-hashed; the release stranded its entry" \
+	$M "-DSCENARIO_UNHASHED -DTODAY" "$SAFE" ""
+check_mutant M5-today-reuse 'assertion violated +\(node==lid\)' \
+	"the old orderings: an unlocker read the next lock's node from a reused entry and would kick the wrong slot" \
+	$M "-DSCENARIO_REUSE -DTODAY" "$SAFE" ""
+check_mutant M5-unhashed-store-relaxed 'assertion violated +\(entry_lock!=1\)' \
+	"notice stored relaxed: visible before the unlocker's SLOW, so the head re-hashed" \
+	$M "-DSCENARIO_UNHASHED -DUNHASH_ST_RELAXED" "$SAFE" ""
+check_mutant M5-unhashed-load-relaxed 'assertion violated +\(entry_lock!=1\)' \
+	"notice loaded relaxed: the locked-byte load was satisfied before it, so the head re-hashed" \
+	$M "-DSCENARIO_UNHASHED -DUNHASH_LD_RELAXED" "$SAFE" ""
+check_mutant M5-insert-cas-relaxed 'assertion violated +\(node==lid\)' \
+	"insert CAS relaxed: the new node store landed before the CAS, under the previous lock's remover" \
+	$M "-DSCENARIO_REUSE -DINS_CAS_RELAXED" "$SAFE" ""
+check_mutant M5-remove-null-relaxed 'assertion violated +\(node==lid\)' \
+	"remove's NULL store relaxed: performed before its node load, which then read the next lock's node" \
+	$M "-DSCENARIO_REUSE -DREM_NULL_RELAXED" "$SAFE" ""
 
 end=$(date +%s)
 echo "summary: $npass passed, $nfail failed, $((end - start)) s"
