@@ -90,6 +90,8 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 
 # tests/rules.mk adds special test builds (sanitizers) and CHECK_DEPS.
 -include tests/rules.mk
+# src/preload/rules.mk: libpvlock-preload.so (LD_PRELOAD drop-in, docs/preload.md).
+-include src/preload/rules.mk
 
 # Install missing Debian packages (needs root); a no-op when all are there.
 deps:

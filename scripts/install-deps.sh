@@ -11,6 +11,8 @@ PACKAGES=(
 	libck-dev			# Concurrency Kit locks for the benchmark
 	gnuplot-nox			# benchmark plots
 	valgrind			# callgrind instruction counts (fast-path table)
+	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/preload_programs.sh,
+	kyotocabinet-utils stress-ng	#   tools/pvlock-preload-programs.sh)
 )
 
 missing=()

@@ -1,0 +1,248 @@
+/*
+ * cond.c - condition variables that work with pvlock mutexes.
+ *
+ * glibc's pthread_cond_wait unlocks and relocks the mutex through internal
+ * functions that no preload can reach, so it cannot wait with a pvlock
+ * mutex.  Every process-private condvar is therefore ours, whatever mutex
+ * it is used with; a glibc-kept mutex is released and retaken through glibc.
+ * Process-shared condvars stay with glibc entirely.
+ *
+ * Our condvar, inside the 48 bytes of pthread_cond_t (all-zero = ready):
+ *   seq      a futex word, bumped by every signal and broadcast
+ *   waiters  threads inside wait (from before they release the mutex until
+ *            they are done with the condvar)
+ *   flags    COUNTED (the report saw it), DESTROYING (destroy waits)
+ * glibc's __wrefs word keeps glibc's meaning of two bits: 1 = process-
+ * shared, 2 = the clock is CLOCK_MONOTONIC (pthread_condattr_setclock).
+ * glibc itself sets bit 1 in pthread_cond_init of a shared condvar (2.25 to
+ * 2.36 at least; tests/preload_api.c checks it), so a shared condvar made by
+ * a process without the preload is recognised too.
+ *
+ * No lost wake-up: a waiter reads seq while it holds the mutex and sleeps
+ * only while seq still has that value (FUTEX_WAIT compares atomically).  A
+ * signaller that changes the predicate under the mutex after the waiter
+ * released it therefore bumps seq after the waiter read it, and either the
+ * waiter has not slept yet (its FUTEX_WAIT returns at once) or it sleeps and
+ * the FUTEX_WAKE finds it.
+ */
+#include "preload/preload.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct pvcond {
+	uint32_t seq;
+	uint32_t waiters;
+	uint32_t flags;
+};
+#define COND_COUNTED	1u
+#define COND_DESTROYING	2u
+
+#define WREFS_SHARED	1u
+#define WREFS_MONOTONIC	2u
+
+_Static_assert(offsetof(pthread_cond_t, __data.__wrefs) >= sizeof(struct pvcond),
+	       "our condvar must not overlap glibc's __wrefs");
+
+static inline struct pvcond *pvcond(pthread_cond_t *c)
+{
+	return (struct pvcond *)c;
+}
+
+static inline unsigned wrefs(pthread_cond_t *c)
+{
+	return __atomic_load_n(&c->__data.__wrefs, __ATOMIC_RELAXED);
+}
+
+static inline int cond_is_glibc(pthread_cond_t *c)
+{
+	return wrefs(c) & WREFS_SHARED;
+}
+
+static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *t)
+{
+	return syscall(SYS_futex, w, op, val, t, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+PRELOAD_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
+{
+	int shared = PTHREAD_PROCESS_PRIVATE;
+	clockid_t clock = CLOCK_REALTIME;
+
+	if (attr) {
+		pthread_condattr_getpshared(attr, &shared);
+		pthread_condattr_getclock(attr, &clock);
+	}
+	if (shared == PTHREAD_PROCESS_SHARED) {
+		preload_count(COUNT_COND_GLIBC);
+		return preload_real()->cond_init(c, attr);
+	}
+	*c = (pthread_cond_t){ 0 };
+	c->__data.__wrefs = clock == CLOCK_MONOTONIC ? WREFS_MONOTONIC : 0;
+	return 0;
+}
+
+PRELOAD_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
+{
+	if (cond_is_glibc(c))
+		return preload_real()->cond_destroy(c);
+	/*
+	 * Waiters that were woken may still be on their way out; wait for them
+	 * as glibc does (a waiter still blocked here is the caller's bug).
+	 * seq_cst on the flag and on the waiter's decrement (leave()): of the
+	 * two, at least one sees the other, so a last waiter either wakes us
+	 * or we see its count already zero.
+	 */
+	struct pvcond *cv = pvcond(c);
+	__atomic_fetch_or(&cv->flags, COND_DESTROYING, __ATOMIC_SEQ_CST);
+	for (;;) {
+		uint32_t n = __atomic_load_n(&cv->waiters, __ATOMIC_SEQ_CST);
+		if (!n)
+			break;
+		futex(&cv->waiters, FUTEX_WAIT_PRIVATE, n, NULL);
+	}
+	return 0;
+}
+
+static int wake(pthread_cond_t *c, int n)
+{
+	struct pvcond *cv = pvcond(c);
+
+	/*
+	 * Relaxed: a waiter counts itself before it releases the mutex; a
+	 * signaller that changed the predicate under that mutex afterwards
+	 * sees the count (happens-before through the mutex).  Nobody inside
+	 * wait: nothing to do, and no system call.
+	 */
+	if (!__atomic_load_n(&cv->waiters, __ATOMIC_RELAXED))
+		return 0;
+	/* Release: orders the caller's earlier writes before the bump that a
+	 * woken waiter may read (it re-reads the predicate under the mutex
+	 * anyway).  Pairs with the waiter's read of seq. */
+	__atomic_fetch_add(&cv->seq, 1, __ATOMIC_RELEASE);
+	futex(&cv->seq, FUTEX_WAKE_PRIVATE, (uint32_t)n, NULL);
+	return 0;
+}
+
+PRELOAD_EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+	if (cond_is_glibc(c))
+		return preload_real()->cond_signal(c);
+	return wake(c, 1);
+}
+
+PRELOAD_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+	if (cond_is_glibc(c))
+		return preload_real()->cond_broadcast(c);
+	return wake(c, INT_MAX);
+}
+
+/* A waiter is done with the condvar: after this it never touches it. */
+static void leave(struct pvcond *cv)
+{
+	/* seq_cst: see pthread_cond_destroy. */
+	if (__atomic_sub_fetch(&cv->waiters, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    (__atomic_load_n(&cv->flags, __ATOMIC_SEQ_CST) & COND_DESTROYING))
+		futex(&cv->waiters, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+}
+
+struct waiting {
+	struct pvcond *cv;
+	pthread_mutex_t *m;
+};
+
+/* Cancelled while asleep: leave and retake the mutex, as POSIX says the
+ * cancellation handlers of the caller must find it. */
+static void wait_cancelled(void *arg)
+{
+	struct waiting *w = arg;
+
+	leave(w->cv);
+	preload_mutex_lock(w->m);
+}
+
+/* Sleep on seq while it is `seen`; a cancellation point.  0, or ETIMEDOUT. */
+static int sleep_on(struct waiting *w, uint32_t seen, clockid_t clock,
+		    const struct timespec *abstime)
+{
+	int op = FUTEX_WAIT_BITSET_PRIVATE | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+	int ret = 0, old;
+
+	if (abstime && abstime->tv_sec < 0)
+		return ETIMEDOUT;
+	/*
+	 * The futex system call is not a cancellation point of its own, so
+	 * cancellation is made asynchronous around it (as glibc's older
+	 * condvars did).  Only the system call runs in that window, and
+	 * wait_cancelled's state (counted, mutex released) holds throughout.
+	 */
+	pthread_cleanup_push(wait_cancelled, w);
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+	if (futex(&w->cv->seq, op, seen, abstime) < 0 && errno == ETIMEDOUT)
+		ret = ETIMEDOUT;
+	pthread_setcanceltype(old, NULL);
+	pthread_cleanup_pop(0);
+	return ret;
+}
+
+static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+		     const struct timespec *abstime)
+{
+	struct pvcond *cv = pvcond(c);
+	struct waiting w = { cv, m };
+
+	if (pvlock__unlikely(!(__atomic_load_n(&cv->flags, __ATOMIC_RELAXED) & COND_COUNTED)) &&
+	    !(__atomic_fetch_or(&cv->flags, COND_COUNTED, __ATOMIC_RELAXED) & COND_COUNTED))
+		preload_count(COUNT_COND_PVLOCK);
+	if (!mutex_is_pvlock(m))
+		preload_count(COUNT_COND_GLIBC_MUTEX);
+
+	/* Relaxed, both: we hold the mutex, and its release below publishes
+	 * the count and orders our read of seq before any signal that a
+	 * later holder of the mutex sends (see wake()). */
+	__atomic_fetch_add(&cv->waiters, 1, __ATOMIC_RELAXED);
+	uint32_t seen = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
+
+	int ret = preload_mutex_unlock(m);
+	if (ret) {		/* a glibc error-checking mutex we do not own */
+		leave(cv);
+		return ret;
+	}
+	ret = sleep_on(&w, seen, clock, abstime);
+	leave(cv);
+	int relock = preload_mutex_lock(m);
+	return relock ? relock : ret;	/* EOWNERDEAD from a robust mutex wins */
+}
+
+PRELOAD_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	if (cond_is_glibc(c))
+		return preload_real()->cond_wait(c, m);
+	return cond_wait(c, m, CLOCK_REALTIME, NULL);
+}
+
+PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+					  const struct timespec *abstime)
+{
+	if (cond_is_glibc(c))
+		return preload_real()->cond_timedwait(c, m, abstime);
+	if (!timespec_ok(abstime))
+		return EINVAL;
+	return cond_wait(c, m, (wrefs(c) & WREFS_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME,
+			 abstime);
+}
+
+PRELOAD_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
+					  clockid_t clock, const struct timespec *abstime)
+{
+	if (cond_is_glibc(c))
+		return preload_real()->cond_clockwait(c, m, clock, abstime);
+	if (!clock_ok(clock) || !timespec_ok(abstime))
+		return EINVAL;
+	return cond_wait(c, m, clock, abstime);
+}

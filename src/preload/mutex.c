@@ -1,0 +1,257 @@
+/*
+ * mutex.c - pthread spinlocks and mutexes on pvlock.
+ *
+ * Spinlocks: a process-private pthread_spinlock_t (4 bytes) becomes the
+ * chosen pvlock lock in place.  A process-shared one stays with glibc: it is
+ * recorded at init in a small table, looked up only while the table is not
+ * empty, so a program without shared spinlocks pays nothing for it.
+ *
+ * Mutexes: a NORMAL/DEFAULT, non-robust, process-private mutex (glibc kind
+ * 0: also every all-zero, statically initialised one) is a pvlock lock in
+ * glibc's lock word.  Every other kind goes to glibc unchanged.
+ */
+#include "preload/preload.h"
+
+#include <errno.h>
+
+/* ---- process-shared spinlocks, left to glibc ------------------------------ */
+#define SHARED_SPIN_MAX 256
+static pthread_spinlock_t *shared_spin[SHARED_SPIN_MAX];
+static unsigned shared_spin_count;	/* entries in use: 0 means "look nowhere" */
+static pvlock_tas_t shared_spin_lock;	/* guards changes to the table */
+
+static int spin_is_shared(pthread_spinlock_t *l)
+{
+	/* Relaxed: a shared spinlock is initialised before other threads use
+	 * it, and they learn of it through whatever published the lock. */
+	if (pvlock__likely(!__atomic_load_n(&shared_spin_count, __ATOMIC_RELAXED)))
+		return 0;
+	for (unsigned i = 0; i < SHARED_SPIN_MAX; i++)
+		if (__atomic_load_n(&shared_spin[i], __ATOMIC_RELAXED) == l)
+			return 1;
+	return 0;
+}
+
+/* Forget l (destroy, or init as private); add it again if shared.  Returns
+ * EAGAIN when the table is full, as POSIX allows pthread_spin_init to. */
+static int shared_spin_set(pthread_spinlock_t *l, int shared)
+{
+	int ret = 0, slot = -1;
+
+	pvlock_tas_lock(&shared_spin_lock);
+	for (unsigned i = 0; i < SHARED_SPIN_MAX; i++) {
+		if (shared_spin[i] == l) {
+			__atomic_store_n(&shared_spin[i], NULL, __ATOMIC_RELAXED);
+			shared_spin_count--;
+		}
+		if (!shared_spin[i] && slot < 0)
+			slot = (int)i;
+	}
+	if (shared) {
+		if (slot < 0) {
+			ret = EAGAIN;
+		} else {
+			__atomic_store_n(&shared_spin[slot], l, __ATOMIC_RELAXED);
+			shared_spin_count++;
+		}
+	}
+	pvlock_tas_unlock(&shared_spin_lock);
+	return ret;
+}
+
+PRELOAD_EXPORT int pthread_spin_init(pthread_spinlock_t *l, int pshared)
+{
+	/* glibc accepts any value and treats all but SHARED as private. */
+	if (pshared == PTHREAD_PROCESS_SHARED || spin_is_shared(l)) {
+		int ret = shared_spin_set(l, pshared == PTHREAD_PROCESS_SHARED);
+		if (ret)
+			return ret;
+	}
+	if (pshared == PTHREAD_PROCESS_SHARED) {
+		preload_count(COUNT_SPIN_GLIBC);
+		return preload_real()->spin_init(l, pshared);
+	}
+	preload_count(COUNT_SPIN_PVLOCK);
+	*(volatile uint32_t *)l = 0;	/* free, in every kind */
+	return 0;
+}
+
+PRELOAD_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
+{
+	if (spin_is_shared(l)) {
+		shared_spin_set(l, 0);
+		return preload_real()->spin_destroy(l);
+	}
+	return 0;
+}
+
+PRELOAD_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
+{
+	if (pvlock__unlikely(spin_is_shared(l)))
+		return preload_real()->spin_lock(l);
+	word_lock((uint32_t *)l);
+	return 0;
+}
+
+PRELOAD_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
+{
+	if (pvlock__unlikely(spin_is_shared(l)))
+		return preload_real()->spin_trylock(l);
+	return word_trylock((uint32_t *)l) ? 0 : EBUSY;
+}
+
+PRELOAD_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
+{
+	if (pvlock__unlikely(spin_is_shared(l)))
+		return preload_real()->spin_unlock(l);
+	word_unlock((uint32_t *)l);
+	return 0;
+}
+
+/* ---- mutexes ---------------------------------------------------------------- */
+
+/*
+ * First lock of a pvlock mutex: count it.  glibc's recursion count is never
+ * used for these, so it marks "counted"; we hold the lock, so a plain write.
+ */
+static inline void mutex_taken(pthread_mutex_t *m)
+{
+	if (pvlock__unlikely(!m->__data.__count)) {
+		m->__data.__count = 1;
+		preload_count(COUNT_MUTEX_PVLOCK);
+	}
+}
+
+PRELOAD_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
+{
+	/* glibc checks the attributes and encodes them in the kind. */
+	int ret = preload_real()->mutex_init(m, attr);
+
+	if (ret == 0 && !mutex_is_pvlock(m))
+		preload_count(COUNT_MUTEX_GLIBC);
+	return ret;
+}
+
+PRELOAD_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+	/* A locked mutex: EBUSY, as glibc says.  Then glibc marks it destroyed
+	 * (its own use counter, never touched for a pvlock mutex, is zero). */
+	if (mutex_is_pvlock(m) && word_is_locked(mutex_word(m)))
+		return EBUSY;
+	return preload_real()->mutex_destroy(m);
+}
+
+int preload_mutex_lock(pthread_mutex_t *m)
+{
+	if (pvlock__likely(mutex_is_pvlock(m))) {
+		word_lock(mutex_word(m));
+		mutex_taken(m);
+		return 0;
+	}
+	return preload_real()->mutex_lock(m);
+}
+
+int preload_mutex_unlock(pthread_mutex_t *m)
+{
+	if (pvlock__likely(mutex_is_pvlock(m))) {
+		word_unlock(mutex_word(m));
+		return 0;
+	}
+	return preload_real()->mutex_unlock(m);
+}
+
+PRELOAD_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	return preload_mutex_lock(m);
+}
+
+PRELOAD_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	return preload_mutex_unlock(m);
+}
+
+PRELOAD_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	if (pvlock__likely(mutex_is_pvlock(m))) {
+		if (!word_trylock(mutex_word(m)))
+			return EBUSY;
+		mutex_taken(m);
+		return 0;
+	}
+	return preload_real()->mutex_trylock(m);
+}
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec t;
+
+	clock_gettime(clock, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * pvlock locks have no timed wait (a queued waiter cannot leave the queue),
+ * so a timed lock polls with trylock and sleeps in between, 1 us doubling to
+ * 1 ms, never past the deadline.  It can lose to queued waiters; it never
+ * holds up anyone.
+ */
+int word_timedlock(uint32_t *w, clockid_t clock, const struct timespec *abstime)
+{
+	if (abstime->tv_sec < 0)
+		return ETIMEDOUT;
+	uint64_t deadline = (uint64_t)abstime->tv_sec * 1000000000u + (uint64_t)abstime->tv_nsec;
+	uint64_t nap = 1000;
+
+	for (int spin = 0; spin < 64; spin++) {
+		if (word_trylock(w))
+			return 0;
+		pvlock__cpu_relax();
+	}
+	for (;;) {
+		if (word_trylock(w))
+			return 0;
+		uint64_t now = now_ns(clock);
+		if (now >= deadline)
+			return ETIMEDOUT;
+		uint64_t left = deadline - now;
+		struct timespec t = { 0, (long)(left < nap ? left : nap) };
+		clock_nanosleep(clock, 0, &t, NULL);
+		if (nap < 1000000)
+			nap *= 2;
+	}
+}
+
+static int mutex_timed(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime)
+{
+	uint32_t *w = mutex_word(m);
+
+	/* glibc's order: a free mutex is taken whatever the timeout says. */
+	if (word_trylock(w)) {
+		mutex_taken(m);
+		return 0;
+	}
+	if (!timespec_ok(abstime))
+		return EINVAL;
+	int ret = word_timedlock(w, clock, abstime);
+	if (ret == 0)
+		mutex_taken(m);
+	return ret;
+}
+
+PRELOAD_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+	if (pvlock__likely(mutex_is_pvlock(m)))
+		return mutex_timed(m, CLOCK_REALTIME, abstime);
+	return preload_real()->mutex_timedlock(m, abstime);
+}
+
+PRELOAD_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+					   const struct timespec *abstime)
+{
+	if (pvlock__likely(mutex_is_pvlock(m))) {
+		if (!clock_ok(clock))
+			return EINVAL;
+		return mutex_timed(m, clock, abstime);
+	}
+	return preload_real()->mutex_clocklock(m, clock, abstime);
+}

@@ -1,0 +1,32 @@
+# src/preload/rules.mk - libpvlock-preload.so and its installation
+# (docs/preload.md).  Included by the Makefile.
+#
+# The library is the pvlock objects of build/lib plus src/preload/, linked
+# with a version script that exports only the pthread_* interposers; pvlock
+# itself stays private to it.  -fexceptions: a cancelled condvar wait unwinds
+# through our frames (pthread_cleanup_push then uses unwind-based cleanups).
+PRELOAD_SRC    := $(wildcard src/preload/*.c)
+PRELOAD_LIB    := build/lib/libpvlock-preload.so
+PRELOAD_CFLAGS := -fPIC -pthread -fvisibility=hidden -fexceptions -fno-strict-aliasing
+
+$(PRELOAD_LIB): $(PRELOAD_SRC) src/preload/preload.h src/preload/libpvlock-preload.map \
+		$(call lib_objs,build/lib)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(PRELOAD_CFLAGS) -shared \
+		-Wl,--version-script=src/preload/libpvlock-preload.map -o $@ \
+		$(PRELOAD_SRC) $(call lib_objs,build/lib) -ldl
+
+all: $(PRELOAD_LIB)
+CHECK_DEPS += $(PRELOAD_LIB)
+
+install: install-preload
+install-preload: $(PRELOAD_LIB) build/bin/pvlock-run
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PRELOAD_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 build/bin/pvlock-run $(DESTDIR)$(PREFIX)/bin/
+
+uninstall: uninstall-preload
+uninstall-preload:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libpvlock-preload.so $(DESTDIR)$(PREFIX)/bin/pvlock-run
+
+.PHONY: install-preload uninstall-preload

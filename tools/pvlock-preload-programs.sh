@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# pvlock-preload-programs.sh - real programs (Debian packages nobody here
+# wrote) under pvlock-run, against plain glibc.  docs/preload.md.
+#
+#   tools/pvlock-preload-programs.sh check
+#       make check's bounded subset (tests/preload_programs.sh): each program
+#       once, small inputs; PASS/FAIL/SKIP lines.  A case passes when the
+#       output under pvlock-run equals the plain run's and the
+#       `pvlock-preload:` line shows pvlock handled its mutexes or condvars.
+#   tools/pvlock-preload-programs.sh table [REPEATS]
+#       the full set at 1x, 4x and 16x overcommit, REPEATS (default 3) runs
+#       each, interleaved; every level is measured under the shared
+#       measurement lock (flock /tmp/pvlock-bench.lock, a few minutes each);
+#       writes docs/preload-results.md.
+#
+# Output "identical" means: the same bytes on stdout (compressed data and
+# decompressed data byte for byte, SQL results) and the same stderr once the
+# lines that differ between two plain runs are normalised (kccachetest's
+# seed, times and memory; stress-ng's pids and run time).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+RUN=$ROOT/build/bin/pvlock-run
+LOCK=${PVLOCK_PRELOAD_LOCK_KIND:-queued}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-programs.XXXXXX") || exit 1
+trap 'rm -rf "$WORK"' EXIT
+
+# ---- inputs --------------------------------------------------------------------
+# A text that compresses like real data, generated the same way every time.
+make_input() {	# size-in-lines file
+	awk -v n="$1" 'BEGIN { s = 12345; for (i = 0; i < n; i++) {
+		s = (s * 1103515245 + 12345) % 2147483648;
+		printf "%08d line %d of the input, value %d, word%d\n", i, i, s % 100000, s % 977 } }' >"$2"
+}
+
+sql_script() {	# threads rows
+	cat <<SQL
+PRAGMA threads=$1;
+PRAGMA cache_size=200;
+CREATE TABLE t(a INTEGER, b TEXT);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<$2)
+INSERT INTO t SELECT (i*7919)%200003, printf('row%08d', (i*104729)%1000003) FROM c;
+CREATE INDEX ta ON t(a);
+CREATE INDEX tb ON t(b, a);
+SELECT count(*), sum(a), min(b), max(b) FROM t;
+SELECT a, b FROM t ORDER BY b DESC, a LIMIT 3 OFFSET 1000;
+SELECT count(DISTINCT a) FROM t;
+SQL
+}
+
+# ---- the workloads ---------------------------------------------------------------
+# workload NAME THREADS SIZE: sets CMD (array), STDIN (file or /dev/null),
+# NEED (package command) and NORM (sed script for stderr/stdout).
+workload() {
+	local name=$1 th=$2 size=$3
+	STDIN=/dev/null NORM='' DESC=''
+	case $name in
+	xz-compress)
+		NEED=xz CMD=(xz -T"$th" --block-size=1MiB -6 -c "$WORK/in.$size")
+		DESC="xz -T$th -6 --block-size=1MiB, compress";;
+	xz-decompress)
+		NEED=xz CMD=(xz -T"$th" -d -c "$WORK/in.$size.xz")
+		DESC="xz -T$th, decompress";;
+	zstd-compress)
+		NEED=zstd CMD=(zstd -q -T"$th" -6 --long=24 -c "$WORK/in.$size")
+		DESC="zstd -T$th -6, compress";;
+	zstd-decompress)
+		NEED=zstd CMD=(zstd -q -d -c "$WORK/in.$size.zst")
+		DESC="zstd, decompress";;
+	sqlite3)
+		NEED=sqlite3 CMD=(sqlite3 :memory:) STDIN=$WORK/sql.$th.$size
+		DESC="sqlite3, PRAGMA threads=$th, sorts and indexes";;
+	kccachetest)
+		NEED=kccachetest CMD=(kccachetest order -th "$th" "$([ "$size" = small ] && echo 10000 || echo 100000)")
+		NORM='s/seed=[0-9]+/seed=N/; /^(time|memory): /d'
+		DESC="kccachetest order -th $th";;
+	stress-mutex)
+		NEED=stress-ng CMD=(stress-ng --mutex 1 --mutex-procs "$th" -t "$([ "$size" = small ] && echo 1 || echo 3)")
+		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/'
+		DESC="stress-ng --mutex 1 --mutex-procs $th";;
+	stress-pthread)
+		NEED=stress-ng CMD=(stress-ng --pthread 1 --pthread-max "$th" -t "$([ "$size" = small ] && echo 1 || echo 3)")
+		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/'
+		DESC="stress-ng --pthread 1 --pthread-max $th";;
+	esac
+}
+WORKLOADS=(xz-compress xz-decompress zstd-compress zstd-decompress sqlite3 kccachetest
+	   stress-mutex stress-pthread)
+
+prepare() {	# size threads...
+	local size=$1; shift
+	local lines; lines=$([ "$size" = small ] && echo 40000 || echo 600000)
+	[ -f "$WORK/in.$size" ] || {
+		make_input "$lines" "$WORK/in.$size"
+		command -v xz >/dev/null && xz -T2 --block-size=1MiB -6 -c "$WORK/in.$size" >"$WORK/in.$size.xz"
+		command -v zstd >/dev/null && zstd -q -T2 -6 -c "$WORK/in.$size" >"$WORK/in.$size.zst"
+	}
+	local rows; rows=$([ "$size" = small ] && echo 60000 || echo 400000)
+	for th in "$@"; do sql_script "$th" "$rows" >"$WORK/sql.$th.$size"; done
+}
+
+# run_one VARIANT CPUS TAG: runs CMD (plain or under pvlock-run), with
+# stdout/stderr in $WORK/TAG.{out,err} and "wall user sys" in $WORK/TAG.time.
+run_one() {
+	local variant=$1 cpus=$2 tag=$3 pre=()
+	[ -n "$cpus" ] && pre=(taskset -c "$cpus")
+	[ "$variant" = pvlock ] && pre+=("$RUN" --lock "$LOCK" --report --)
+	local TIMEFORMAT='%R %U %S'
+	{ time env -u PVLOCK_PRELOAD_REPORT -u LD_PRELOAD "${pre[@]}" "${CMD[@]}" \
+		<"$STDIN" >"$WORK/$tag.out" 2>"$WORK/$tag.err"; } 2>"$WORK/$tag.time"
+	RC=$?
+}
+
+# The outputs of the plain and the pvlock run, normalised, are equal.
+same_output() {	# tag-plain tag-pvlock
+	local a=$1 b=$2
+	if [ -n "$NORM" ]; then
+		cmp -s <(sed -E "$NORM" "$WORK/$a.out") <(sed -E "$NORM" "$WORK/$b.out")
+	else
+		cmp -s "$WORK/$a.out" "$WORK/$b.out"
+	fi || { WHY="stdout differs"; return 1; }
+	grep -v '^pvlock-preload: ' "$WORK/$b.err" | sed -E "$NORM" >"$WORK/$b.errn"
+	sed -E "$NORM" "$WORK/$a.err" >"$WORK/$a.errn"
+	cmp -s "$WORK/$a.errn" "$WORK/$b.errn" ||
+		{ WHY="stderr differs: $(diff "$WORK/$a.errn" "$WORK/$b.errn" | head -4 | tr '\n' ' ')"; return 1; }
+}
+
+# Sum the report lines of all processes: "spins mutexes condvars slowpaths glibc-mutexes".
+report_sums() {	# tag
+	grep '^pvlock-preload: ' "$WORK/$1.err" | awk '
+		{ for (i = 1; i <= NF; i++) {
+			if ($i == "spinlocks") s += $(i+1);
+			if ($i == "mutexes") { m += $(i+1); mg += $(i+3) }
+			if ($i == "condvars") c += $(i+1);
+			if ($i == "paths") p += $(i+1) } n++ }
+		END { printf "%d %d %d %d %d %d\n", n, s, m, c, p, mg }'
+}
+
+# ---- check: the bounded subset of make check ------------------------------------------
+check() {
+	local failed=0
+	[ -x "$RUN" ] || { echo "FAIL: preload programs: $RUN not built"; exit 1; }
+	prepare small 4
+	for w in "${WORKLOADS[@]}"; do
+		workload "$w" 4 small
+		if ! command -v "$NEED" >/dev/null; then
+			echo "SKIP: preload program $w: $NEED not installed (scripts/install-deps.sh installs it)"
+			continue
+		fi
+		run_one plain "" "$w.plain"; local rc_plain=$RC
+		run_one pvlock "" "$w.pvlock"; local rc_pv=$RC
+		read -r procs spins mutexes condvars slow glibc_m <<<"$(report_sums "$w.pvlock")"
+		WHY=
+		if [ "$rc_plain" -ne 0 ]; then
+			echo "SKIP: preload program $w: the plain run itself failed (status $rc_plain): $(tail -2 "$WORK/$w.plain.err" | tr '\n' ' ')"
+		elif [ "$rc_pv" -ne "$rc_plain" ]; then
+			echo "FAIL: preload program $w: exit status $rc_pv under pvlock-run, $rc_plain plain: $(tail -3 "$WORK/$w.pvlock.err" | tr '\n' ' ')"; failed=1
+		elif ! same_output "$w.plain" "$w.pvlock"; then
+			echo "FAIL: preload program $w: $WHY"; failed=1
+		elif [ "$procs" -eq 0 ]; then
+			echo "FAIL: preload program $w: no pvlock-preload: line (was the library preloaded?)"; failed=1
+		elif [ $((mutexes + condvars)) -eq 0 ]; then
+			echo "FAIL: preload program $w: the report shows no mutex or condvar handled by pvlock: $(grep pvlock-preload: "$WORK/$w.pvlock.err" | head -1)"; failed=1
+		else
+			echo "PASS: preload program $w ($DESC): same output as plain glibc; pvlock handled $mutexes mutexes, $condvars condvars, $spins spinlocks ($glibc_m mutexes left to glibc) in $procs process(es), $slow slow paths"
+		fi
+	done
+	exit $failed
+}
+
+# ---- table: the full set, measured ---------------------------------------------------------
+# Levels: name, CPUs given by taskset, threads asked of each program.
+LEVELS=("1x 0,1 2" "4x 0 4" "16x 0 16")
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# measure LEVEL REPEATS CSV: one level, every workload, plain and pvlock interleaved.
+measure() {
+	local level=$1 repeats=$2 csv=$3 name cpus th
+	for l in "${LEVELS[@]}"; do
+		read -r name cpus th <<<"$l"
+		[ "$name" = "$level" ] && break
+	done
+	prepare full "$th" 8
+	for w in "${WORKLOADS[@]}"; do
+		local t=$th
+		[ "$w" = sqlite3 ] && [ "$t" -gt 8 ] && t=8	# SQLITE_MAX_WORKER_THREADS
+		workload "$w" "$t" full
+		command -v "$NEED" >/dev/null || continue
+		for r in $(seq "$repeats"); do
+			for variant in plain pvlock; do
+				run_one "$variant" "$cpus" "$w.$level.$variant.$r"
+				local tm; tm=$(cat "$WORK/$w.$level.$variant.$r.time")
+				echo "$level,$w,$t,$variant,$r,$RC,${tm// /,},$(report_sums "$w.$level.$variant.$r" | tr ' ' ',')" >>"$csv"
+			done
+			local same=yes
+			same_output "$w.$level.plain.$r" "$w.$level.pvlock.$r" || same="NO: $WHY"
+			echo "$level,$w,same,$r,$same" >>"$csv.same"
+		done
+		echo "  $level $w: done" >&2
+	done
+}
+
+table() {
+	local repeats=${1:-3} csv=$WORK/results.csv out=docs/preload-results.md
+	[ -x "$RUN" ] || { echo "pvlock-preload-programs: build first (make)" >&2; exit 1; }
+	: >"$csv"; : >"$csv.same"
+	for l in "${LEVELS[@]}"; do
+		read -r name _ _ <<<"$l"
+		echo "level $name: waiting for /tmp/pvlock-bench.lock" >&2
+		flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
+	done
+	cp "$csv" docs/preload-results.csv
+	{
+		echo "# Real programs on pvlock: the measured table"
+		echo
+		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC'),"
+		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), other helpers' builds running at nice 19 beside it."
+		echo "Each level ran under \`flock /tmp/pvlock-bench.lock\`. Lock: pvlock $LOCK, pv mode."
+		echo "Figures are medians of $repeats runs, plain and pvlock interleaved. Levels:"
+		echo "1x = 2 threads on 2 CPUs; 4x = 4 threads on 1 CPU; 16x = 16 threads on 1 CPU"
+		echo "(\`taskset -c 0\`; sqlite3 is capped at 8 worker threads, so 8x there)."
+		echo "Counts are the \`pvlock-preload:\` lines summed over the program's processes:"
+		echo "mutexes locked through pvlock / left to glibc, condvars waited on, and"
+		echo "slow paths (acquisitions that did not take the fast path). Ratio = pvlock / glibc"
+		echo "wall time: below 1 is faster on pvlock."
+		echo
+		echo "| level | program | threads | output identical | glibc wall s | pvlock wall s | ratio | glibc CPU s | pvlock CPU s | pvlock mutexes / glibc-kept | condvars | spinlocks | slow paths |"
+		echo "|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+		for l in "${LEVELS[@]}"; do
+			read -r name _ _ <<<"$l"
+			for w in "${WORKLOADS[@]}"; do
+				grep -q "^$name,$w," "$csv" || continue
+				local th; th=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $3; exit}' "$csv")
+				col() { awk -F, -v l="$name" -v w="$w" -v v="$1" -v c="$2" '$1 == l && $2 == w && $4 == v {print $c}' "$csv" | median; }
+				local pw cw pu cu ps cs pm pc psp pslow pgm
+				pw=$(col plain 7); cw=$(col pvlock 7)
+				pu=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $4 == "plain" {print $8 + $9}' "$csv" | median)
+				cu=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $4 == "pvlock" {print $8 + $9}' "$csv" | median)
+				pm=$(col pvlock 12); pc=$(col pvlock 13); psp=$(col pvlock 11); pslow=$(col pvlock 14); pgm=$(col pvlock 15)
+				local same; same=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $5}' "$csv.same" | sort -u | tr '\n' ' ')
+				[ "$same" = "yes " ] && same=yes || same="**${same}**"
+				local bad; bad=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $6 != 0 {n++} END {print n + 0}' "$csv")
+				[ "$bad" -gt 0 ] && same="$same ($bad runs exited non-zero)"
+				printf '| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s / %s | %s | %s | %s |\n' \
+					"$name" "$w" "$th" "$same" "$pw" "$cw" "$(awk -v a="$cw" -v b="$pw" 'BEGIN {print (b > 0) ? a / b : 0}')" \
+					"$pu" "$cu" "$pm" "$pgm" "$pc" "$psp" "$pslow"
+			done
+		done
+		echo
+		echo "Raw runs: \`docs/preload-results.csv\` (level, program, threads, variant, run, exit status,"
+		echo "wall, user, sys, report lines, spinlocks, mutexes, condvars, slow paths, glibc-kept mutexes)."
+	} >"$out"
+	echo "wrote $out" >&2
+}
+
+case ${1:-check} in
+check) check;;
+table) shift; table "$@";;
+measure-one) shift; measure "$@";;
+-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//';;
+*) echo "pvlock-preload-programs: unknown command \"$1\"; accepted: check, table [REPEATS]" >&2; exit 2;;
+esac
