@@ -62,6 +62,9 @@ static void case_interposed(void)
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		Dl_info info;
 		void *f = dlsym(RTLD_DEFAULT, names[i]);
+		if (f && dladdr(f, &info) && strstr(info.dli_fname, "libasan"))
+			continue;	/* check-asan: its interceptor calls ours
+					 * (the other cases show pvlock at work) */
 		if (!f || !dladdr(f, &info) || !strstr(info.dli_fname, "libpvlock-preload"))
 			FAIL("%s is not the preload's (it is in %s)", names[i],
 			     f && dladdr(f, &info) ? info.dli_fname : "nothing");
