@@ -135,6 +135,9 @@ check-tsan: $(patsubst tests/%.c,build/check-tsan/tests/%,$(TEST_SRC)) \
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		PVLOCK_TEST_DIR=build/check-tsan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
 
+# make check-aarch64: cross-built tests under qemu-user (tests/aarch64/).
+-include tests/aarch64/rules.mk
+
 install: $(LIBS)
 	install -d $(DESTDIR)$(PREFIX)/include/pvlock $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/pvlock.h $(DESTDIR)$(PREFIX)/include/

@@ -13,6 +13,7 @@ PACKAGES=(
 	valgrind			# callgrind instruction counts (fast-path table)
 	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/preload_programs.sh,
 	kyotocabinet-utils stress-ng	#   tools/pvlock-preload-programs.sh)
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user	# make check-aarch64
 )
 
 missing=()

@@ -101,7 +101,12 @@ static int run_self(const char *env, const char *what, char *err, size_t errlen,
 
 	CHECK(fd >= 0);
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "env %s '%s' --probe %s 2>%s", env, self_path, what, errfile);
+	/* PVLOCK_TEST_RUNNER: how to start this program again when it is not
+	 * native (check-aarch64: "qemu-aarch64 -L <sysroot>"). */
+	const char *runner = getenv("PVLOCK_TEST_RUNNER");
+
+	snprintf(cmd, sizeof(cmd), "env %s %s '%s' --probe %s 2>%s", env, runner ? runner : "",
+		 self_path, what, errfile);
 	FILE *p = popen(cmd, "r");
 	CHECK(p != NULL);
 	size_t n = fread(out, 1, outlen - 1, p);
