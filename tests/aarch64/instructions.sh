@@ -26,20 +26,14 @@ for f in build/aarch64-$v/libpvlock.a build/aarch64-$v/tests/api; do
 	lse=$(grep -cE '^(cas|casp|swp|ldadd|ldset|ldclr|ldeor|stadd|stset|stclr|steor)(a|l|al)?[bh]?$' <<<"$mn")
 	outline=$("$OBJDUMP" -d "$f" | grep -c '<__aarch64_[a-z]*[0-9]*_[a-z_]*>' || true)
 	case $v in
-	v80)
-		if [ "$llsc" -gt 0 ] && [ "$lse" -eq 0 ] && [ "$outline" -eq 0 ]; then
-			pass "$(basename "$f"): $llsc load/store-exclusive instructions, no LSE, no outline-atomics calls"
-		else
-			fail "$(basename "$f")" "want LL/SC only: $llsc exclusive, $lse LSE, $outline outline-atomics calls"
-		fi ;;
-	v81)
-		if [ "$lse" -gt 0 ] && [ "$llsc" -eq 0 ] && [ "$outline" -eq 0 ]; then
-			pass "$(basename "$f"): $lse LSE atomics, no load/store-exclusive loop, no outline-atomics calls"
-		else
-			fail "$(basename "$f")" "want LSE only: $lse LSE, $llsc exclusive, $outline outline-atomics calls"
-		fi ;;
-	*)
-		fail "variant" "unknown variant $v (v80 or v81)" ;;
+	v80) want=$llsc want_name="load/store-exclusive" other=$lse other_name="LSE" ;;
+	v81) want=$lse want_name="LSE" other=$llsc other_name="load/store-exclusive" ;;
+	*) fail "variant" "unknown variant $v (v80 or v81)"; continue ;;
 	esac
+	if [ "$want" -gt 0 ] && [ "$other" -eq 0 ] && [ "$outline" -eq 0 ]; then
+		pass "$(basename "$f"): $want $want_name instructions, no $other_name, no outline-atomics calls"
+	else
+		fail "$(basename "$f")" "want $want_name only: $want $want_name, $other $other_name, $outline outline-atomics calls"
+	fi
 done
 exit $((failed > 0))
