@@ -72,16 +72,29 @@ extern uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
 /*
  * Count n of event ev.  ev_inc(self, name) counts one occurrence of an
  * event; ev_add(self, name, n) adds a quantity (ns, entries probed).
- * Atomic with respect to a signal handler on this thread, which may count
- * the same event: a relaxed RMW.  Slot-less threads share the orphan
- * counters, which is why this is an atomic RMW and not a plain add.
+ *
+ * A slot's counters are written only by the thread that owns the slot (and
+ * by its signal handlers) and read by pvlock_stats_read on any thread.  So
+ * the add need not be a locked RMW; it must only be atomic with respect to
+ * a signal handler on this thread, which may count the same event.  On
+ * x86-64 one non-locked add instruction is: a signal arrives between
+ * instructions.  Elsewhere a relaxed atomic add (an LL/SC loop or an LSE
+ * STADD on aarch64: no barrier, no lock).  Readers load each counter
+ * relaxed; aligned 8-byte stores are single-copy atomic, so they see whole
+ * values.  Slot-less threads share the orphan counters: a locked RMW there.
+ * Ordering: none; a counter pairs with no other access.
  */
 static inline void ev_count(struct pvlock_slot *self, enum pvlock_event ev, uint64_t n)
 {
-	uint64_t *events = self ? self->events : pvlock__orphan_events;
-
-	/* Pairs with nothing: a counter orders no other access. */
-	__atomic_fetch_add(&events[ev], n, __ATOMIC_RELAXED);
+	if (pvlock__unlikely(!self)) {
+		__atomic_fetch_add(&pvlock__orphan_events[ev], n, __ATOMIC_RELAXED);
+		return;
+	}
+#if defined(__x86_64__) && !defined(PVLOCK__TSAN)
+	__asm__ __volatile__("addq %1, %0" : "+m"(self->events[ev]) : "er"(n));
+#else
+	__atomic_fetch_add(&self->events[ev], n, __ATOMIC_RELAXED);
+#endif
 }
 #define ev_inc(self, name)	ev_count((self), PVLOCK_EV_##name, 1)
 #define ev_add(self, name, n)	ev_count((self), PVLOCK_EV_##name, (n))
