@@ -464,6 +464,9 @@ queue:
 
 	if (old & Q_TAIL_MASK) {
 		prev = decode_tail(old);
+		/* A tail this copy never wrote would hang us: say so instead. */
+		pvlock__check_prev(lock, old | (load_relaxed(&lock->val) & Q_LOCKED_PENDING_MASK),
+				   prev, node);
 		PREEMPT_POINT(BEFORE_PREV_LINK);
 		/* Release, pairing with prev's load_acquire of its next: our
 		 * node's initialisation comes before prev writes our locked
@@ -525,9 +528,17 @@ release:
 	return;
 
 no_node:
+	/* No node to queue with: spin on the lock, and in pv mode give the
+	 * CPU away every spin threshold, so that waiters past the slot limit
+	 * (or nested deeper than 4) slow the lock down gently, not to a halt. */
 	ev_inc(self, lock_no_node);
-	while (!qspin_trylock(lock, self, pv))
+	for (unsigned loop = 0; !qspin_trylock(lock, self, pv); loop++) {
+		if (pv && loop >= spin_threshold()) {
+			pvlock__pv_yield(self);
+			loop = 0;
+		}
 		cpu_relax();
+	}
 }
 
 #endif /* PVLOCK_ALGO_QSPINLOCK_SLOWPATH_H */
