@@ -92,6 +92,8 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 -include tests/rules.mk
 # src/preload/rules.mk: libpvlock-preload.so (LD_PRELOAD drop-in, docs/preload.md).
 -include src/preload/rules.mk
+# tests/hostile/rules.mk: issue 11 test builds (plugin.so, hostile_dlopen).
+-include tests/hostile/rules.mk
 
 # Install missing Debian packages (needs root); a no-op when all are there.
 deps:
