@@ -72,10 +72,9 @@ __attribute__((noreturn)) void pvlock__fatal(const char *what, const void *lock)
 __attribute__((noreturn)) void pvlock__fatal_word(const char *function, const void *lock,
 						  uint32_t word, const char *what, bool corrupt);
 
-/* Queued lock: prev, found at the tail we replaced, must be a live node of
- * this copy (else fatal: garbage or a foreign lock word).  Slow path only. */
-void pvlock__check_prev(const void *lock, uint32_t word, const struct qnode *prev,
-			const struct qnode *node);
+/* Queued lock: the tail we replaced must name a live node of this copy
+ * (else fatal: garbage or a foreign lock word).  Slow path only. */
+void pvlock__check_prev(pvlock_t *lock, uint32_t tail, const struct qnode *node);
 /* pv: a waiter without a node or record gives up the CPU (pv_no_node_yield). */
 void pvlock__pv_yield(struct pvlock_slot *self);
 /* fork child: forget the waits and hash entries of every slot but `keep`. */

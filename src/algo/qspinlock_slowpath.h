@@ -463,10 +463,9 @@ queue:
 	next = NULL;
 
 	if (old & Q_TAIL_MASK) {
-		prev = decode_tail(old);
 		/* A tail this copy never wrote would hang us: say so instead. */
-		pvlock__check_prev(lock, old | (load_relaxed(&lock->val) & Q_LOCKED_PENDING_MASK),
-				   prev, node);
+		pvlock__check_prev(lock, old, node);
+		prev = decode_tail(old);
 		PREEMPT_POINT(BEFORE_PREV_LINK);
 		/* Release, pairing with prev's load_acquire of its next: our
 		 * node's initialisation comes before prev writes our locked
