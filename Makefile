@@ -162,7 +162,7 @@ INSTALLED_FILES += include/pvlock.h include/pvlock.hpp \
 	$(wildcard include/pvlock/*.h) \
 	lib/libpvlock.a lib/libpvlock.so.$(VERSION) lib/$(SONAME) lib/libpvlock.so \
 	lib/pkgconfig/pvlock.pc $(patsubst man/%,share/man/%,$(MAN_PAGES))
-INSTALLED_DIRS += include/pvlock lib/pkgconfig share/man/man3 share/man share include lib
+INSTALLED_DIRS += include/pvlock lib/pkgconfig share/man/man3 share/man share include lib bin
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED_FILES))
 	@for d in $(INSTALLED_DIRS); do \
