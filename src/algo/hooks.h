@@ -74,7 +74,8 @@ __attribute__((noreturn)) void pvlock__fatal_word(const char *function, const vo
 
 /* Queued lock: the tail we replaced must name a live node of this copy
  * (else fatal: garbage or a foreign lock word).  Slow path only. */
-void pvlock__check_prev(pvlock_t *lock, uint32_t tail, const struct qnode *node);
+union pvlock_qspin;
+void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qnode *node);
 /* pv: a waiter without a node or record gives up the CPU (pv_no_node_yield). */
 void pvlock__pv_yield(struct pvlock_slot *self);
 /* fork child: forget the waits and hash entries of every slot but `keep`. */

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvlock.h>
+
 #include "algo/hooks.h"
 #include "runtime/fault.h"	/* max_slots, in test builds */
 #include "runtime/internal.h"
@@ -267,7 +269,7 @@ unsigned pvlock__slots_in_use(void)
  * process or another copy of the library.  Linking into that node would
  * hang without a word, so stop.  About 15 instructions, no shared write.
  */
-void pvlock__check_prev(pvlock_t *lock, uint32_t tail, const struct qnode *node)
+void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qnode *node)
 {
 	uint32_t s = (tail >> 18) - 1;
 	int idx = (int)((tail >> 16) & 3);
