@@ -434,12 +434,17 @@ queue:
 		goto no_node;		/* more threads waiting than slots */
 
 	node0 = &self->qnodes[0];
-	idx = node0->count++;
+	/* The nesting count is written only by this thread (and its signal
+	 * handlers, which restore it before they return), but read by others:
+	 * a reclaim pass and a successor's foreign-tail check.  Relaxed
+	 * load and store, no RMW: those readers need the value only. */
+	idx = load_relaxed(&node0->count);
+	store_relaxed(&node0->count, idx + 1);
 	/* The count is ours before the node is: a signal handler entering a
 	 * slow path now takes the next node, not this one (race 7). */
 	signal_barrier();
 	if (unlikely(idx >= PVLOCK_MAX_NODES)) {
-		node0->count--;
+		store_relaxed(&node0->count, idx);
 		goto no_node;		/* nested deeper than 4 (race 10) */
 	}
 	node = &self->qnodes[idx];
@@ -523,7 +528,7 @@ queue:
 
 release:
 	signal_barrier();
-	node0->count--;
+	store_relaxed(&node0->count, idx);
 	return;
 
 no_node:

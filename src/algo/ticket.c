@@ -52,10 +52,13 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 {
 	if (unlikely(!self))
 		return false;
-	int level = self->ticket_depth++;
+	/* Ours and our signal handlers' (which restore it); read by a
+	 * reclaim pass: relaxed load and store. */
+	int level = load_relaxed(&self->ticket_depth);
+	store_relaxed(&self->ticket_depth, level + 1);
 	signal_barrier();			/* level is ours before the record is */
 	if (unlikely(level >= PVLOCK_MAX_NODES)) {
-		self->ticket_depth--;
+		store_relaxed(&self->ticket_depth, level);
 		return false;
 	}
 	struct ticket_wait *w = &self->twait[level];
@@ -95,7 +98,8 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	signal_barrier();
 	/* Unmark only when no wait is left on this slot; a handler that runs
 	 * between the decrement and the unmark waits with the slot marked. */
-	if (--self->ticket_depth == 0)
+	store_relaxed(&self->ticket_depth, level);
+	if (level == 0)
 		mark_waiting(self->index, false);
 	return true;
 }
