@@ -92,6 +92,8 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 -include tests/rules.mk
 # src/preload/rules.mk: libpvlock-preload.so (LD_PRELOAD drop-in, docs/preload.md).
 -include src/preload/rules.mk
+# tests/hostile/rules.mk: issue 11 test builds (plugin.so, hostile_dlopen).
+-include tests/hostile/rules.mk
 
 # Install missing Debian packages (needs root); a no-op when all are there.
 deps:
@@ -148,10 +150,31 @@ install: $(LIBS)
 	ln -sf libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpvlock.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' src/pvlock.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/pvlock.pc
+	install -m 644 include/pvlock.hpp $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man3/
+
+# ---- uninstall ------------------------------------------------------------------
+# Everything `make install` puts under PREFIX, relative to it.  A rules.mk
+# that installs more adds its files to INSTALLED_FILES (and directories of its
+# own to INSTALLED_DIRS); `make uninstall` removes them all, then the
+# directories the install made, if they are empty.  tests/install.sh checks
+# that nothing is left.
+MAN_PAGES := $(wildcard man/man3/*.3)
+INSTALLED_FILES += include/pvlock.h include/pvlock.hpp \
+	$(wildcard include/pvlock/*.h) \
+	lib/libpvlock.a lib/libpvlock.so.$(VERSION) lib/$(SONAME) lib/libpvlock.so \
+	lib/pkgconfig/pvlock.pc $(patsubst man/%,share/man/%,$(MAN_PAGES))
+INSTALLED_DIRS += include/pvlock lib/pkgconfig share/man/man3 share/man share include lib bin
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED_FILES))
+	@for d in $(INSTALLED_DIRS); do \
+		[ -d "$(DESTDIR)$(PREFIX)/$$d" ] && rmdir --ignore-fail-on-non-empty "$(DESTDIR)$(PREFIX)/$$d"; \
+	done; true
 
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-tsan install clean
+.PHONY: all deps check check-asan check-tsan install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:

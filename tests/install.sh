@@ -306,4 +306,41 @@ if [ -x prog_shared ]; then
 	fi
 fi
 
+# ---- 7. man pages and pvlock.hpp -------------------------------------------------
+# Every page in man/man3 is installed, and renders without a warning from
+# the installed tree (.so links resolve against share/man).
+missing=""
+for page in "$ROOT"/man/man3/*.3; do
+	[ -f "$PREFIX/share/man/man3/$(basename "$page")" ] || missing+=" $(basename "$page")"
+done
+if [ -n "$missing" ]; then
+	fail "man pages" "not installed under share/man/man3:$missing"
+elif out=$(cd "$PREFIX/share/man" && groff -man -ww -z man3/*.3 2>&1) && [ -z "$out" ]; then
+	pass "man pages installed under share/man/man3 ($(ls "$ROOT"/man/man3 | wc -l) pages and links) render cleanly"
+else
+	fail "man pages" "groff -man -ww: $(echo "$out" | head -3 | tr '\n' ' ')"
+fi
+if ! command -v g++ >/dev/null; then
+	echo "SKIP: install: pvlock.hpp: g++ is not installed"
+elif printf '#include <pvlock.hpp>\n#include <mutex>\nstatic pvlock::mutex m;\nint main() { std::lock_guard<pvlock::mutex> g(m); return 0; }\n' |
+     g++ -std=c++11 -x c++ - $(pkg-config --cflags --libs pvlock) -pthread -o prog_cxx >cxx.log 2>&1 &&
+     ./prog_cxx; then
+	pass "installed pvlock.hpp builds and runs with pkg-config"
+else
+	fail "pvlock.hpp" "$(head -3 cxx.log | tr '\n' ' ')"
+fi
+
+# ---- 8. make uninstall -------------------------------------------------------------
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$ROOT" uninstall PREFIX="$PREFIX" \
+		>"$TMP/uninstall.log" 2>&1; then
+	left=$(cd "$PREFIX" && find . -mindepth 1 | sort | tr '\n' ' ')
+	if [ -z "$left" ]; then
+		pass "make uninstall removes everything make install put under PREFIX"
+	else
+		fail "make uninstall" "left behind under PREFIX: $left"
+	fi
+else
+	fail "make uninstall" "failed: $(tail -3 "$TMP/uninstall.log" | tr '\n' ' ')"
+fi
+
 finish

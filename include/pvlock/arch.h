@@ -16,6 +16,29 @@
 #endif
 #define PVLOCK__LITTLE_ENDIAN (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 
+/*
+ * The public headers are valid C99 and C11 under -pedantic, and C++11 to
+ * C++20: anonymous members are marked __extension__, and a build-time check
+ * uses the form each language accepts.
+ */
+#if defined(__cplusplus)
+#define PVLOCK__STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define PVLOCK__STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#else	/* C99: an array type of negative size when cond is false */
+#define PVLOCK__STATIC_ASSERT2(cond, line) typedef char pvlock__static_assert_##line[(cond) ? 1 : -1]
+#define PVLOCK__STATIC_ASSERT1(cond, line) PVLOCK__STATIC_ASSERT2(cond, line)
+#define PVLOCK__STATIC_ASSERT(cond, msg) PVLOCK__STATIC_ASSERT1(cond, __LINE__)
+#endif
+
+#if defined(__cplusplus)
+#define PVLOCK__BEGIN_DECLS extern "C" {
+#define PVLOCK__END_DECLS }
+#else
+#define PVLOCK__BEGIN_DECLS
+#define PVLOCK__END_DECLS
+#endif
+
 #define pvlock__likely(x)   __builtin_expect(!!(x), 1)
 #define pvlock__unlikely(x) __builtin_expect(!!(x), 0)
 

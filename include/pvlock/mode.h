@@ -20,6 +20,8 @@
 
 #include <pvlock/arch.h>
 
+PVLOCK__BEGIN_DECLS
+
 enum pvlock_mode {
 	PVLOCK_MODE_NATIVE = 0,	/* spin; fair queue/ticket hand-over */
 	PVLOCK_MODE_PV = 1,	/* spin a bounded time, then sleep; unlock kicks */
@@ -65,5 +67,7 @@ unsigned pvlock_get_spin_threshold(void);
 #define PVLOCK_STEAL_SPIN_MAX		(1u << 24)
 int pvlock_set_steal_spin(unsigned loops);
 unsigned pvlock_get_steal_spin(void);
+
+PVLOCK__END_DECLS
 
 #endif /* PVLOCK_MODE_H */

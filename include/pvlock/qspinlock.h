@@ -22,22 +22,34 @@
 #include <pvlock/arch.h>
 #include <pvlock/mode.h>
 
-typedef struct pvlock {
-	union {
-		uint32_t val;	/* the whole word */
+PVLOCK__BEGIN_DECLS
+
+typedef union pvlock_qspin {	/* tag: C++ has namespace pvlock */
+	uint32_t val;	/* the whole word */
 #if PVLOCK__LITTLE_ENDIAN
-		struct { uint8_t locked, pending; };
-		struct { uint16_t locked_pending, tail; };
+	__extension__ struct { uint8_t locked, pending; };
+	__extension__ struct { uint16_t locked_pending, tail; };
 #else
-		struct { uint8_t reserved_[2], pending, locked; };
-		struct { uint16_t tail, locked_pending; };
+	__extension__ struct { uint8_t reserved_[2], pending, locked; };
+	__extension__ struct { uint16_t tail, locked_pending; };
 #endif
-	};
 } pvlock_t;	/* fields are private: use the functions below */
 
-_Static_assert(sizeof(pvlock_t) == 4, "pvlock_t must be exactly 4 bytes");
+PVLOCK__STATIC_ASSERT(sizeof(pvlock_t) == 4, "pvlock_t must be exactly 4 bytes");
 
-#define PVLOCK_INIT ((pvlock_t){ .val = 0 })
+/* A constant initialiser (C99, C11, C++): static pvlock_t l = PVLOCK_INIT; */
+#define PVLOCK_INIT { 0 }
+
+/*
+ * (Re)initialise a lock at run time: for memory that is not statically
+ * initialised, and in a fork child for a lock that other threads of the
+ * parent held or waited on (see pvlock(3), "fork").  Nobody may use the lock
+ * meanwhile.
+ */
+static inline void pvlock_init(pvlock_t *lock)
+{
+	__atomic_store_n(&lock->val, 0, __ATOMIC_RELAXED);
+}
 
 #define PVLOCK__Q_LOCKED_VAL	1u
 #define PVLOCK__Q_SLOW_VAL	3u
@@ -122,5 +134,7 @@ static inline bool pvlock_is_contended(pvlock_t *lock)
 {
 	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) & ~PVLOCK__Q_LOCKED_MASK;
 }
+
+PVLOCK__END_DECLS
 
 #endif /* PVLOCK_QSPINLOCK_H */

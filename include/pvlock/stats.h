@@ -10,6 +10,10 @@
 
 #include <stdint.h>
 
+#include <pvlock/arch.h>
+
+PVLOCK__BEGIN_DECLS
+
 /* X(name, description): the one list every field, name and printer uses. */
 #define PVLOCK_STATS_EVENTS(X) \
 	X(lock_slowpath,      "queued lock: waits that entered the MCS queue") \
@@ -33,9 +37,11 @@
 	X(ticket_slowpath,    "ticket lock: acquisitions that had to wait") \
 	X(ticket_wait,        "ticket lock, pv: sleeps") \
 	X(ticket_kick,        "ticket lock, pv: kicks sent by unlock") \
-	X(ticket_no_record,   "ticket lock, pv: waits without a record (deep nesting or no slot): spin") \
+	X(ticket_no_record,   "ticket lock, pv: waits without a record (deep nesting or no slot): spin and yield") \
 	X(tas_slowpath,       "test-and-set lock: acquisitions that had to spin") \
-	X(bad_unlock,         "unlocks of a lock that was not locked (reported on stderr)")
+	X(bad_unlock,         "unlocks of a lock that was not locked (reported on stderr)") \
+	X(slot_retired,       "slots of threads that left while queued or waiting (never reused)") \
+	X(pv_no_node_yield,   "pv: waiters without a queue node or wait record that yielded the CPU")
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;
@@ -47,5 +53,7 @@ struct pvlock_stats {
 
 void pvlock_stats_read(struct pvlock_stats *out);
 void pvlock_stats_reset(void);
+
+PVLOCK__END_DECLS
 
 #endif /* PVLOCK_STATS_H */

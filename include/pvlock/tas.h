@@ -11,13 +11,22 @@
 
 #include <pvlock/arch.h>
 
+PVLOCK__BEGIN_DECLS
+
 typedef struct pvlock_tas {
 	uint32_t val;	/* 0 free, 1 locked; private */
 } pvlock_tas_t;
 
-_Static_assert(sizeof(pvlock_tas_t) == 4, "pvlock_tas_t must be exactly 4 bytes");
+PVLOCK__STATIC_ASSERT(sizeof(pvlock_tas_t) == 4, "pvlock_tas_t must be exactly 4 bytes");
 
-#define PVLOCK_TAS_INIT ((pvlock_tas_t){ .val = 0 })
+/* A constant initialiser (C99, C11, C++). */
+#define PVLOCK_TAS_INIT { 0 }
+
+/* (Re)initialise at run time; see pvlock_init(). */
+static inline void pvlock_tas_init(pvlock_tas_t *lock)
+{
+	__atomic_store_n(&lock->val, 0, __ATOMIC_RELAXED);
+}
 
 void pvlock__tas_lock_slow(pvlock_tas_t *lock);
 void pvlock__tas_unlock_bad(pvlock_tas_t *lock);
@@ -61,5 +70,7 @@ static inline bool pvlock_tas_is_locked(pvlock_tas_t *lock)
 	/* A snapshot (relaxed): it orders nothing, as Linux's spin_is_locked. */
 	return __atomic_load_n(&lock->val, __ATOMIC_RELAXED) != 0;
 }
+
+PVLOCK__END_DECLS
 
 #endif /* PVLOCK_TAS_H */

@@ -5,7 +5,8 @@
  * both modes; bit 0 of head is the pv slow-path flag ("a waiter may sleep:
  * unlock must look for it").  Keeping the flag in head lets the pv unlock
  * learn it from the same atomic add that releases the lock, so unlock never
- * reads the lock after releasing it.  The lock holds up to 32767 waiters.
+ * reads the lock after releasing it.  The lock holds up to 32766 waiters
+ * besides its holder (PVLOCK_TICKET_MAX_WAITERS).
  */
 #ifndef PVLOCK_TICKET_H
 #define PVLOCK_TICKET_H
@@ -13,20 +14,32 @@
 #include <pvlock/arch.h>
 #include <pvlock/mode.h>
 
-typedef struct pvlock_ticket {
-	union {
-		uint32_t val;
+PVLOCK__BEGIN_DECLS
+
+typedef union pvlock_ticket {
+	uint32_t val;
 #if PVLOCK__LITTLE_ENDIAN
-		struct { uint16_t head, tail; };
+	__extension__ struct { uint16_t head, tail; };
 #else
-		struct { uint16_t tail, head; };
+	__extension__ struct { uint16_t tail, head; };
 #endif
-	};
 } pvlock_ticket_t;	/* fields are private */
 
-_Static_assert(sizeof(pvlock_ticket_t) == 4, "pvlock_ticket_t must be exactly 4 bytes");
+PVLOCK__STATIC_ASSERT(sizeof(pvlock_ticket_t) == 4, "pvlock_ticket_t must be exactly 4 bytes");
 
-#define PVLOCK_TICKET_INIT ((pvlock_ticket_t){ .val = 0 })
+/* A constant initialiser (C99, C11, C++). */
+#define PVLOCK_TICKET_INIT { 0 }
+
+/* Waiters one ticket lock holds besides its holder: tickets advance by 2 in
+ * 16 bits, and tail may never catch up with head again.  The waiter that
+ * would be one too many stops the program with a message saying so. */
+#define PVLOCK_TICKET_MAX_WAITERS 32766u
+
+/* (Re)initialise at run time; see pvlock_init(). */
+static inline void pvlock_ticket_init(pvlock_ticket_t *lock)
+{
+	__atomic_store_n(&lock->val, 0, __ATOMIC_RELAXED);
+}
 
 #define PVLOCK__TICKET_INC	2u
 #define PVLOCK__TICKET_FLAG	1u
@@ -107,5 +120,7 @@ static inline bool pvlock_ticket_is_locked(pvlock_ticket_t *lock)
 	/* A snapshot (relaxed): it orders nothing, as Linux's spin_is_locked. */
 	return !pvlock__ticket_word_free(__atomic_load_n(&lock->val, __ATOMIC_RELAXED));
 }
+
+PVLOCK__END_DECLS
 
 #endif /* PVLOCK_TICKET_H */

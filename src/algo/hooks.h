@@ -63,8 +63,24 @@ void pvlock__pv_kick(struct pvlock_slot *target);
 /* Known not to be running?  false means "don't know". */
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot);
 
-void pvlock__report_bad_unlock(const char *function, const void *lock, unsigned found);
+/* corrupt: the word is no state of this lock (else: it is just not locked). */
+void pvlock__report_bad_unlock(const char *function, const void *lock, uint32_t word,
+			       bool corrupt);
 __attribute__((noreturn)) void pvlock__fatal(const char *what, const void *lock);
+/* "pvlock: fatal: FUNCTION(LOCK): WHAT (lock word 0x...)", plus, if corrupt,
+ * that the lock's memory looks corrupted, uninitialised or shared. */
+__attribute__((noreturn)) void pvlock__fatal_word(const char *function, const void *lock,
+						  uint32_t word, const char *what, bool corrupt);
+
+/* Queued lock: the tail we replaced must name a live node of this copy
+ * (else fatal: garbage or a foreign lock word).  Slow path only. */
+union pvlock_qspin;
+void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qnode *node);
+/* pv: a waiter without a node or record gives up the CPU (pv_no_node_yield). */
+void pvlock__pv_yield(struct pvlock_slot *self);
+/* fork child: forget the waits and hash entries of every slot but `keep`. */
+void pvlock__ticket_forget_others(const struct pvlock_slot *keep);
+void pvlock__pv_hash_forget_others(const struct pvlock_slot *keep);
 
 /* Counters of slot-less threads (no slot free) land here. */
 extern uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];

@@ -108,3 +108,15 @@ unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock)
 	return n;
 }
 #endif
+
+/* fork child: drop the entries of every other slot's (now absent) thread. */
+void pvlock__pv_hash_forget_others(const struct pvlock_slot *keep)
+{
+	for (unsigned i = 0; i < HASH_ENTRIES; i++) {
+		struct qnode *node = load_relaxed(&table[i].node);
+
+		/* Relaxed: the child has one thread, the one running this. */
+		if (load_relaxed(&table[i].lock) && pvlock__slot_of_node(node) != keep)
+			store_relaxed(&table[i].lock, NULL);
+	}
+}

@@ -42,7 +42,9 @@ void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 
 	if (unlikely(locked != Q_SLOW_VAL)) {
 		ev_inc(self, bad_unlock);
-		pvlock__report_bad_unlock("pvlock_unlock", lock, locked);
+		/* 0: not locked; anything but 0, 1, 3: not a lock word at all. */
+		pvlock__report_bad_unlock("pvlock_unlock", lock, load_relaxed(&lock->val),
+					  locked != 0);
 		return;
 	}
 
@@ -55,8 +57,10 @@ void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 	if (unlikely(load_acquire(&lock->locked) != Q_SLOW_VAL))
 		pvlock__fatal("internal error: _Q_SLOW_VAL changed under its owner", lock);
 	struct qnode *node = pvlock__pv_hash_remove(lock, self);
-	if (unlikely(!node))
-		pvlock__fatal("internal error: _Q_SLOW_VAL lock has no hash entry", lock);
+	if (unlikely(!node))	/* SLOW that no waiter of this copy wrote */
+		pvlock__fatal_word("pvlock_unlock", lock, load_relaxed(&lock->val),
+				   "the lock word says a waiter sleeps (locked byte 3), but "
+				   "no waiter of this copy of pvlock sleeps on this lock", true);
 
 	/* Tell the head its entry is gone, before it can run again.  Release,
 	 * pairing with the head's load_acquire of the notice: a head that sees

@@ -434,12 +434,17 @@ queue:
 		goto no_node;		/* more threads waiting than slots */
 
 	node0 = &self->qnodes[0];
-	idx = node0->count++;
+	/* The nesting count is written only by this thread (and its signal
+	 * handlers, which restore it before they return), but read by others:
+	 * a reclaim pass and a successor's foreign-tail check.  Relaxed
+	 * load and store, no RMW: those readers need the value only. */
+	idx = load_relaxed(&node0->count);
+	store_relaxed(&node0->count, idx + 1);
 	/* The count is ours before the node is: a signal handler entering a
 	 * slow path now takes the next node, not this one (race 7). */
 	signal_barrier();
 	if (unlikely(idx >= PVLOCK_MAX_NODES)) {
-		node0->count--;
+		store_relaxed(&node0->count, idx);
 		goto no_node;		/* nested deeper than 4 (race 10) */
 	}
 	node = &self->qnodes[idx];
@@ -463,6 +468,8 @@ queue:
 	next = NULL;
 
 	if (old & Q_TAIL_MASK) {
+		/* A tail this copy never wrote would hang us: say so instead. */
+		pvlock__check_prev(lock, old, node);
 		prev = decode_tail(old);
 		PREEMPT_POINT(BEFORE_PREV_LINK);
 		/* Release, pairing with prev's load_acquire of its next: our
@@ -521,13 +528,21 @@ queue:
 
 release:
 	signal_barrier();
-	node0->count--;
+	store_relaxed(&node0->count, idx);
 	return;
 
 no_node:
+	/* No node to queue with: spin on the lock, and in pv mode give the
+	 * CPU away every spin threshold, so that waiters past the slot limit
+	 * (or nested deeper than 4) slow the lock down gently, not to a halt. */
 	ev_inc(self, lock_no_node);
-	while (!qspin_trylock(lock, self, pv))
+	for (unsigned loop = 0; !qspin_trylock(lock, self, pv); loop++) {
+		if (pv && loop >= spin_threshold()) {
+			pvlock__pv_yield(self);
+			loop = 0;
+		}
 		cpu_relax();
+	}
 }
 
 #endif /* PVLOCK_ALGO_QSPINLOCK_SLOWPATH_H */

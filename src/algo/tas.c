@@ -27,6 +27,7 @@ void pvlock__tas_lock_slow(pvlock_tas_t *lock)
 void pvlock__tas_unlock_bad(pvlock_tas_t *lock)
 {
 	ev_inc(pvlock__slot_peek(), bad_unlock);
-	/* A report's look: relaxed. */
-	pvlock__report_bad_unlock("pvlock_tas_unlock", lock, load_relaxed(&lock->val));
+	uint32_t word = load_relaxed(&lock->val);	/* a report's look: relaxed */
+
+	pvlock__report_bad_unlock("pvlock_tas_unlock", lock, word, word != 0);
 }

@@ -46,19 +46,20 @@ static void mark_waiting(uint32_t slot, bool waiting)
 		fetch_and(&waiting_slots[slot / 64], ~bit, __ATOMIC_RELAXED);
 }
 
-/* Publish our wait, set the flag, re-check, and sleep if still not ours. */
-static void pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_slot *self)
+/* Publish our wait, set the flag, re-check, and sleep if still not ours.
+ * false: no record to publish (no slot, or nested deeper than 4 levels). */
+static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_slot *self)
 {
-	if (unlikely(!self)) {
-		ev_inc(self, ticket_no_record);
-		return;				/* keep spinning */
-	}
-	int level = self->ticket_depth++;
+	if (unlikely(!self))
+		return false;
+	/* Ours and our signal handlers' (which restore it); read by a
+	 * reclaim pass: relaxed load and store. */
+	int level = load_relaxed(&self->ticket_depth);
+	store_relaxed(&self->ticket_depth, level + 1);
 	signal_barrier();			/* level is ours before the record is */
 	if (unlikely(level >= PVLOCK_MAX_NODES)) {
-		self->ticket_depth--;
-		ev_inc(self, ticket_no_record);
-		return;
+		store_relaxed(&self->ticket_depth, level);
+		return false;
 	}
 	struct ticket_wait *w = &self->twait[level];
 	PREEMPT_POINT(TICKET_LEVEL_TAKEN);
@@ -97,8 +98,10 @@ static void pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	signal_barrier();
 	/* Unmark only when no wait is left on this slot; a handler that runs
 	 * between the decrement and the unmark waits with the slot marked. */
-	if (--self->ticket_depth == 0)
+	store_relaxed(&self->ticket_depth, level);
+	if (level == 0)
 		mark_waiting(self->index, false);
+	return true;
 }
 
 /* We hold the lock and found the flag set: clear it if nobody waits behind
@@ -120,6 +123,14 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	uint16_t head = 0;
 
 	ev_inc(self, ticket_slowpath);
+	/* Our ticket is 2 below head: our add made tail catch up with head, so
+	 * the lock now reads as free while held.  Nothing can repair that. */
+	head = load_relaxed(&lock->head);
+	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
+		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
+				   "more than 32766 threads wait on this ticket lock, its limit "
+				   "(PVLOCK_TICKET_MAX_WAITERS): the tickets wrapped around", false);
+	bool no_record = false;
 	for (;;) {
 		for (unsigned n = spin_threshold(); n; n--) {
 			/* 16-bit load, acquire: pairs with the release of the
@@ -129,8 +140,12 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 				goto got;
 			cpu_relax();
 		}
-		if (pv)
-			pv_ticket_wait(lock, ticket, self);
+		if (pv && !pv_ticket_wait(lock, ticket, self)) {
+			if (!no_record)		/* one count per wait */
+				ev_inc(self, ticket_no_record);
+			no_record = true;
+			pvlock__pv_yield(self);
+		}
 	}
 got:
 	if (pv && (head & TICKET_FLAG))
@@ -184,5 +199,14 @@ void pvlock__ticket_unlock_bad(pvlock_ticket_t *lock)
 	ev_inc(pvlock__slot_peek(), bad_unlock);
 	/* A report's look: relaxed. */
 	pvlock__report_bad_unlock("pvlock_ticket_unlock", lock,
-				  load_relaxed(&lock->val));
+				  load_relaxed(&lock->val), false);
+}
+
+/* fork child: only `keep`'s thread exists; forget everyone else's waits. */
+void pvlock__ticket_forget_others(const struct pvlock_slot *keep)
+{
+	for (unsigned i = 0; i < sizeof(waiting_slots) / sizeof(waiting_slots[0]); i++)
+		store_relaxed(&waiting_slots[i],
+			      keep && keep->index / 64 == i ?
+			      load_relaxed(&waiting_slots[i]) & (1ull << (keep->index % 64)) : 0);
 }

@@ -16,7 +16,13 @@
  *   kicker: token++    (seq_cst); if (sleepers) FUTEX_WAKE
  * Either the kicker sees the sleeper or the sleeper's FUTEX_WAIT sees the
  * new token.  It counts, so a nested handler's sleep cannot clear ours.
+ *
+ * errno: FUTEX_WAIT fails with EAGAIN (the token moved) or EINTR (a signal)
+ * as a matter of course, and syscall() stores that in errno.  A lock must
+ * leave errno alone, like glibc's locks (code that locks in a signal
+ * handler depends on it), so both calls restore it.
  */
+#include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,16 +35,21 @@ static void futex_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val
 
 	if (__atomic_load_n(ptr, __ATOMIC_ACQUIRE) != val)
 		return;
+	int saved_errno = errno;
 	__atomic_fetch_add(&self->sleepers, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &self->token, FUTEX_WAIT_PRIVATE, token, NULL, NULL, 0);
+	errno = saved_errno;
 	__atomic_fetch_sub(&self->sleepers, 1, __ATOMIC_RELAXED);
 }
 
 static void futex_kick(struct pvlock_slot *target)
 {
 	__atomic_fetch_add(&target->token, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&target->sleepers, __ATOMIC_SEQ_CST))
+	if (__atomic_load_n(&target->sleepers, __ATOMIC_SEQ_CST)) {
+		int saved_errno = errno;
 		syscall(SYS_futex, &target->token, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		errno = saved_errno;
+	}
 }
 
 static bool futex_vcpu_is_preempted(const struct pvlock_slot *slot)

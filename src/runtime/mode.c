@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/internal.h"
+
 #include "algo/hooks.h"
 
 unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;	/* default: pv */
@@ -33,6 +35,9 @@ int pvlock_set_mode(enum pvlock_mode mode)
 	unsigned state = __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED);
 	do {
 		if (state & PVLOCK__MODE_FROZEN) {
+			/* Asking for the mode in force changes nothing: fine. */
+			if ((state & PVLOCK__MODE_PV_BIT) == (mode == PVLOCK_MODE_PV))
+				return 0;
 			errno = EBUSY;
 			return -1;
 		}
@@ -77,21 +82,43 @@ unsigned pvlock_get_steal_spin(void)
 	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
 }
 
+/*
+ * The one rule for numbers in the environment: plain decimal digits and
+ * nothing else (no sign, no spaces, no 0x; leading zeros are decimal, so
+ * "010" is ten), within [min, max].  Returns 0 and the value, or -1.
+ */
+int pvlock__parse_decimal(const char *text, unsigned min, unsigned max, unsigned *out)
+{
+	unsigned long long value = 0;
+
+	if (!*text)
+		return -1;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		value = value * 10 + (unsigned)(*p - '0');
+		if (value > max)
+			return -1;
+	}
+	if (value < min)
+		return -1;
+	*out = (unsigned)value;
+	return 0;
+}
+
 /* An integer tunable from the environment: one line and the default when bad. */
 static void tunable_from_environment(const char *name, unsigned min, unsigned max,
 				     unsigned dflt, int (*set)(unsigned))
 {
 	const char *text = getenv(name);
+	unsigned value;
 
 	if (!text)
 		return;
-	char *end;
-	errno = 0;
-	unsigned long value = strtoul(text, &end, 0);
-	if (errno || end == text || *end || text[0] == '-' || value < min || value > max ||
-	    set((unsigned)value) != 0)
-		fprintf(stderr, "pvlock: %s=\"%s\" is not valid; accepted: an integer "
-			"from %u to %u (using the default, %u)\n", name, text, min, max, dflt);
+	if (pvlock__parse_decimal(text, min, max, &value) != 0 || set(value) != 0)
+		fprintf(stderr, "pvlock: %s=\"%s\" is not valid; accepted: a decimal integer "
+			"from %u to %u, digits only (using the default, %u)\n",
+			name, text, min, max, dflt);
 }
 
 /* Before main (and before any lock can be contended): read the environment.

@@ -1,21 +1,38 @@
 /*
  * slots.c - thread slots: the "CPU numbers" of the algorithms.
  *
- * A thread takes a slot on its first slow path and gives it back when it
- * exits (a pthread key destructor), so a program may create any number of
- * threads over its life; only the number alive and waiting at once is
- * bounded (PVLOCK_MAX_SLOTS; beyond it the algorithms spin without a node).
+ * A thread takes a slot on its first slow path and keeps it while it lives.
+ * Only slots count against PVLOCK_MAX_SLOTS; beyond it a waiter has no queue
+ * node or wait record, and spins and yields (the algorithms' "no node" path).
+ *
+ * Nothing on a lock path allocates or calls into libc beyond raw system
+ * calls, so every path is async-signal-safe.  In particular there is no
+ * thread-exit hook: a pthread key's value would make glibc allocate once the
+ * key number is 32 or more (a library dlopen'd late), and its destructor
+ * would point into unmapped code after dlclose.  Instead each slot records
+ * its thread's id, and a slot of a thread that no longer exists is taken
+ * back lazily, by a later slow path that finds no free slot (tgkill(0)
+ * answers "does this thread exist" without allocating).  A slot whose dead
+ * thread left a queue node or a wait record in use (asynchronous
+ * cancellation, pthread_exit or longjmp out of a waiting signal handler) is
+ * retired instead: never handed out again, and counted as slot_retired.
  *
  * Allocation is a lock-free scan of a bitmap and may run inside a signal
  * handler: a handler that interrupts our own allocation allocates for itself,
  * and the outer allocation then notices and gives its slot back.
  */
+#include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvlock.h>
 
 #include "algo/hooks.h"
 #include "runtime/fault.h"	/* max_slots, in test builds */
+#include "runtime/internal.h"
 
 struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
 uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
@@ -23,33 +40,67 @@ uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
 #define BITMAP_WORDS ((PVLOCK_MAX_SLOTS + 63) / 64)
 static uint64_t slot_used[BITMAP_WORDS];
 static unsigned high_water;	/* slots [0, high_water) have been used */
-static unsigned next_hint;	/* where the next scan starts */
+
+/* Owner of each slot: its thread id; 0 while being taken or free; -1 retired.
+ * A slot's bit is set before its tid and cleared after it (reclaim). */
+#define TID_RETIRED (-1)
+static int32_t slot_tid[PVLOCK_MAX_SLOTS];
+
+/* Reclaim passes: one at a time; when the last one ran; slots taken since. */
+static int reclaiming;
+static uint64_t last_reclaim_ns;
+static unsigned taken_since_reclaim;
+#define RECLAIM_MIN_INTERVAL_NS 10000000ull	/* at the limit: every 10 ms at most */
 
 /* This thread's slot + 1 (0: none).  initial-exec: no allocation on access,
  * so it is safe in a signal handler. */
 static __thread uint32_t self_plus1 __attribute__((tls_model("initial-exec")));
 
-static pthread_key_t exit_key;
+/* Raw system calls that leave errno as it was (a lock must not change it). */
+static long quiet_syscall3(long nr, long a, long b, long c, int *err)
+{
+	int saved = errno;
+	long r = syscall(nr, a, b, c);
+
+	*err = r < 0 ? errno : 0;
+	errno = saved;
+	return r;
+}
+
+static int32_t my_tid(void)
+{
+	int err;
+
+	return (int32_t)quiet_syscall3(SYS_gettid, 0, 0, 0, &err);
+}
+
+/* Does that thread of this process still exist?  Any doubt says yes. */
+static bool thread_exists(int32_t tid)
+{
+	int err;
+	long pid = quiet_syscall3(SYS_getpid, 0, 0, 0, &err);
+
+	return quiet_syscall3(SYS_tgkill, pid, tid, 0, &err) == 0 || err != ESRCH;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* vDSO: async-signal-safe */
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void slot_free(uint32_t index)
 {
+	/* Release: the slot's last use comes before its next owner's first. */
 	__atomic_fetch_and(&slot_used[index / 64], ~(1ull << (index % 64)), __ATOMIC_RELEASE);
 }
 
-/* Thread exit: the thread is in no slow path, so nothing refers to its nodes
- * or records any more (a late kick only wakes the slot's next owner). */
-static void slot_release(void *arg)
+static bool slot_busy(const struct pvlock_slot *slot)
 {
-	__atomic_store_n(&self_plus1, 0, __ATOMIC_RELAXED);
-	slot_free((uint32_t)(uintptr_t)arg - 1);
-}
-
-__attribute__((constructor)) static void slots_init(void)
-{
-	if (pthread_key_create(&exit_key, slot_release) != 0) {
-		fputs("pvlock: cannot create the thread-exit key; slots will not be recycled\n",
-		      stderr);
-	}
+	return __atomic_load_n(&slot->qnodes[0].count, __ATOMIC_RELAXED) != 0 ||
+	       __atomic_load_n(&slot->ticket_depth, __ATOMIC_RELAXED) != 0;
 }
 
 static unsigned slot_limit(void)
@@ -62,14 +113,51 @@ static unsigned slot_limit(void)
 	return PVLOCK_MAX_SLOTS;
 }
 
-static int slot_take(void)
+/*
+ * Take back the slots of threads that no longer exist.  Returns how many
+ * became free.  One pass at a time (a signal handler that interrupts a pass
+ * skips it).  A tid is cleared before its bit, and a new owner sets its bit
+ * before its tid, so a pass never frees a slot that is being taken.
+ */
+static unsigned reclaim(void)
 {
-	unsigned limit = slot_limit();
-	unsigned words = (limit + 63) / 64;
-	unsigned start = __atomic_load_n(&next_hint, __ATOMIC_RELAXED) % words;
+	unsigned freed = 0, hw = __atomic_load_n(&high_water, __ATOMIC_ACQUIRE);
 
-	for (unsigned n = 0; n < words; n++) {
-		unsigned w = (start + n) % words;
+	if (__atomic_exchange_n(&reclaiming, 1, __ATOMIC_ACQUIRE))
+		return 0;
+	for (unsigned s = 0; s < hw; s++) {
+		if (!(__atomic_load_n(&slot_used[s / 64], __ATOMIC_RELAXED) & (1ull << (s % 64))))
+			continue;
+		int32_t tid = __atomic_load_n(&slot_tid[s], __ATOMIC_ACQUIRE);
+		if (tid <= 0 || thread_exists(tid))
+			continue;
+		/* Its thread is gone: nothing it did can still be in flight. */
+		if (slot_busy(&pvlock__slots[s])) {
+			/* Left while queued or waiting: a neighbour may still
+			 * point at its nodes or records.  Never reuse it. */
+			if (__atomic_compare_exchange_n(&slot_tid[s], &tid, TID_RETIRED, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				ev_inc(&pvlock__slots[s], slot_retired);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&slot_tid[s], &tid, 0, false,
+						__ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+			slot_free(s);
+			freed++;
+		}
+	}
+	__atomic_store_n(&taken_since_reclaim, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&last_reclaim_ns, now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&reclaiming, 0, __ATOMIC_RELEASE);
+	return freed;
+}
+
+/* Set the first free bit below `limit`; -1 if none. */
+static int bitmap_take(unsigned limit)
+{
+	unsigned words = (limit + 63) / 64;
+
+	for (unsigned w = 0; w < words; w++) {
 		uint64_t used = __atomic_load_n(&slot_used[w], __ATOMIC_RELAXED);
 
 		while (~used) {
@@ -79,13 +167,38 @@ static int slot_take(void)
 			if (index >= limit)
 				break;
 			used = __atomic_fetch_or(&slot_used[w], 1ull << bit, __ATOMIC_ACQUIRE);
-			if (!(used & (1ull << bit))) {
-				__atomic_store_n(&next_hint, w, __ATOMIC_RELAXED);
+			if (!(used & (1ull << bit)))
 				return (int)index;
-			}
 		}
 	}
 	return -1;
+}
+
+/*
+ * Prefer a free slot below the high water.  When there is none, take back
+ * the slots of exited threads first if enough slots were handed out since
+ * the last pass (a quarter of the high water: a pass costs one system call
+ * per slot in use, so this bounds the cost at about 4 calls per new thread
+ * and the high water at about 4/3 of the threads alive at once), or, at the
+ * limit, if the last pass is 10 ms old.  Only then raise the high water.
+ */
+static int slot_take(void)
+{
+	unsigned limit = slot_limit();
+	unsigned hw = __atomic_load_n(&high_water, __ATOMIC_ACQUIRE);
+	int index;
+
+	if (hw > limit)
+		hw = limit;
+	if ((index = bitmap_take(hw)) >= 0)
+		return index;
+	unsigned since = __atomic_load_n(&taken_since_reclaim, __ATOMIC_RELAXED);
+	if (hw && (since >= hw / 4 ||
+		   (hw == limit && now_ns() - __atomic_load_n(&last_reclaim_ns, __ATOMIC_RELAXED) >
+				   RECLAIM_MIN_INTERVAL_NS)) &&
+	    reclaim() && (index = bitmap_take(hw)) >= 0)
+		return index;
+	return bitmap_take(limit);
 }
 
 static void raise_high_water(unsigned count)
@@ -117,22 +230,103 @@ struct pvlock_slot *pvlock__slot_self(void)
 		return NULL;
 	struct pvlock_slot *slot = &pvlock__slots[index];
 	slot->index = (uint32_t)index;
+	__atomic_store_n(&slot_tid[index], my_tid(), __ATOMIC_RELEASE);
+	__atomic_fetch_add(&taken_since_reclaim, 1, __ATOMIC_RELAXED);
 	raise_high_water((unsigned)index + 1);
 
 	uint32_t none = 0;
 	if (!__atomic_compare_exchange_n(&self_plus1, &none, (uint32_t)index + 1, false,
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 		/* A signal handler gave this thread a slot meanwhile: use it. */
+		__atomic_store_n(&slot_tid[index], 0, __ATOMIC_RELAXED);
 		slot_free((uint32_t)index);
 		return &pvlock__slots[none - 1];
 	}
-	/* glibc keeps the first 32 keys' values in the thread descriptor, so
-	 * this neither allocates nor locks: safe in a signal handler. */
-	pthread_setspecific(exit_key, (void *)(uintptr_t)(index + 1));
 	return slot;
 }
 
 unsigned pvlock__slot_high_water(void)
 {
 	return __atomic_load_n(&high_water, __ATOMIC_ACQUIRE);
+}
+
+unsigned pvlock__slots_in_use(void)
+{
+	unsigned n = 0;
+
+	for (unsigned w = 0; w < BITMAP_WORDS; w++)
+		n += (unsigned)__builtin_popcountll(__atomic_load_n(&slot_used[w], __ATOMIC_RELAXED));
+	return n;
+}
+
+/*
+ * A queued waiter swapped out `tail` (slot + 1 and nesting level of the
+ * waiter it will link behind).  In a lock used as documented, that slot was
+ * handed out by this copy of pvlock, its nesting level is in use (the
+ * predecessor cannot leave before we link behind it, and the tail exchange
+ * acquired its publication), and it is not our own node.  Anything else is
+ * a lock word this copy never wrote: garbage, or a lock shared with another
+ * process or another copy of the library.  Linking into that node would
+ * hang without a word, so stop.  About 15 instructions, no shared write.
+ */
+void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qnode *node)
+{
+	uint32_t s = (tail >> 18) - 1;
+	int idx = (int)((tail >> 16) & 3);
+
+	if (pvlock__likely(s < PVLOCK_MAX_SLOTS && &pvlock__slots[s].qnodes[idx] != node &&
+			   /* relaxed: pairs with the slot owner's fetch_or, which
+			    * precedes its tail exchange we acquired */
+			   (__atomic_load_n(&slot_used[s / 64], __ATOMIC_RELAXED) & (1ull << (s % 64))) &&
+			   /* relaxed: the owner's increment precedes its tail
+			    * exchange too; it cannot drop before we link */
+			   __atomic_load_n(&pvlock__slots[s].qnodes[0].count, __ATOMIC_RELAXED) > idx))
+		return;
+	pvlock__fatal_word("pvlock_lock", lock, __atomic_load_n(&lock->val, __ATOMIC_RELAXED),
+			   "the queue tail names a waiter this copy of pvlock does not have",
+			   true);
+}
+
+/* A waiter without a node or record: give the CPU to whoever can progress. */
+void pvlock__pv_yield(struct pvlock_slot *self)
+{
+	ev_inc(self, pv_no_node_yield);
+	sched_yield();		/* a system call; it cannot fail or touch errno */
+}
+
+/*
+ * fork: the child has one thread, the one that forked.  Every other slot's
+ * thread does not exist there, so free those slots, with their queue nodes,
+ * wait records and hash entries (a lock that one of them waited on is then
+ * reinitialised by the program: pvlock_init()).  The forking thread keeps
+ * its slot under its new thread id.
+ */
+static void slots_after_fork(void)
+{
+	struct pvlock_slot *self = pvlock__slot_peek();
+	unsigned hw = __atomic_load_n(&high_water, __ATOMIC_RELAXED);
+
+	for (unsigned s = 0; s < hw; s++) {
+		struct pvlock_slot *slot = &pvlock__slots[s];
+
+		if (slot == self)
+			continue;
+		slot->qnodes[0].count = 0;
+		slot->ticket_depth = 0;
+		for (int level = 0; level < PVLOCK_MAX_NODES; level++)
+			__atomic_store_n(&slot->twait[level].lock, NULL, __ATOMIC_RELAXED);
+		slot_tid[s] = 0;
+		slot_free(s);
+	}
+	if (self)
+		slot_tid[self->index] = my_tid();
+	pvlock__ticket_forget_others(self);
+	pvlock__pv_hash_forget_others(self);
+	reclaiming = 0;
+	taken_since_reclaim = 0;
+}
+
+__attribute__((constructor)) static void slots_init(void)
+{
+	pthread_atfork(NULL, NULL, slots_after_fork);
 }

@@ -25,21 +25,21 @@ static void no_destroy(void *lock)
 /* ---- pvlock: queued, ticket, test-and-set ------------------------------- */
 /* The mode (pv or native) is process-wide; the child sets it before any run. */
 
-static void queued_init(void *lock) { *(pvlock_t *)lock = PVLOCK_INIT; }
+static void queued_init(void *lock) { pvlock_init(lock); }
 static ALWAYS_INLINE void queued_acquire(void *lock, struct lock_ctx *c)
 { (void)c; pvlock_lock(lock); }
 static ALWAYS_INLINE void queued_release(void *lock, struct lock_ctx *c)
 { (void)c; pvlock_unlock(lock); }
 LOCK_LOOPS(queued)
 
-static void ticket_init(void *lock) { *(pvlock_ticket_t *)lock = PVLOCK_TICKET_INIT; }
+static void ticket_init(void *lock) { pvlock_ticket_init(lock); }
 static ALWAYS_INLINE void ticket_acquire(void *lock, struct lock_ctx *c)
 { (void)c; pvlock_ticket_lock(lock); }
 static ALWAYS_INLINE void ticket_release(void *lock, struct lock_ctx *c)
 { (void)c; pvlock_ticket_unlock(lock); }
 LOCK_LOOPS(ticket)
 
-static void tas_init(void *lock) { *(pvlock_tas_t *)lock = PVLOCK_TAS_INIT; }
+static void tas_init(void *lock) { pvlock_tas_init(lock); }
 static ALWAYS_INLINE void tas_acquire(void *lock, struct lock_ctx *c)
 { (void)c; pvlock_tas_lock(lock); }
 static ALWAYS_INLINE void tas_release(void *lock, struct lock_ctx *c)

@@ -15,7 +15,10 @@ int main(int argc, char **argv)
 	options_parse(argc, argv, &cfg);
 	/* Line-buffered: the watchdog's last words must reach a pipe. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (cfg.lock == LOCK_ALL || cfg.mode == MODE_ALL)
+	if (cfg.lock == LOCK_ALL || cfg.mode == MODE_ALL) {
+		interrupt_install_orchestrator();
 		return orchestrate(argc, argv, &cfg);
+	}
+	interrupt_install_run();
 	return run_torture(&cfg);
 }

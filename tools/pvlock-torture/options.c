@@ -56,13 +56,18 @@ static const char usage[] =
 "                        for this long (default 3; more beyond 4 threads per\n"
 "                        CPU, much more for native queued/ticket)\n"
 "  --stat-interval S     print a progress line every S seconds (default 0: off)\n"
-"  --help                this text\n";
+"  --version             print the version of pvlock-torture and the library\n"
+"  --help                this text\n"
+"\n"
+"SIGINT or SIGTERM stops the running child and ends with a line\n"
+"\"INTERRUPTED: ...\" (after the RESULT lines of the runs that finished) and\n"
+"exit status 128 + the signal (130 for Ctrl-C).\n";
 
 enum {
 	O_LOCK = 256, O_MODE, O_THREADS, O_LOCKS, O_DURATION, O_SEED, O_SPIN,
 	O_STUTTER, O_SIGNALS, O_DEPTH, O_CHURN,
 	O_SPURIOUS, O_KICK_DELAY, O_DROP_KICKS, O_HASH_LINES, O_PREEMPT,
-	O_PREEMPT_US, O_SLOTS, O_STALL, O_STAT_INTERVAL, O_HELP,
+	O_PREEMPT_US, O_SLOTS, O_STALL, O_STAT_INTERVAL, O_HELP, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -87,6 +92,7 @@ static const struct option longopts[] = {
 	{ "stall", required_argument, NULL, O_STALL },
 	{ "stat-interval", required_argument, NULL, O_STAT_INTERVAL },
 	{ "help", no_argument, NULL, O_HELP },
+	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -255,6 +261,11 @@ void options_parse(int argc, char **argv, struct config *cfg)
 		case O_STAT_INTERVAL:
 			cfg->stat_interval_s = parse_uint(name, optarg, 0, 3600);
 			break;
+		case O_VERSION:
+			printf(PROG " %d.%d.%d (pvlock %d.%d.%d)\n", PVLOCK_VERSION_MAJOR,
+			       PVLOCK_VERSION_MINOR, PVLOCK_VERSION_PATCH, PVLOCK_VERSION_MAJOR,
+			       PVLOCK_VERSION_MINOR, PVLOCK_VERSION_PATCH);
+			exit(EXIT_OK);
 		case 'h':
 		case O_HELP:
 			fputs(usage, stdout);

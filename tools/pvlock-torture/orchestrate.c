@@ -54,6 +54,8 @@ static void run_child(char **args, int mode, double limit_s, struct result *res)
 		return;
 	}
 	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);	/* until the child installs its own */
+		signal(SIGTERM, SIG_DFL);
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);
@@ -63,6 +65,7 @@ static void run_child(char **args, int mode, double limit_s, struct result *res)
 		_exit(127);
 	}
 	close(fds[1]);
+	interrupt_set_child(pid);
 	for (;;) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
@@ -97,6 +100,7 @@ static void run_child(char **args, int mode, double limit_s, struct result *res)
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	interrupt_set_child(0);
 	res->ok = !killed && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_OK;
 	if (killed)
 		snprintf(res->why, sizeof(res->why), "still running %.0f s after its start: killed", limit_s);
@@ -137,8 +141,9 @@ int orchestrate(int argc, char **argv, const struct config *cfg)
 
 	printf(PROG ": %d runs of %.1f s (lock x mode), one child each, seed %s\n",
 	       nlocks * nmodes, cfg->duration_s, seed);
-	for (int l = 0; l < nlocks; l++) {
-		for (int m = 0; m < nmodes; m++) {
+	int done = 0;
+	for (int l = 0; l < nlocks && !interrupted(); l++) {
+		for (int m = 0; m < nmodes && !interrupted(); m++) {
 			struct result res;
 			char **a = args + argc;
 
@@ -151,6 +156,9 @@ int orchestrate(int argc, char **argv, const struct config *cfg)
 			a[6] = NULL;
 			printf("=== %s/%s\n", lock_name(locks[l]), mode_name(modes[m]));
 			run_child(args, modes[m], limit, &res);
+			if (interrupted())	/* this run was cut short: no result */
+				break;
+			done++;
 			printf("RESULT %s/%s: %s%s%s\n", lock_name(locks[l]), mode_name(modes[m]),
 			       res.ok ? "SUCCESS" : "FAILURE", res.ok ? "" : ": ", res.ok ? "" : res.why);
 			if (!res.ok) {
@@ -163,6 +171,14 @@ int orchestrate(int argc, char **argv, const struct config *cfg)
 		}
 	}
 	free(args);
+	if (interrupted()) {
+		int sig = interrupted();
+
+		printf("INTERRUPTED: by %s after %d of %d runs (%d failed%s%s); "
+		       "the rest did not run\n", sig == SIGINT ? "SIGINT" : "SIGTERM", done,
+		       nlocks * nmodes, failed, failed ? ": " : "", verdict);
+		return 128 + sig;
+	}
 	if (failed) {
 		printf("FAILURE: %d of %d runs failed: %s\n", failed, nlocks * nmodes, verdict);
 		return EXIT_FAILED;

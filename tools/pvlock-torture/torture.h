@@ -27,6 +27,7 @@
 #define EXIT_OK		0
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
+/* interrupted by signal S: 128 + S (130 for SIGINT, 143 for SIGTERM) */
 
 enum lock_kind { LOCK_QUEUED, LOCK_TICKET, LOCK_TAS, LOCK_BUSTED, LOCK_KINDS };
 #define LOCK_ALL	(-1)	/* orchestrate: every real lock */
@@ -189,5 +190,11 @@ void report_locks_held(void);
 void report_stats(void);
 void report_progress_line(void);
 int report_final(void);
+
+/* interrupt.c: SIGINT and SIGTERM */
+void interrupt_install_run(void);		/* a single run: INTERRUPTED line, exit */
+void interrupt_install_orchestrator(void);	/* stop the child, then stop */
+void interrupt_set_child(pid_t pid);		/* the child to pass a signal on to */
+int interrupted(void);				/* the signal received, or 0 */
 
 #endif /* PVLOCK_TORTURE_H */

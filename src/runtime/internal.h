@@ -1,0 +1,12 @@
+/*
+ * internal.h - runtime functions the library's own tests reach directly.
+ */
+#ifndef PVLOCK_RUNTIME_INTERNAL_H
+#define PVLOCK_RUNTIME_INTERNAL_H
+
+/* Environment numbers: decimal digits only, within [min, max]; 0 or -1. */
+int pvlock__parse_decimal(const char *text, unsigned min, unsigned max, unsigned *out);
+/* Slots handed out now (bits set, retired ones included). */
+unsigned pvlock__slots_in_use(void);
+
+#endif /* PVLOCK_RUNTIME_INTERNAL_H */

@@ -1,0 +1,611 @@
+/*
+ * hostile.c - what users do to a lock library (issue 11): signals that
+ * interrupt a wait, threads that leave while queued, fork with the usual
+ * pthread_atfork pattern, garbage and foreign lock words, the ticket lock's
+ * capacity, slot exhaustion, and the small API rules.
+ *
+ * Cases that expect the library to stop the program run the doomed part in
+ * a forked child and check its signal and its one line on stderr.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/check.h"
+#include "algo/hooks.h"		/* pvlock__slots, pvlock__slot_self */
+#include "runtime/internal.h"	/* pvlock__parse_decimal, pvlock__slots_in_use */
+
+static bool is_pv(void)
+{
+	return pvlock_get_mode() == PVLOCK_MODE_PV;
+}
+
+/* ---- running a doomed part in a child ------------------------------------ */
+
+struct outcome {
+	int status;		/* waitpid status */
+	char err[2048];		/* what it wrote on stderr */
+};
+
+struct child {
+	pid_t pid;
+	int fd;		/* its stderr */
+};
+
+/* Start fn in a child with stderr captured; it dies after `seconds`. */
+static struct child start_child(void (*fn)(void), unsigned seconds)
+{
+	struct child c;
+	int fds[2];
+
+	CHECK(pipe(fds) == 0);
+	fflush(stdout);
+	fflush(stderr);
+	c.pid = fork();
+	CHECK(c.pid >= 0);
+	if (c.pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		alarm(seconds);
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	c.fd = fds[0];
+	return c;
+}
+
+/* Read its stderr to the end; then reap it, unless status is given. */
+static struct outcome finish_child(struct child c, const int *status)
+{
+	struct outcome o = { 0, "" };
+	size_t used = 0;
+	ssize_t n;
+
+	while (used < sizeof(o.err) - 1 &&
+	       (n = read(c.fd, o.err + used, sizeof(o.err) - 1 - used)) > 0)
+		used += (size_t)n;
+	o.err[used] = 0;
+	close(c.fd);
+	if (status)
+		o.status = *status;
+	else
+		CHECK(waitpid(c.pid, &o.status, 0) == c.pid);
+	return o;
+}
+
+static struct outcome run_child(void (*fn)(void), unsigned seconds)
+{
+	return finish_child(start_child(fn, seconds), NULL);
+}
+
+static void expect_abort(const struct outcome *o, const char *const *words)
+{
+	if (WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGALRM)
+		FAIL("the child hung instead of stopping with a message; stderr: \"%s\"", o->err);
+	if (!WIFSIGNALED(o->status) || WTERMSIG(o->status) != SIGABRT)
+		FAIL("the child was not stopped by abort() (status 0x%x); stderr: \"%s\"",
+		     o->status, o->err);
+	for (; *words; words++)
+		if (!strstr(o->err, *words))
+			FAIL("the message lacks \"%s\": \"%s\"", *words, o->err);
+}
+
+/* ---- 1. errno ------------------------------------------------------------ */
+
+static pvlock_t eq;
+static pvlock_ticket_t et;
+static int errno_kind;		/* 0 queued, 1 ticket */
+static int errno_seen;		/* written by the waiter */
+static int waiter_started;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *errno_waiter(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&waiter_started, 1, __ATOMIC_RELEASE);
+	errno = ENOENT;
+	if (errno_kind == 0) {
+		pvlock_lock(&eq);
+		errno_seen = errno;
+		pvlock_unlock(&eq);
+	} else {
+		pvlock_ticket_lock(&et);
+		errno_seen = errno;
+		pvlock_ticket_unlock(&et);
+	}
+	return NULL;
+}
+
+/* A signal without SA_RESTART interrupts a contended lock's futex sleep
+ * (EINTR), and others find the token moved (EAGAIN): errno stays ENOENT. */
+static void errno_case(void)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };	/* no SA_RESTART */
+
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHECK(pvlock_set_spin_threshold(64) == 0);	/* sleep soon */
+	if (errno_kind == 0)
+		pvlock_lock(&eq);
+	else
+		pvlock_ticket_lock(&et);
+	test_thread w = test_start(errno_waiter, NULL);
+	WAIT_UNTIL(__atomic_load_n(&waiter_started, __ATOMIC_ACQUIRE), 5);
+	struct pvlock_stats st;
+	do {	/* until it sleeps */
+		test_sleep_ms(5);
+		st = test_stats();
+	} while (st.pv_wait_head + st.pv_wait_node + st.ticket_wait == 0);
+	for (int i = 0; i < 20; i++) {
+		pthread_kill((pthread_t)w.id, SIGUSR1);
+		test_sleep_ms(2);
+	}
+	if (errno_kind == 0)
+		pvlock_unlock(&eq);
+	else
+		pvlock_ticket_unlock(&et);
+	test_join(w);
+	if (errno_seen != ENOENT)
+		FAIL("errno is %d (%s) after a contended lock, expected ENOENT as set before",
+		     errno_seen, strerror(errno_seen));
+}
+
+static void errno_queued(void) { errno_kind = 0; errno_case(); }
+static void errno_ticket(void) { errno_kind = 1; errno_case(); }
+
+/* ---- 4. ticket capacity ---------------------------------------------------- */
+
+/* One holder and 32766 waiters, as the lock word shows them: head 0x10,
+ * tail 0x10 - 2 (mod 2^16).  One more waiter would wrap tail onto head. */
+static pvlock_ticket_t full;
+
+static void ticket_one_too_many(void)
+{
+	full.val = (uint32_t)(uint16_t)(0x10 - 2) << 16 | 0x10;
+	pvlock_ticket_lock(&full);
+	fprintf(stderr, "lock returned: %d", pvlock_ticket_is_locked(&full));
+}
+
+static void *ticket_waiter(void *arg)
+{
+	pvlock_ticket_lock(arg);
+	return NULL;
+}
+
+/* The last waiter that fits waits quietly (nobody unlocks: it never gets in). */
+static void ticket_last_that_fits(void)
+{
+	full.val = (uint32_t)(uint16_t)(0x10 - 4) << 16 | 0x10;
+	pthread_t t;
+	pthread_create(&t, NULL, ticket_waiter, &full);
+	test_sleep_ms(200);
+	if (!pvlock_ticket_is_locked(&full) || pvlock_ticket_trylock(&full))
+		_exit(3);
+	_exit(0);
+}
+
+static void ticket_capacity_case(void)
+{
+	static const char *const words[] = { "pvlock_ticket_lock", "32766", "limit", NULL };
+	struct outcome o = run_child(ticket_one_too_many, 10);
+
+	expect_abort(&o, words);
+	o = run_child(ticket_last_that_fits, 10);
+	if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0)
+		FAIL("the 32766th waiter did not wait quietly (status 0x%x): \"%s\"",
+		     o.status, o.err);
+}
+
+/* ---- 5. a thread that leaves while queued ---------------------------------- */
+
+static pvlock_t left_lock;
+static int left_queued;
+
+static void exit_from_handler(int sig)
+{
+	(void)sig;
+	pthread_exit(NULL);
+}
+
+static void *leaver(void *arg)
+{
+	(void)arg;
+	pvlock_lock(&left_lock);	/* never returns: the handler leaves */
+	return NULL;
+}
+
+static void *take_slot(void *arg)
+{
+	*(struct pvlock_slot **)arg = pvlock__slot_self();
+	return NULL;
+}
+
+static void left_while_queued_case(void)
+{
+	struct sigaction sa = { .sa_handler = exit_from_handler };
+	struct pvlock_slot *next = NULL;
+
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
+	pvlock__fault.max_slots = 2;
+	/* Held, with a pending waiter (a stand-in), so that the leaver queues
+	 * in both modes; main takes no slot. */
+	left_lock.val = PVLOCK__Q_LOCKED_VAL | 0x100;
+	test_thread t = test_start(leaver, NULL);
+	/* Queued: its slot (the first) has a node in use and the tail is set. */
+	WAIT_UNTIL(pvlock__slot_high_water() == 1 &&
+		   __atomic_load_n(&pvlock__slots[0].qnodes[0].count, __ATOMIC_RELAXED) == 1 &&
+		   pvlock_is_contended(&left_lock), 5);
+	test_sleep_ms(20);
+	pthread_kill((pthread_t)t.id, SIGUSR2);
+	test_join(t);
+	left_queued = 1;
+
+	test_join(test_start(take_slot, &next));
+	if (next == &pvlock__slots[0])
+		FAIL("a new thread was given the slot of a thread that left while queued "
+		     "(its node is still linked into the lock's queue)");
+	CHECK_EQ(test_stats().slot_retired, 1);
+}
+
+/* ---- 6. past the slot limit: node-less waiters yield ------------------------ */
+
+static pvlock_t nl_q;
+static pvlock_ticket_t nl_t;
+static pvlock_tas_t nl_s;
+
+static int nl_done;
+
+static void *nl_slot_holder(void *arg)
+{
+	(void)arg;
+	pvlock_tas_lock(&nl_s);		/* contended: takes the only slot */
+	pvlock_tas_unlock(&nl_s);
+	while (!__atomic_load_n(&nl_done, __ATOMIC_ACQUIRE))	/* and keeps it */
+		test_pause();
+	return NULL;
+}
+
+static void *nl_waiter(void *arg)
+{
+	if (arg) {
+		pvlock_ticket_lock(&nl_t);
+		pvlock_ticket_unlock(&nl_t);
+	} else {
+		pvlock_lock(&nl_q);
+		pvlock_unlock(&nl_q);
+	}
+	return NULL;
+}
+
+/* Slot limit 1, taken: a waiter has no node (queued) or record (ticket).
+ * It spins, yields in pv mode, and counts one no-node/no-record wait. */
+static void no_node_case(void)
+{
+	pvlock__fault.max_slots = 1;
+	CHECK(pvlock_set_spin_threshold(64) == 0);
+	pvlock_tas_lock(&nl_s);
+	test_thread h = test_start(nl_slot_holder, NULL);
+	WAIT_UNTIL(pvlock__slots_in_use() == 1, 5);
+	pvlock_tas_unlock(&nl_s);
+
+	/* Held with a pending waiter (a stand-in): the native waiter queues too. */
+	nl_q.val = PVLOCK__Q_LOCKED_VAL | 0x100;
+	pvlock_ticket_lock(&nl_t);
+	test_thread q = test_start(nl_waiter, NULL);
+	test_thread t = test_start(nl_waiter, &nl_t);
+	test_sleep_ms(200);		/* many spin thresholds */
+	pvlock_init(&nl_q);
+	pvlock_ticket_unlock(&nl_t);
+	test_join(q);
+	test_join(t);
+	__atomic_store_n(&nl_done, 1, __ATOMIC_RELEASE);
+	test_join(h);
+
+	struct pvlock_stats st = test_stats();
+	CHECK_EQ(st.lock_no_node, 1);
+	if (is_pv()) {
+		CHECK_EQ(st.ticket_no_record, 1);	/* waits, not spin rounds */
+		CHECK_GE(st.pv_no_node_yield, 2);
+	} else {
+		CHECK_EQ(st.pv_no_node_yield, 0);
+	}
+}
+
+/* ---- 7. fork while others wait ---------------------------------------------- */
+
+static pvlock_t fq;
+static pvlock_ticket_t ft;
+static pvlock_tas_t fs;
+static int fork_kind;	/* 0 queued, 1 ticket, 2 tas */
+static int fork_stop;
+
+static void any_lock(void)
+{
+	switch (fork_kind) {
+	case 0: pvlock_lock(&fq); break;
+	case 1: pvlock_ticket_lock(&ft); break;
+	default: pvlock_tas_lock(&fs); break;
+	}
+}
+
+static void any_unlock(void)
+{
+	switch (fork_kind) {
+	case 0: pvlock_unlock(&fq); break;
+	case 1: pvlock_ticket_unlock(&ft); break;
+	default: pvlock_tas_unlock(&fs); break;
+	}
+}
+
+static void prepare(void) { any_lock(); }
+static void parent(void) { any_unlock(); }
+/* As pvlock(3) says: the child reinitialises a lock others may have waited on. */
+static void child(void)
+{
+	switch (fork_kind) {
+	case 0: pvlock_init(&fq); break;
+	case 1: pvlock_ticket_init(&ft); break;
+	default: pvlock_tas_init(&fs); break;
+	}
+}
+
+static long fork_count;
+
+static void *fork_worker(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&fork_stop, __ATOMIC_RELAXED)) {
+		any_lock();
+		fork_count++;
+		any_unlock();
+	}
+	return NULL;
+}
+
+static void fork_case(void)
+{
+	enum { WORKERS = 4, FORKS = 10 };
+	test_thread w[WORKERS];
+
+	CHECK(pvlock_set_spin_threshold(256) == 0);
+	CHECK(pthread_atfork(prepare, parent, child) == 0);
+	for (int i = 0; i < WORKERS; i++)
+		w[i] = test_start(fork_worker, NULL);
+	WAIT_UNTIL(pvlock__slots_in_use() >= 2, 10);
+	for (int f = 0; f < FORKS; f++) {
+		test_sleep_ms(10);
+		pid_t pid = fork();
+		if (pid == 0) {
+			alarm(5);
+			/* Only the forking thread exists: at most its slot remains. */
+			if (pvlock__slots_in_use() > 1)
+				_exit(10);
+			test_thread c[2];
+			for (int i = 0; i < 2; i++)
+				c[i] = test_start(fork_worker, NULL);
+			test_sleep_ms(30);
+			__atomic_store_n(&fork_stop, 1, __ATOMIC_RELAXED);
+			for (int i = 0; i < 2; i++)
+				test_join(c[i]);
+			any_lock();
+			any_unlock();
+			_exit(0);
+		}
+		CHECK(pid > 0);
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+			FAIL("fork %d: the child hung on the lock", f + 1);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 10)
+			FAIL("fork %d: the child still has the slots of the parent's other threads",
+			     f + 1);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			FAIL("fork %d: child status 0x%x", f + 1, status);
+	}
+	__atomic_store_n(&fork_stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < WORKERS; i++)
+		test_join(w[i]);
+}
+
+static void fork_queued(void) { fork_kind = 0; fork_case(); }
+static void fork_ticket(void) { fork_kind = 1; fork_case(); }
+static void fork_tas(void) { fork_kind = 2; fork_case(); }
+
+/* ---- 8 and 12. garbage and foreign lock words -------------------------------- */
+
+static pvlock_t garbage;
+
+/* The tail names slot 200, which this copy never handed out. */
+static void lock_foreign_tail(void)
+{
+	garbage.val = (201u << 18) | 1;
+	pvlock_lock(&garbage);
+}
+
+/* _Q_SLOW_VAL with no sleeping waiter of ours: another copy's, or garbage. */
+static void unlock_foreign_slow(void)
+{
+	garbage.val = 3;
+	pvlock_unlock(&garbage);
+}
+
+static void unlock_garbage_byte(void)
+{
+	garbage.val = 0x00000005;
+	pvlock_unlock(&garbage);
+}
+
+static void foreign_tail_case(void)
+{
+	static const char *const words[] = { "pvlock_lock", "the queue tail names a waiter",
+		"corrupted or uninitialised", "another process or another copy", NULL };
+	struct outcome o = run_child(lock_foreign_tail, 10);
+
+	expect_abort(&o, words);
+}
+
+static void foreign_slow_case(void)
+{
+	static const char *const words[] = { "pvlock_unlock", "0x00000003",
+		"corrupted or uninitialised", NULL };
+	struct outcome o = run_child(unlock_foreign_slow, 10);
+
+	expect_abort(&o, words);
+	if (strstr(o.err, "internal error"))
+		FAIL("blames the library: \"%s\"", o.err);
+}
+
+/* A locked byte of 5 is no state at all: reported, whole word, and ignored. */
+static void garbage_byte_case(void)
+{
+	struct outcome o = run_child(unlock_garbage_byte, 10);
+
+	if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0)
+		FAIL("status 0x%x: \"%s\"", o.status, o.err);
+	if (!is_pv())	/* native: a contended unlock stores 0, no check */
+		return;
+	if (!strstr(o.err, "0x00000005") || !strstr(o.err, "corrupted or uninitialised"))
+		FAIL("the report should print the whole word and say the memory looks "
+		     "corrupted: \"%s\"", o.err);
+}
+
+/* Two processes on one lock in MAP_SHARED memory (unsupported, pvlock(3)):
+ * the pv lock must not hang silently.  Either a clear fatal message, or,
+ * when the two never met in the slow path, both finish. */
+static pvlock_t *shared;
+
+static void *shared_worker(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < 300000; i++) {
+		pvlock_lock(shared);
+		pvlock_unlock(shared);
+	}
+	return NULL;
+}
+
+static void shared_process(void)
+{
+	test_thread t[3];
+
+	CHECK(pvlock_set_spin_threshold(64) == 0);
+	for (int i = 0; i < 3; i++)
+		t[i] = test_start(shared_worker, NULL);
+	for (int i = 0; i < 3; i++)
+		test_join(t[i]);
+}
+
+static bool stopped_with_message(const struct outcome *o)
+{
+	return WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGABRT &&
+	       strstr(o->err, "another process or another copy");
+}
+
+static void shared_memory_case(void)
+{
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(shared != MAP_FAILED);
+	struct child a = start_child(shared_process, 15), b = start_child(shared_process, 15);
+	int status;
+	pid_t first = wait(&status);
+	CHECK(first == a.pid || first == b.pid);
+	/* Once one has stopped, the other may wait for it for ever: stop it. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		kill(first == a.pid ? b.pid : a.pid, SIGKILL);
+	struct outcome oa = finish_child(a, first == a.pid ? &status : NULL);
+	struct outcome ob = finish_child(b, first == b.pid ? &status : NULL);
+	bool ok_a = WIFEXITED(oa.status) && !WEXITSTATUS(oa.status);
+	bool ok_b = WIFEXITED(ob.status) && !WEXITSTATUS(ob.status);
+	bool told = stopped_with_message(&oa) || stopped_with_message(&ob);
+	printf("# shared memory %s: %s\n", is_pv() ? "pv" : "native",
+	       ok_a && ok_b ? "both finished" : told ? "stopped with a message" : "hung");
+	if (!(ok_a && ok_b) && !told && is_pv())
+		FAIL("two processes on one lock stopped without a word (status 0x%x, 0x%x): "
+		     "\"%s\" \"%s\"", oa.status, ob.status, oa.err, ob.err);
+}
+
+/* ---- 13. small rules --------------------------------------------------------- */
+
+static void set_mode_frozen_case(void)
+{
+	enum pvlock_mode mode = pvlock_get_mode();
+
+	pvlock__mode_freeze();		/* what the first slow path does */
+	CHECK_EQ(pvlock_set_mode(mode), 0);
+	errno = 0;
+	CHECK_EQ(pvlock_set_mode(mode == PVLOCK_MODE_PV ? PVLOCK_MODE_NATIVE : PVLOCK_MODE_PV), -1);
+	CHECK_EQ(errno, EBUSY);
+	CHECK_EQ(pvlock_get_mode(), mode);
+}
+
+static void parse_decimal_case(void)
+{
+	static const struct { const char *text; int ok; unsigned value; } cases[] = {
+		{ "100", 1, 100 }, { "010", 1, 10 }, { "1", 1, 1 }, { "16777216", 1, 16777216 },
+		{ " 100", 0, 0 }, { "100 ", 0, 0 }, { "0x100", 0, 0 }, { "+100", 0, 0 },
+		{ "-1", 0, 0 }, { "", 0, 0 }, { "0", 0, 0 }, { "16777217", 0, 0 },
+		{ "99999999999999999999999", 0, 0 }, { "1e3", 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned v = 12345;
+		int r = pvlock__parse_decimal(cases[i].text, 1, 1u << 24, &v);
+
+		if ((r == 0) != cases[i].ok || (r == 0 && v != cases[i].value))
+			FAIL("\"%s\": %s %u, expected %s %u", cases[i].text, r ? "rejected" : "accepted",
+			     v, cases[i].ok ? "accepted" : "rejected", cases[i].value);
+	}
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_run("errno unchanged by a contended queued lock interrupted by signals",
+		 PVLOCK_MODE_PV, errno_queued);
+	test_run("errno unchanged by a contended ticket lock interrupted by signals",
+		 PVLOCK_MODE_PV, errno_ticket);
+	test_run_both("ticket lock: waiter 32767 stops the program with the limit",
+		      ticket_capacity_case);
+	if (UNDER_TSAN)		/* pthread_exit unwinds with malloc from the handler */
+		printf("SKIP: a thread that left while queued: ThreadSanitizer rejects the "
+		       "pthread_exit from a signal handler this case makes on purpose\n");
+	else
+		test_run_both("a thread that left while queued: its slot is retired, not reused",
+			      left_while_queued_case);
+	test_run_both("past the slot limit: one no-node wait each, pv yields",
+		      no_node_case);
+	if (UNDER_TSAN) {	/* TSan stops a child that starts threads after a fork */
+		printf("SKIP: fork x10 with atfork lock/reinit while others wait: "
+		       "ThreadSanitizer does not support threads after a multi-threaded fork\n");
+	} else {
+		test_run_both("fork x10 with atfork lock/reinit while others wait: queued",
+			      fork_queued);
+		test_run_both("fork x10 with atfork lock/reinit while others wait: ticket",
+			      fork_ticket);
+		test_run_both("fork x10 with atfork lock/reinit while others wait: tas",
+			      fork_tas);
+	}
+	test_run_both("a foreign queue tail stops the program with a clear message",
+		      foreign_tail_case);
+	test_run("a foreign _Q_SLOW_VAL stops the program with a clear message",
+		 PVLOCK_MODE_PV, foreign_slow_case);
+	test_run_both("garbage locked byte: whole word, memory looks corrupted",
+		      garbage_byte_case);
+	test_run_both("two processes on a MAP_SHARED lock: no silent hang", shared_memory_case);
+	test_run_both("pvlock_set_mode(current mode) succeeds once frozen",
+		      set_mode_frozen_case);
+	test_run("environment numbers: one strict decimal rule", -1, parse_decimal_case);
+	return test_finish();
+}
