@@ -15,9 +15,10 @@ set format x "%g"
 
 # A colour and a point per lock position; pvlock's own locks come first in
 # the default order, drawn solid; the others dashed.
-array colours[11] = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", \
-                     "#000000", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
-do for [i=1:11] {
+array colours[16] = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", \
+                     "#000000", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", \
+                     "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39"]
+do for [i=1:16] {
 	c = colours[i]
 	pt = i % 7 + 1
 	dt = (i <= 5) ? 1 : 2

@@ -108,7 +108,8 @@ int report_plot_data(const char *dir, const struct study *s)
 	fprintf(f, "\"\ncpus = %u\nsweep_threads = %u\nrepeat = %u\n", s->cpus_used,
 		o->sweep_threads, o->repeat);
 	fprintf(f, "setup = \"%u CS line%s, %u ns outside, %.2g s per run, median of %u; "
-		"load average %.1f\"\n", o->cs_lines, o->cs_lines == 1 ? "" : "s", o->non_cs_ns,
+		"load average %.1f\"\n", s->workloads[0].cs_lines,
+		s->workloads[0].cs_lines == 1 ? "" : "s", s->workloads[0].non_cs_ns,
 		o->duration_s, o->repeat, (s->load_start + s->load_end) / 2);
 	rc |= fclose(f);
 	return rc ? -1 : 0;
