@@ -80,6 +80,42 @@ do for [t in "png svg"] {
 		set xlabel "threads (log scale; more threads than CPUs = overcommit)"
 	}
 
+	if (have_heat) {
+		# pv-queued / best peer per cell: log2 colour scale, red < 1 < green.
+		set output dir."/heatmap.".t
+		set title sprintf("pv-queued throughput / the best peer's, per cell, on %d CPUs (%s)", cpus, setup_heat)
+		unset logscale x
+		unset logscale y
+		unset grid
+		set format x "%g"
+		set format y "%g"
+		set xlabel "threads"
+		set ylabel ""
+		eval("set xtics ".heat_xtics)
+		eval("set ytics ".heat_ytics)
+		set xrange [-0.5:heat_nx-0.5]
+		set yrange [heat_ny-0.5:-0.5]
+		set cbrange [-2:2]
+		set cblabel "log2(ratio): +1 = pvlock 2x ahead, -1 = 2x behind"
+		set palette defined (-2 "#b2182b", -0.5 "#f4a582", 0 "#f7f7f7", 0.5 "#92c5de", 2 "#2166ac")
+		set key off
+		set datafile separator ","
+		plot dir."/plot-heat.csv" skip 1 using 1:2:(log($3)/log(2)) with image, \
+		     dir."/plot-heat.csv" skip 1 using 1:2:(sprintf("%.2f", $3)) with labels font ",9"
+		unset xtics
+		unset ytics
+		set xtics
+		set ytics
+		set autoscale x
+		set autoscale y
+		set key outside right top vertical
+		set grid
+		set logscale x 2
+		unset colorbox
+		set colorbox
+		set ylabel ""
+	}
+
 	if (have_sweep) {
 		set output dir."/sweep.".t
 		set title sprintf("pv spin threshold sweep: %d threads on %d CPUs (%s)", sweep_threads, cpus, setup)

@@ -303,6 +303,30 @@ void report_grid(FILE *f, const struct study *s)
 	free(g);
 }
 
+/* The heat map as text: pv-queued / best peer, one row per workload. */
+static void table_heat(FILE *f, const struct study *s)
+{
+	const struct options *o = s->o;
+	char wlab[64], v[32];
+
+	fprintf(f, "== heat map: pv-queued acq/s / the best peer's in each cell "
+		"(> 1: pvlock ahead) ==\n%-32s", "workload \\ threads");
+	for (unsigned t = 0; t < o->nthreads; t++)
+		fprintf(f, " %7u", o->threads[t]);
+	fputc('\n', f);
+	for (unsigned w = 0; w < s->nworkloads; w++) {
+		fprintf(f, "%-32s", workload_label(&s->workloads[w], wlab, sizeof(wlab)));
+		for (unsigned t = 0; t < o->nthreads; t++) {
+			const struct cell *q = study_cell_wl(s, STUDY_CONTENTION, w, "pv-queued",
+							     o->threads[t], o->spin_threshold);
+			double r = q ? cell_vs_best(s, q, PEER_NONE) : NAN;
+			fprintf(f, " %6s%s", fixed(v, "%.2f", r), isnan(r) ? " " : r >= 1 ? "+" : "-");
+		}
+		fputc('\n', f);
+	}
+	fputc('\n', f);
+}
+
 static void table_goals(FILE *f, const struct study *s)
 {
 	unsigned n, met = 0, missed = 0;
@@ -372,8 +396,11 @@ void report_table(FILE *f, const struct study *s)
 		table_fastpath(f, s);
 	if (o->contention)
 		table_contention(f, s);
-	if (o->contention)
+	if (o->contention && study_cell_wl(s, STUDY_CONTENTION, 0, "pv-queued", o->threads[0],
+					   o->spin_threshold)) {
 		report_grid(f, s);
+		table_heat(f, s);
+	}
 	if (o->sweep_hi)
 		table_sweep(f, s);
 	table_unchecked(f, s);
