@@ -16,8 +16,9 @@ mkdir -p "$tmp/tests" && cp tests/rules.mk "$tmp/tests/"
 # what is under test is the bench's build, not the library's.
 [ -f build/lib/libpvlock.a ] && mkdir -p "$tmp/build/lib" && cp -p build/lib/libpvlock.a "$tmp/build/lib/"
 
-out=$(cd "$tmp" && nice -n 19 make HAVE_CK=0 HAVE_ABSL=0 HAVE_TBB=0 CXX=false \
-	build/bin/pvlock-bench 2>&1)
+# A top-level make of its own: nothing inherited from a surrounding make check.
+out=$(cd "$tmp" && env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS -u HAVE_CK -u HAVE_ABSL -u HAVE_TBB \
+	nice -n 19 make HAVE_CK=0 HAVE_ABSL=0 HAVE_TBB=0 CXX=false build/bin/pvlock-bench 2>&1)
 rc=$?
 bench=$tmp/build/bin/pvlock-bench
 if [ $rc -eq 0 ] && [ -x "$bench" ]; then
