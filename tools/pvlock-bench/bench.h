@@ -75,6 +75,7 @@ struct options {
 	unsigned nsweep_locks;
 	uint64_t fastpath_iters;
 	double grace_s;			/* extra time before a child is killed */
+	int autogroup_nice;		/* 0: leave the children's autogroups alone */
 	bool quiet;
 	/* internal, set by the parent for its children */
 	uint64_t non_cs_loops;		/* busy-loop iterations for non_cs_ns */
@@ -202,6 +203,10 @@ void run_child(char *const argv[], const char *pv_mode, double timeout_s,
  * its child at once and returns; study_run starts nothing more.
  */
 extern volatile int bench_stop_signal;
+/* --autogroup-nice: each child's session gets this autogroup nice (0: left alone). */
+extern int run_autogroup_nice;
+/* Whether this process may set its autogroup's nice to n; NULL, or why not. */
+const char *autogroup_check(int n);
 
 /* Busy-loop iterations per ns, measured in this process (busy_loop: workload.h). */
 double busy_calibrate(void);

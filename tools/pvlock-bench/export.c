@@ -187,9 +187,10 @@ void report_json(FILE *f, const struct study *s)
 	fprintf(f, "  \"config\": {\"cs_lines\": %u, \"non_cs_ns\": %u, \"duration_s\": %.6g, "
 		"\"warmup_s\": %.6g, \"cpus\": %u, \"repeat\": %u, \"seed\": %llu, "
 		"\"spin_threshold\": %u, \"sweep_threads\": %u, \"fastpath_iters\": %llu, "
-		"\"workloads\": [", s->workloads[0].cs_lines, s->workloads[0].non_cs_ns,
-		o->duration_s, o->warmup_s, s->cpus_used, o->repeat, (unsigned long long)o->seed,
-		o->spin_threshold, o->sweep_threads, (unsigned long long)o->fastpath_iters);
+		"\"autogroup_nice\": %d, \"workloads\": [", s->workloads[0].cs_lines,
+		s->workloads[0].non_cs_ns, o->duration_s, o->warmup_s, s->cpus_used, o->repeat,
+		(unsigned long long)o->seed, o->spin_threshold, o->sweep_threads,
+		(unsigned long long)o->fastpath_iters, o->autogroup_nice);
 	for (unsigned i = 0; i < s->nworkloads; i++)
 		fprintf(f, "%s{\"cs_lines\": %u, \"non_cs_ns\": %u, \"lock_count\": %u, "
 			"\"non_cs_loops\": %llu}", i ? ", " : "", s->workloads[i].cs_lines,

@@ -51,11 +51,12 @@ static void study_line(const struct study *s, char *buf, size_t n)
 	if (used < n)
 		used += (size_t)snprintf(buf + used, n - used,
 			" duration=%.17g warmup=%.17g cpus=%u repeat=%u seed=%llu spin-threshold=%u"
-			" contention=%d fastpath=%d fastpath-iters=%llu sweep=%u:%u sweep-threads=%u",
+			" contention=%d fastpath=%d fastpath-iters=%llu sweep=%u:%u sweep-threads=%u"
+			" autogroup-nice=%d",
 			o->duration_s, o->warmup_s, o->cpus, o->repeat, (unsigned long long)o->seed,
 			o->spin_threshold, o->contention, o->fastpath,
 			(unsigned long long)o->fastpath_iters, o->sweep_lo, o->sweep_hi,
-			o->sweep_threads);
+			o->sweep_threads, o->autogroup_nice);
 	if (o->sweep_hi && used < n)
 		put_locks(buf, n, &used, "sweep-locks", o->sweep_locks, o->nsweep_locks);
 }

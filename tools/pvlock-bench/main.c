@@ -118,6 +118,14 @@ int main(int argc, char **argv)
 	if (o.output_dir && check_output_dir(o.output_dir))
 		return 2;
 	catch_stop_signals();
+	if (o.autogroup_nice) {
+		const char *why = autogroup_check(o.autogroup_nice);
+		if (why) {
+			fprintf(stderr, BENCH_NAME ": --autogroup-nice: %s\n", why);
+			return 2;
+		}
+		run_autogroup_nice = o.autogroup_nice;
+	}
 	if (lock_left_out()[0] && !o.quiet)
 		fprintf(stderr, BENCH_NAME ": peers left out of this build: %s\n", lock_left_out());
 	study_plan(&s, &o);

@@ -72,6 +72,12 @@ void options_usage(FILE *f)
 "  --budget SECONDS      start no run that would end after this many seconds;\n"
 "                        write what finished and exit 3 if runs are left\n"
 "                        (continue with --resume)\n"
+"  --autogroup-nice N    run each child in a scheduler autogroup of nice N,\n"
+"                        -20..19 (default: 0, left alone).  With autogroups\n"
+"                        (/proc/sys/kernel/sched_autogroup_enabled) CPU time is\n"
+"                        shared between sessions first, so other sessions'\n"
+"                        nice 19 builds take as much CPU as a run; -20 (root)\n"
+"                        gives the measured run the machine\n"
 "  --grace SECONDS       a run still going this long after its duration is\n"
 "                        killed and reported as timeout, 0.1..3600 (default: 5)\n"
 "  --quiet               no progress on stderr\n"
@@ -274,6 +280,7 @@ static const struct valued_option {
 	{ "--format", "table, csv or json" },
 	{ "--output", "a directory name" },
 	{ "--grace", "seconds, 0.1..3600" },
+	{ "--autogroup-nice", "an integer -20..19" },
 	{ "--run-one", NULL },
 	{ "--run-fastpath", NULL },
 	{ "--non-cs-loops", "an unsigned integer" },
@@ -370,6 +377,13 @@ static void apply(struct options *o, const char *name, const char *v)
 		if (!*v)
 			bad_value(name, v, acc);
 		o->output_dir = v;
+	} else if (!strcmp(name, "--autogroup-nice")) {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < -20 || n > 19)
+			bad_value(name, v, acc);
+		o->autogroup_nice = (int)n;
 	} else if (!strcmp(name, "--grace")) {
 		o->grace_s = parse_seconds(name, v, 0.1, 3600, acc);
 	} else if (!strcmp(name, "--run-one")) {

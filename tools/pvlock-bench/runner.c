@@ -17,17 +17,34 @@
 
 enum { LINE_MAX_BYTES = 8192 };
 
-static void child_exec(char *const argv[], const char *pv_mode, int out_fd, pid_t parent)
+int run_autogroup_nice;
+
+static void child_exec(char *const argv[], const char *pv_mode, int out_fd, pid_t parent,
+		       int autogroup_nice)
 {
 	/*
-	 * A group of its own, so a terminal's Ctrl-C reaches only the study,
-	 * which then stops this child itself and still writes what finished;
-	 * and death with the study, so a study killed outright (SIGKILL)
-	 * leaves no run spinning on the CPUs.
+	 * A session (and so a process group) of its own, so a terminal's
+	 * Ctrl-C reaches only the study, which then stops this child itself
+	 * and still writes what finished; and death with the study, so a study
+	 * killed outright (SIGKILL) leaves no run spinning on the CPUs.
 	 */
-	setpgid(0, 0);
+	setsid();
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(127);
+	/*
+	 * The new session is also a new scheduler autogroup.  With autogroups
+	 * on, CPU time is shared between sessions first and nice applies only
+	 * inside one, so other users' "nice 19" work takes as much CPU as a
+	 * run; --autogroup-nice gives the run's autogroup a weight of its own
+	 * (a failure is reported by the parent, once).
+	 */
+	if (autogroup_nice) {
+		FILE *f = fopen("/proc/self/autogroup", "w");
+		if (f) {
+			fprintf(f, "%d", autogroup_nice);
+			fclose(f);
+		}
+	}
 	if (dup2(out_fd, STDOUT_FILENO) < 0)
 		_exit(127);
 	if (pv_mode)
@@ -77,7 +94,7 @@ void run_child(char *const argv[], const char *pv_mode, double timeout_s,
 		return;
 	}
 	if (pid == 0)
-		child_exec(argv, pv_mode, fds[1], parent);
+		child_exec(argv, pv_mode, fds[1], parent, run_autogroup_nice);
 	close(fds[1]);
 
 	/* Read to end of file, deadline or a stop signal, whichever comes first. */

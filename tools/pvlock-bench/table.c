@@ -381,6 +381,9 @@ void report_table(FILE *f, const struct study *s)
 	fprintf(f, BENCH_NAME " " BENCH_VERSION ": %u runs in %.0f s on %s; "
 		"load average %.2f at the start, %.2f at the end\n", s->ndone - s->nresumed,
 		s->finished - s->started, cpus_note(s), s->load_start, s->load_end);
+	if (o->autogroup_nice)
+		fprintf(f, "each run in a scheduler autogroup of its own at nice %d (--autogroup-nice)\n",
+			o->autogroup_nice);
 	if (s->nresumed)
 		fprintf(f, "plus %u runs (%.0f s) from earlier invocations, read from the journal\n",
 			s->nresumed, s->resumed_wall_s);
