@@ -9,6 +9,7 @@ PACKAGES=(
 	clang-14 libclang-rt-14-dev	# ThreadSanitizer build (make check-tsan)
 	spin				# the SPIN model checker (models/)
 	libck-dev			# Concurrency Kit locks for the benchmark
+	g++ libabsl-dev libtbb-dev	# the benchmark's C++ peers: absl::Mutex, oneTBB mutexes
 	gnuplot-nox			# benchmark plots
 	valgrind			# callgrind instruction counts (fast-path table)
 	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/preload_programs.sh,

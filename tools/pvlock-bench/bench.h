@@ -18,6 +18,8 @@
 
 #include <pvlock.h>
 
+#include "workload.h"	/* the measured loops; also compiled as C++ by peers.cc */
+
 #define BENCH_NAME	"pvlock-bench"
 #define BENCH_VERSION	"0.1.0"
 
@@ -25,7 +27,7 @@ enum {
 	MAX_THREADS = 1024,
 	MAX_LIST = 64,		/* entries of --threads / --locks */
 	MAX_CS_LINES = 4096,
-	CACHE_LINE = 64,
+	MAX_LOCK_COUNT = 1024,
 };
 
 /* ---- options (options.c) ------------------------------------------------ */
@@ -48,21 +50,22 @@ struct options {
 	unsigned nlocks;
 	unsigned threads[MAX_LIST];
 	unsigned nthreads;
-	unsigned cs_lines;
-	unsigned non_cs_ns;
-	double duration_s;
+	/* The workload grid: every combination of these three lists. */
+	unsigned cs_lines[MAX_LIST];
+	unsigned ncs_lines;
+	unsigned non_cs_ns[MAX_LIST];
+	unsigned nnon_cs_ns;
+	unsigned lock_counts[MAX_LIST];	/* locks shared; one at random per acquisition */
+	unsigned nlock_counts;
+	double duration_s;		/* measured, after the warm-up */
+	double warmup_s;		/* run, not measured */
 	unsigned cpus;			/* 0: every CPU the process may use */
 	unsigned repeat;
 	uint64_t seed;
-	/*
- * How long a child's workers get to notice the stop flag before the run is
- * reported without its mutual-exclusion check.  Short: the figures are
- * already taken, and every collapsed run would otherwise pay it in full.
- */
-#define DRAIN_LIMIT_S 0.15
-
-enum output_format format;
+	enum output_format format;
 	const char *output_dir;		/* NULL: write no files */
+	bool resume;			/* continue the study in output_dir's journal */
+	double budget_s;		/* 0: none; else start no run that would end later */
 	unsigned spin_threshold;	/* 0: the library's default */
 	bool contention;		/* run the lock x threads study */
 	bool fastpath;			/* run the uncontended fast-path table */
@@ -72,6 +75,7 @@ enum output_format format;
 	unsigned nsweep_locks;
 	uint64_t fastpath_iters;
 	double grace_s;			/* extra time before a child is killed */
+	int autogroup_nice;		/* 0: leave the children's autogroups alone */
 	bool quiet;
 	/* internal, set by the parent for its children */
 	uint64_t non_cs_loops;		/* busy-loop iterations for non_cs_ns */
@@ -84,24 +88,21 @@ void options_usage(FILE *f);
 
 /* ---- lock adapters (locks.c) -------------------------------------------- */
 
-/* Per-thread storage a lock may need for one acquisition (an MCS node). */
-struct lock_ctx {
-	_Alignas(CACHE_LINE) unsigned char bytes[CACHE_LINE];
-};
-
-struct worker;
-
 /*
  * One lock under test.  run_worker and run_fastpath are generated per lock
  * so that the lock and unlock calls are inlined into the measured loops: an
  * indirect call per acquisition would hide the fast-path differences we
  * exist to measure.
  */
+/* What a peer is compared as: the goals take the best of each class. */
+enum peer_class { PEER_NONE, PEER_MUTEX, PEER_SPIN };
+
 struct lock_adapter {
 	const char *name;		/* as given to --locks */
 	const char *what;		/* one line for --help */
 	bool is_pvlock;			/* has pvlock statistics */
 	int pv_mode;			/* PVLOCK_MODE_* for pvlock locks, else -1 */
+	enum peer_class peer_class;	/* PEER_NONE for pvlock's own locks */
 	size_t size;			/* bytes of the lock object */
 	void (*init)(void *lock);
 	void (*destroy)(void *lock);
@@ -113,25 +114,12 @@ extern const struct lock_adapter lock_adapters[];
 extern const unsigned lock_adapter_count;
 const struct lock_adapter *lock_find(const char *name);
 const char *lock_mode_name(const struct lock_adapter *l);	/* "pv", "native", "-" */
+/* The package a known peer needs if this build left it out, else NULL. */
+const char *lock_left_out_package(const char *name);
+/* "absl-mutex (libabsl-dev), ...": the peers this build left out, or "". */
+const char *lock_left_out(void);
 
 /* ---- latency histogram (stats.c) ---------------------------------------- */
-
-/*
- * Log-linear buckets: values below 16 exactly, then 16 buckets per power of
- * two (about 6% resolution), up to 2^64.  Fixed size, so a worker records a
- * sample with one increment and no allocation.
- */
-enum { HIST_SUB_BITS = 4, HIST_SUB = 1 << HIST_SUB_BITS,
-       HIST_BUCKETS = HIST_SUB + (64 - HIST_SUB_BITS) * HIST_SUB };
-
-static inline unsigned hist_index(uint64_t v)
-{
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	unsigned e = 63u - (unsigned)__builtin_clzll(v);	/* >= HIST_SUB_BITS */
-	unsigned m = (unsigned)(v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1);
-	return HIST_SUB + (e - HIST_SUB_BITS) * HIST_SUB + m;
-}
 
 /* The middle of bucket i, in the histogram's unit. */
 double hist_bucket_mid(unsigned i);
@@ -156,7 +144,7 @@ const char *run_status_name(enum run_status s);
  * line, the parent's parser and the raw CSV, so the three cannot drift.
  */
 #define RUN_FIELDS(U, D) \
-	U(acquisitions) D(elapsed_s) D(acq_per_s) D(cpu_s) D(cpu_s_per_macq) \
+	U(acquisitions) D(elapsed_s) D(warmup_s) D(acq_per_s) D(cpu_s) D(cpu_s_per_macq) \
 	D(vcsw_per_s) D(ivcsw_per_s) D(jain) D(min_max) \
 	D(lat_p50_ns) D(lat_p99_ns) D(lat_p999_ns) D(lat_max_ns) U(lat_samples) \
 	U(spin_threshold) U(checked) D(drain_s) U(timer_rt) D(fastpath_ns) D(fastpath_ir)
@@ -210,9 +198,18 @@ bool fastpath_can_count(void);
 void run_child(char *const argv[], const char *pv_mode, double timeout_s,
 	       bool want_line, struct run_result *r);
 
-/* Busy-loop iterations per ns, measured in this process. */
+/*
+ * Set by the study's SIGINT/SIGTERM handler (main.c).  run_child then kills
+ * its child at once and returns; study_run starts nothing more.
+ */
+extern volatile int bench_stop_signal;
+/* --autogroup-nice: each child's session gets this autogroup nice (0: left alone). */
+extern int run_autogroup_nice;
+/* Whether this process may set its autogroup's nice to n; NULL, or why not. */
+const char *autogroup_check(int n);
+
+/* Busy-loop iterations per ns, measured in this process (busy_loop: workload.h). */
 double busy_calibrate(void);
-void busy_loop(uint64_t loops);
 
 /* CPUs this process may run on now. */
 unsigned cpus_allowed(void);

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "study.h"
 
@@ -15,15 +17,28 @@ struct goals {
 	unsigned n, max;
 };
 
+static struct goal *next_goal(struct goals *g)
+{
+	if (g->n == g->max) {
+		g->max = g->max ? 2 * g->max : 64;
+		g->out = realloc(g->out, g->max * sizeof(*g->out));
+		if (!g->out) {
+			fprintf(stderr, BENCH_NAME ": out of memory\n");
+			exit(1);
+		}
+	}
+	struct goal *x = &g->out[g->n++];
+	*x = (struct goal){ .kind = GOAL_FIXED, .value = NAN };
+	return x;
+}
+
 static void add(struct goals *g, double value, bool at_most, double target,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void add(struct goals *g, double value, bool at_most, double target,
 		const char *fmt, ...)
 {
-	if (g->n == g->max)
-		return;
-	struct goal *x = &g->out[g->n++];
+	struct goal *x = next_goal(g);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -104,11 +119,89 @@ static void contention_goals(struct goals *g)
 	    "8 threads on %u CPUs: pv-ticket / native-ticket acq/s", cpus);
 }
 
-unsigned goals_evaluate(const struct study *s, struct goal *out, unsigned max)
-{
-	struct goals g = { .s = s, .out = out, .max = max };
+/* Issue 8's targets. */
+#define GRID_THROUGHPUT	0.97	/* x the best glibc/absl/TBB mutex, at >= 4x overcommit */
+#define GRID_JAIN	0.95	/* and not below the best mutex peer's */
+#define GRID_SMALL	0.97	/* x the best spinlock peer, at 1-2 threads */
 
-	fastpath_goals(&g);
-	contention_goals(&g);
-	return g.n;
+static const char *const kind_text[GOAL_KINDS] = {
+	[GOAL_FIXED] = "fixed goals",
+	[GOAL_THROUGHPUT] = "pv-queued acq/s >= 0.97x best mutex peer, >= 4x overcommit",
+	[GOAL_JAIN] = "pv-queued Jain >= 0.95 and >= best mutex peer's, >= 4x overcommit",
+	[GOAL_P999] = "pv-queued p99.9 <= best mutex peer's, >= 4x overcommit",
+	[GOAL_SMALL] = "pv-queued acq/s >= 0.97x best spinlock peer, 1-2 threads",
+};
+
+const char *goal_kind_text(enum goal_kind k)
+{
+	return kind_text[k];
+}
+
+static struct goal *grid_goal(struct goals *g, enum goal_kind kind, const struct cell *q,
+			      const struct cell *peer)
+{
+	struct goal *x = next_goal(g);
+	char wl[64];
+
+	x->kind = kind;
+	x->wl = q->wl;
+	x->threads = q->threads;
+	x->peer = peer ? peer->lock->name : NULL;
+	snprintf(x->name, sizeof(x->name), "%s, %u threads: %s",
+		 workload_label(&g->s->workloads[q->wl], wl, sizeof(wl)), q->threads,
+		 kind == GOAL_JAIN ? "Jain" : kind == GOAL_P999 ? "p99.9 / best peer's"
+					  : "acq/s / best peer's");
+	return x;
+}
+
+static void grid_goals(struct goals *g)
+{
+	const struct study *s = g->s;
+
+	for (unsigned i = 0; i < s->ncells; i++) {
+		const struct cell *q = &s->cells[i];
+		if (q->kind != STUDY_CONTENTION || strcmp(q->lock->name, "pv-queued"))
+			continue;
+		if (q->threads <= 2) {
+			const struct cell *b = best_peer(s, q, PEER_SPIN, cell_acq, false);
+			struct goal *x = grid_goal(g, GOAL_SMALL, q, b);
+			x->value = b ? q->acq_med / b->acq_med : NAN;
+			snprintf(x->target, sizeof(x->target), ">= %.2f", GRID_SMALL);
+			x->met = x->value >= GRID_SMALL;
+			continue;
+		}
+		if (q->threads < 4 * s->cpus_used)
+			continue;
+		const struct cell *b = best_peer(s, q, PEER_MUTEX, cell_acq, false);
+		struct goal *x = grid_goal(g, GOAL_THROUGHPUT, q, b);
+		x->value = b ? q->acq_med / b->acq_med : NAN;
+		snprintf(x->target, sizeof(x->target), ">= %.2f", GRID_THROUGHPUT);
+		x->met = x->value >= GRID_THROUGHPUT;
+
+		b = best_peer(s, q, PEER_MUTEX, cell_jain, false);
+		x = grid_goal(g, GOAL_JAIN, q, b);
+		x->value = b ? q->jain : NAN;
+		snprintf(x->target, sizeof(x->target), ">= %.2f, >= %.2f", GRID_JAIN,
+			 b ? b->jain : NAN);
+		x->met = b && q->jain >= GRID_JAIN && q->jain >= b->jain;
+
+		b = best_peer(s, q, PEER_MUTEX, cell_p999, true);
+		x = grid_goal(g, GOAL_P999, q, b);
+		x->value = b && b->p999 > 0 ? q->p999 / b->p999 : NAN;
+		snprintf(x->target, sizeof(x->target), "<= 1.00");
+		x->met = x->value <= 1.0;
+	}
+}
+
+struct goal *goals_evaluate(const struct study *s, unsigned *n)
+{
+	struct goals g = { .s = s };
+
+	if (s->o->fastpath)
+		fastpath_goals(&g);
+	if (s->nworkloads == 1)
+		contention_goals(&g);	/* written for the one default workload */
+	grid_goals(&g);
+	*n = g.n;
+	return g.out;
 }

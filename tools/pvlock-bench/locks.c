@@ -2,14 +2,29 @@
  * locks.c - the lock adapter table: every lock the bench can measure.
  *
  * Each lock supplies init/destroy and acquire/release; LOCK_LOOPS turns the
- * latter two into that lock's own copies of the measured loops.
+ * latter two into that lock's own copies of the measured loops.  The peers
+ * from optional packages are compiled in only where the build found them
+ * (rules.mk sets HAVE_CK, HAVE_ABSL, HAVE_TBB); the C++ ones live in
+ * peers.cc.
  */
 #include <pthread.h>
 #include <string.h>
 
-#include <ck_spinlock.h>
+#include "bench.h"
 
-#include "workload.h"
+#ifndef HAVE_CK
+#define HAVE_CK 0
+#endif
+#ifndef HAVE_ABSL
+#define HAVE_ABSL 0
+#endif
+#ifndef HAVE_TBB
+#define HAVE_TBB 0
+#endif
+
+#if HAVE_CK
+#include <ck_spinlock.h>
+#endif
 
 #define LOCK_LOOPS(id)							\
 	static void id##_worker(struct worker *w, void *lock)		\
@@ -74,6 +89,7 @@ static ALWAYS_INLINE void pspin_release(void *lock, struct lock_ctx *c)
 LOCK_LOOPS(pspin)
 
 /* ---- Concurrency Kit (header-only spinlocks) ---------------------------- */
+#if HAVE_CK
 
 static void ck_ticket_init(void *lock) { ck_spinlock_ticket_init(lock); }
 static ALWAYS_INLINE void ck_ticket_acquire(void *lock, struct lock_ctx *c)
@@ -98,6 +114,17 @@ static ALWAYS_INLINE void ck_fas_acquire(void *lock, struct lock_ctx *c)
 static ALWAYS_INLINE void ck_fas_release(void *lock, struct lock_ctx *c)
 { (void)c; ck_spinlock_fas_unlock(lock); }
 LOCK_LOOPS(ck_fas)
+#endif /* HAVE_CK */
+
+/* ---- C++ peers (peers.cc) ----------------------------------------------- */
+#if HAVE_ABSL
+PEER_DECLARE(absl_mutex)
+#endif
+#if HAVE_TBB
+PEER_DECLARE(tbb_mutex)
+PEER_DECLARE(tbb_spin)
+PEER_DECLARE(tbb_queuing)
+#endif
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -105,6 +132,16 @@ LOCK_LOOPS(ck_fas)
 	{ .name = nm, .what = desc, .is_pvlock = pvl, .pv_mode = mode,	\
 	  .size = sizeof(type), .init = init_fn, .destroy = destroy_fn,	\
 	  .run_worker = id##_worker, .run_fastpath = id##_fastpath }
+#define PEER_ADAPTER(nm, desc, cls, type, id, init_fn, destroy_fn)	\
+	{ .name = nm, .what = desc, .is_pvlock = false, .pv_mode = -1,	\
+	  .peer_class = cls, .size = sizeof(type), .init = init_fn,	\
+	  .destroy = destroy_fn, .run_worker = id##_worker,		\
+	  .run_fastpath = id##_fastpath }
+#define PEER(nm, desc, cls, id)						\
+	{ .name = nm, .what = desc, .is_pvlock = false, .pv_mode = -1,	\
+	  .peer_class = cls, .size = PEER_LOCK_BYTES, .init = id##_init,	\
+	  .destroy = id##_destroy, .run_worker = id##_worker,		\
+	  .run_fastpath = id##_fastpath }
 
 /* Order matters: it is the interleaving order and the report order. */
 const struct lock_adapter lock_adapters[] = {
@@ -118,18 +155,31 @@ const struct lock_adapter lock_adapters[] = {
 		true, PVLOCK_MODE_NATIVE, pvlock_ticket_t, ticket, ticket_init, no_destroy),
 	ADAPTER("tas", "pvlock test-and-set lock (same in both modes; run in pv mode)",
 		true, PVLOCK_MODE_PV, pvlock_tas_t, tas, tas_init, no_destroy),
-	ADAPTER("mutex", "glibc pthread_mutex_t, default type",
-		false, -1, pthread_mutex_t, mutex, mutex_init, mutex_destroy),
-	ADAPTER("mutex-adaptive", "glibc pthread_mutex_t, PTHREAD_MUTEX_ADAPTIVE_NP",
-		false, -1, pthread_mutex_t, mutex, mutex_adaptive_init, mutex_destroy),
-	ADAPTER("pthread-spin", "glibc pthread_spinlock_t",
-		false, -1, pthread_spinlock_t, pspin, pspin_init, pspin_destroy),
-	ADAPTER("ck-ticket", "Concurrency Kit ck_spinlock_ticket",
-		false, -1, ck_spinlock_ticket_t, ck_ticket, ck_ticket_init, no_destroy),
-	ADAPTER("ck-mcs", "Concurrency Kit ck_spinlock_mcs",
-		false, -1, ck_spinlock_mcs_t, ck_mcs, ck_mcs_init, no_destroy),
-	ADAPTER("ck-fas", "Concurrency Kit ck_spinlock_fas (test-and-test-and-set)",
-		false, -1, ck_spinlock_fas_t, ck_fas, ck_fas_init, no_destroy),
+	PEER_ADAPTER("mutex", "glibc pthread_mutex_t, default type", PEER_MUTEX,
+		pthread_mutex_t, mutex, mutex_init, mutex_destroy),
+	PEER_ADAPTER("mutex-adaptive", "glibc pthread_mutex_t, PTHREAD_MUTEX_ADAPTIVE_NP",
+		PEER_MUTEX, pthread_mutex_t, mutex, mutex_adaptive_init, mutex_destroy),
+#if HAVE_ABSL
+	PEER("absl-mutex", "Abseil absl::Mutex (C++ shim)", PEER_MUTEX, absl_mutex),
+#endif
+#if HAVE_TBB
+	PEER("tbb-mutex", "oneTBB tbb::mutex (C++ shim)", PEER_MUTEX, tbb_mutex),
+#endif
+	PEER_ADAPTER("pthread-spin", "glibc pthread_spinlock_t", PEER_SPIN,
+		pthread_spinlock_t, pspin, pspin_init, pspin_destroy),
+#if HAVE_TBB
+	PEER("tbb-spin", "oneTBB tbb::spin_mutex (C++ shim)", PEER_SPIN, tbb_spin),
+	PEER("tbb-queuing", "oneTBB tbb::queuing_mutex, fair queue (C++ shim)", PEER_SPIN,
+	     tbb_queuing),
+#endif
+#if HAVE_CK
+	PEER_ADAPTER("ck-ticket", "Concurrency Kit ck_spinlock_ticket", PEER_SPIN,
+		ck_spinlock_ticket_t, ck_ticket, ck_ticket_init, no_destroy),
+	PEER_ADAPTER("ck-mcs", "Concurrency Kit ck_spinlock_mcs", PEER_SPIN,
+		ck_spinlock_mcs_t, ck_mcs, ck_mcs_init, no_destroy),
+	PEER_ADAPTER("ck-fas", "Concurrency Kit ck_spinlock_fas (test-and-test-and-set)",
+		PEER_SPIN, ck_spinlock_fas_t, ck_fas, ck_fas_init, no_destroy),
+#endif
 };
 const unsigned lock_adapter_count = sizeof(lock_adapters) / sizeof(lock_adapters[0]);
 
@@ -139,6 +189,49 @@ const struct lock_adapter *lock_find(const char *name)
 		if (!strcmp(lock_adapters[i].name, name))
 			return &lock_adapters[i];
 	return NULL;
+}
+
+/* Every peer this bench knows, and the package each needs. */
+static const struct {
+	const char *name, *package;
+	bool built;
+} optional_peers[] = {
+	{ "absl-mutex", "libabsl-dev and g++", HAVE_ABSL },
+	{ "tbb-mutex", "libtbb-dev and g++", HAVE_TBB },
+	{ "tbb-spin", "libtbb-dev and g++", HAVE_TBB },
+	{ "tbb-queuing", "libtbb-dev and g++", HAVE_TBB },
+	{ "ck-ticket", "libck-dev", HAVE_CK },
+	{ "ck-mcs", "libck-dev", HAVE_CK },
+	{ "ck-fas", "libck-dev", HAVE_CK },
+};
+
+const char *lock_left_out_package(const char *name)
+{
+	for (unsigned i = 0; i < sizeof(optional_peers) / sizeof(optional_peers[0]); i++)
+		if (!optional_peers[i].built && !strcmp(optional_peers[i].name, name))
+			return optional_peers[i].package;
+	return NULL;
+}
+
+const char *lock_left_out(void)
+{
+	static char buf[512];
+	size_t used = 0;
+	unsigned n = sizeof(optional_peers) / sizeof(optional_peers[0]);
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < n && used < sizeof(buf); i++) {
+		if (optional_peers[i].built)
+			continue;
+		bool last = i + 1 == n || optional_peers[i + 1].built ||
+			    strcmp(optional_peers[i + 1].package, optional_peers[i].package);
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", used ? ", " : "",
+					 optional_peers[i].name);
+		if (last && used < sizeof(buf))
+			used += (size_t)snprintf(buf + used, sizeof(buf) - used, " (need %s)",
+						 optional_peers[i].package);
+	}
+	return buf;
 }
 
 const char *lock_mode_name(const struct lock_adapter *l)

@@ -2,7 +2,10 @@
  * machine.c - clocks, CPU affinity and the calibrated busy loop.
  */
 #include <sched.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -71,4 +74,41 @@ int pin_to_cpus(unsigned k)
 	if (n < k)
 		return -1;
 	return sched_setaffinity(0, sizeof(use), &use);
+}
+
+/*
+ * Tries it in a throw-away child (a new session, so its own autogroup):
+ * the study's own session is left as it is.
+ */
+const char *autogroup_check(int n)
+{
+	static char why[160];
+	int fds[2];
+
+	if (pipe(fds))
+		return "pipe failed";
+	pid_t pid = fork();
+	if (pid == 0) {
+		char ok = 1;
+		FILE *f;
+		setsid();
+		f = fopen("/proc/self/autogroup", "w");
+		if (!f || fprintf(f, "%d", n) < 0 || fclose(f))
+			ok = 0;
+		if (write(fds[1], &ok, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	char ok = 0;
+	if (pid < 0 || read(fds[0], &ok, 1) != 1)
+		ok = 0;
+	close(fds[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (ok)
+		return NULL;
+	snprintf(why, sizeof(why), "cannot set an autogroup's nice to %d (no autogroups, or not "
+		 "allowed: negative values need root)", n);
+	return why;
 }

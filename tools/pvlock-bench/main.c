@@ -6,6 +6,7 @@
  * starts itself again as --run-one or --run-fastpath for every measurement.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,41 @@ static int write_outputs(const char *dir, const struct study *s)
 	return rc;
 }
 
+static void on_stop_signal(int sig)
+{
+	bench_stop_signal = sig;
+}
+
+/* SIGINT, SIGTERM: finish nothing more, write what finished (see main). */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;	/* no SA_RESTART: poll and sleeps return */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* --output must name a directory, existing or not: check before any run. */
+static int check_output_dir(const char *dir)
+{
+	struct stat st;
+
+	if (!stat(dir, &st) && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, BENCH_NAME ": --output: '%s' is a file, not a directory: name a "
+			"directory (it is created if missing)\n", dir);
+		return -1;
+	}
+	if (make_dirs(dir)) {
+		fprintf(stderr, BENCH_NAME ": --output: cannot create '%s': %s\n", dir,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -79,13 +115,24 @@ int main(int argc, char **argv)
 		return fastpath_main(&o);
 
 	/* Fail on an unwritable --output now, not after minutes of measuring. */
-	if (o.output_dir && make_dirs(o.output_dir)) {
-		fprintf(stderr, BENCH_NAME ": --output: cannot create '%s': %s\n", o.output_dir,
-			strerror(errno));
+	if (o.output_dir && check_output_dir(o.output_dir))
 		return 2;
+	catch_stop_signals();
+	if (o.autogroup_nice) {
+		const char *why = autogroup_check(o.autogroup_nice);
+		if (why) {
+			fprintf(stderr, BENCH_NAME ": --autogroup-nice: %s\n", why);
+			return 2;
+		}
+		run_autogroup_nice = o.autogroup_nice;
 	}
+	if (lock_left_out()[0] && !o.quiet)
+		fprintf(stderr, BENCH_NAME ": peers left out of this build: %s\n", lock_left_out());
 	study_plan(&s, &o);
+	if (o.output_dir && journal_open(&s, o.output_dir))
+		return 2;
 	study_run(&s);
+	journal_close(&s);
 	study_summarize(&s);
 
 	int rc = 0;
@@ -104,6 +151,21 @@ int main(int argc, char **argv)
 	if (s.any_start_failed) {
 		fprintf(stderr, BENCH_NAME ": some runs failed or crashed (see above)\n");
 		rc = 1;
+	}
+	if (s.stop_signal) {
+		fprintf(stderr, BENCH_NAME ": interrupted by %s after %u of %u runs; %s what "
+			"finished%s%s%s\n", s.stop_signal == SIGINT ? "SIGINT" : "SIGTERM", s.ndone,
+			s.njobs, o.output_dir ? "wrote" : "printed",
+			o.output_dir ? " to " : "", o.output_dir ? o.output_dir : "",
+			o.output_dir ? " (--resume continues)" : "");
+		return 128 + s.stop_signal;
+	}
+	if (s.budget_stopped) {
+		fprintf(stderr, BENCH_NAME ": --budget reached after %u of %u runs; %s what "
+			"finished%s%s%s\n", s.ndone, s.njobs, o.output_dir ? "wrote" : "printed",
+			o.output_dir ? " to " : "", o.output_dir ? o.output_dir : "",
+			o.output_dir ? " (--resume continues)" : "");
+		return rc ? rc : 3;
 	}
 	return rc;
 }

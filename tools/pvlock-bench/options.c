@@ -30,11 +30,17 @@ void options_usage(FILE *f)
 "  --locks LIST          comma-separated lock names, or 'all' (default: all)\n"
 "  --threads LIST        comma-separated thread counts, 1..%d\n"
 "                        (default: 1,2,4,8,16,32)\n"
-"  --cs-lines C          cache lines the critical section modifies, 1..%d\n"
+"  --cs-lines LIST       cache lines the critical section modifies, each 1..%d\n"
 "                        (default: 1)\n"
-"  --non-cs-ns W         busy work between acquisitions in ns, 0..10000000\n"
+"  --non-cs-ns LIST      busy work between acquisitions in ns, each 0..10000000\n"
 "                        (default: 100; a calibrated loop, not a sleep)\n"
-"  --duration SECONDS    length of one run, 0.05..3600 (default: 1)\n"
+"  --lock-count LIST     locks the threads share, each 1..%d; each acquisition\n"
+"                        takes one at random (default: 1)\n"
+"                        The three lists make a grid: every combination is a\n"
+"                        workload, measured for every lock and thread count.\n"
+"  --duration SECONDS    measured length of one run, 0.05..3600 (default: 1)\n"
+"  --warmup SECONDS      run this long before measuring, 0..3600 (default: 0);\n"
+"                        a fair lock's collapse builds over scheduler slices\n"
 "  --cpus K              pin every run to the first K CPUs this process may use,\n"
 "                        1..CPUs available (default: all of them); with 2, 8\n"
 "                        threads are a 4x overcommit\n"
@@ -57,7 +63,21 @@ void options_usage(FILE *f)
 "Output:\n"
 "  --format FMT          table, csv or json, on stdout (default: table)\n"
 "  --output DIR          also write DIR/table.txt, summary.csv, runs.csv,\n"
-"                        results.json and the plot data (DIR is created)\n"
+"                        results.json and the plot data (DIR is created; it\n"
+"                        must be a directory); every finished run is also\n"
+"                        appended to DIR/journal.txt at once\n"
+"  --resume              with --output: take the runs DIR/journal.txt already\n"
+"                        holds from an earlier, interrupted or --budget-stopped\n"
+"                        invocation with the same study options, run the rest\n"
+"  --budget SECONDS      start no run that would end after this many seconds;\n"
+"                        write what finished and exit 3 if runs are left\n"
+"                        (continue with --resume)\n"
+"  --autogroup-nice N    run each child in a scheduler autogroup of nice N,\n"
+"                        -20..19 (default: 0, left alone).  With autogroups\n"
+"                        (/proc/sys/kernel/sched_autogroup_enabled) CPU time is\n"
+"                        shared between sessions first, so other sessions'\n"
+"                        nice 19 builds take as much CPU as a run; -20 (root)\n"
+"                        gives the measured run the machine\n"
 "  --grace SECONDS       a run still going this long after its duration is\n"
 "                        killed and reported as timeout, 0.1..3600 (default: 5)\n"
 "  --quiet               no progress on stderr\n"
@@ -65,7 +85,7 @@ void options_usage(FILE *f)
 "  --version             print the version\n"
 "\n"
 "Locks:\n",
-		MAX_THREADS, MAX_CS_LINES, PVLOCK_SPIN_THRESHOLD_MAX,
+		MAX_THREADS, MAX_CS_LINES, MAX_LOCK_COUNT, PVLOCK_SPIN_THRESHOLD_MAX,
 		PVLOCK_SPIN_THRESHOLD_DEFAULT, MAX_THREADS);
 	for (unsigned i = 0; i < lock_adapter_count; i++)
 		fprintf(f, "  %-20s  %s\n", lock_adapters[i].name, lock_adapters[i].what);
@@ -86,7 +106,9 @@ void options_usage(FILE *f)
 "      --fastpath --sweep-threshold 6:16 --sweep-threads 8 --output results\n"
 "\n"
 "Exit status: 0 done (missed goals and timed-out runs are results, reported);\n"
-"1 a run failed its mutual-exclusion check or could not start; 2 bad usage.\n");
+"1 a run failed its mutual-exclusion check or could not start; 2 bad usage;\n"
+"3 stopped at --budget with runs left; 128+N stopped by signal N (SIGINT: 130,\n"
+"SIGTERM: 143) after writing what finished.\n");
 }
 
 static _Noreturn void bad_value(const char *opt, const char *val, const char *accepted)
@@ -164,6 +186,19 @@ static const char *lock_names_accepted(bool list)
 	return buf;
 }
 
+/* A known peer this build left out gets its own line: what to install. */
+static _Noreturn void bad_lock(const char *opt, const char *name, bool list)
+{
+	const char *pkg = lock_left_out_package(name);
+
+	if (pkg) {
+		fprintf(stderr, BENCH_NAME ": %s: '%s' was left out of this build (it needs %s): "
+			"install that and rebuild, or name other locks\n", opt, name, pkg);
+		exit(2);
+	}
+	bad_value(opt, name, lock_names_accepted(list));
+}
+
 static unsigned parse_lock_list(const char *opt, const char *s,
 				const struct lock_adapter **out)
 {
@@ -185,7 +220,7 @@ static unsigned parse_lock_list(const char *opt, const char *s,
 		item[len] = '\0';
 		const struct lock_adapter *l = lock_find(item);
 		if (!l)
-			bad_value(opt, item, lock_names_accepted(true));
+			bad_lock(opt, item, true);
 		for (unsigned i = 0; i < n; i++)
 			if (out[i] == l)
 				bad_value(opt, s, "each lock at most once");
@@ -204,8 +239,9 @@ static void set_defaults(struct options *o)
 		o->locks[o->nlocks++] = &lock_adapters[i];
 	for (unsigned i = 0; i < sizeof(default_threads) / sizeof(default_threads[0]); i++)
 		o->threads[o->nthreads++] = default_threads[i];
-	o->cs_lines = 1;
-	o->non_cs_ns = 100;
+	o->cs_lines[o->ncs_lines++] = 1;
+	o->non_cs_ns[o->nnon_cs_ns++] = 100;
+	o->lock_counts[o->nlock_counts++] = 1;
 	o->duration_s = 1.0;
 	o->repeat = 3;
 	o->seed = 1;
@@ -219,7 +255,7 @@ static void set_defaults(struct options *o)
 }
 
 /* Options that take a value, and what each accepts; everything else is a flag. */
-_Static_assert(MAX_THREADS == 1024 && MAX_CS_LINES == 4096 &&
+_Static_assert(MAX_THREADS == 1024 && MAX_CS_LINES == 4096 && MAX_LOCK_COUNT == 1024 &&
 	       PVLOCK_SPIN_THRESHOLD_MAX == 16777216, "update the texts below");
 static const struct valued_option {
 	const char *name;
@@ -227,9 +263,12 @@ static const struct valued_option {
 } valued[] = {
 	{ "--locks", NULL },
 	{ "--threads", "a comma-separated list of distinct integers 1..1024" },
-	{ "--cs-lines", "an integer 1..4096" },
-	{ "--non-cs-ns", "an integer 0..10000000 (ns)" },
+	{ "--cs-lines", "a comma-separated list of distinct integers 1..4096" },
+	{ "--non-cs-ns", "a comma-separated list of distinct integers 0..10000000 (ns)" },
+	{ "--lock-count", "a comma-separated list of distinct integers 1..1024" },
 	{ "--duration", "seconds, 0.05..3600" },
+	{ "--warmup", "seconds, 0..3600" },
+	{ "--budget", "seconds, 1..1000000" },
 	{ "--cpus", NULL },
 	{ "--repeat", "an integer 1..1000" },
 	{ "--seed", "an unsigned 64-bit integer" },
@@ -241,6 +280,7 @@ static const struct valued_option {
 	{ "--format", "table, csv or json" },
 	{ "--output", "a directory name" },
 	{ "--grace", "seconds, 0.1..3600" },
+	{ "--autogroup-nice", "an integer -20..19" },
 	{ "--run-one", NULL },
 	{ "--run-fastpath", NULL },
 	{ "--non-cs-loops", "an unsigned integer" },
@@ -297,11 +337,17 @@ static void apply(struct options *o, const char *name, const char *v)
 	} else if (!strcmp(name, "--threads")) {
 		o->nthreads = parse_uint_list(name, v, 1, MAX_THREADS, o->threads, acc);
 	} else if (!strcmp(name, "--cs-lines")) {
-		o->cs_lines = (unsigned)parse_uint(name, v, 1, MAX_CS_LINES, acc);
+		o->ncs_lines = parse_uint_list(name, v, 1, MAX_CS_LINES, o->cs_lines, acc);
 	} else if (!strcmp(name, "--non-cs-ns")) {
-		o->non_cs_ns = (unsigned)parse_uint(name, v, 0, 10000000, acc);
+		o->nnon_cs_ns = parse_uint_list(name, v, 0, 10000000, o->non_cs_ns, acc);
+	} else if (!strcmp(name, "--lock-count")) {
+		o->nlock_counts = parse_uint_list(name, v, 1, MAX_LOCK_COUNT, o->lock_counts, acc);
 	} else if (!strcmp(name, "--duration")) {
 		o->duration_s = parse_seconds(name, v, 0.05, 3600, acc);
+	} else if (!strcmp(name, "--warmup")) {
+		o->warmup_s = parse_seconds(name, v, 0, 3600, acc);
+	} else if (!strcmp(name, "--budget")) {
+		o->budget_s = parse_seconds(name, v, 1, 1000000, acc);
 	} else if (!strcmp(name, "--cpus")) {
 		o->cpus = (unsigned)parse_uint(name, v, 1, cpus_allowed(), acc);
 	} else if (!strcmp(name, "--repeat")) {
@@ -331,12 +377,19 @@ static void apply(struct options *o, const char *name, const char *v)
 		if (!*v)
 			bad_value(name, v, acc);
 		o->output_dir = v;
+	} else if (!strcmp(name, "--autogroup-nice")) {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < -20 || n > 19)
+			bad_value(name, v, acc);
+		o->autogroup_nice = (int)n;
 	} else if (!strcmp(name, "--grace")) {
 		o->grace_s = parse_seconds(name, v, 0.1, 3600, acc);
 	} else if (!strcmp(name, "--run-one")) {
 		const struct lock_adapter *l = lock_find(v);
 		if (!l)
-			bad_value(name, v, acc);
+			bad_lock(name, v, false);
 		o->role = ROLE_RUN_ONE;
 		o->locks[0] = l;
 		o->nlocks = 1;
@@ -390,7 +443,8 @@ void options_parse(struct options *o, int argc, char **argv)
 		}
 		if (eq && (!strcmp(name, "--help") || !strcmp(name, "--version") ||
 			   !strcmp(name, "--quiet") || !strcmp(name, "--fastpath") ||
-			   !strcmp(name, "--no-contention") || !strcmp(name, "--callgrind"))) {
+			   !strcmp(name, "--no-contention") || !strcmp(name, "--callgrind") ||
+			   !strcmp(name, "--resume"))) {
 			fprintf(stderr, BENCH_NAME ": %s: bad value '%s': expected no value\n",
 				name, eq + 1);
 			exit(2);
@@ -410,6 +464,8 @@ void options_parse(struct options *o, int argc, char **argv)
 			o->contention = false;
 		} else if (!strcmp(name, "--callgrind")) {
 			o->callgrind = true;
+		} else if (!strcmp(name, "--resume")) {
+			o->resume = true;
 		} else {
 			fprintf(stderr, BENCH_NAME ": unknown option '%s' (see --help)\n", arg);
 			exit(2);
@@ -426,8 +482,14 @@ void options_parse(struct options *o, int argc, char **argv)
 			"(a list only with --callgrind)\n");
 		exit(2);
 	}
-	if (o->role == ROLE_RUN_ONE && o->nthreads != 1) {
-		fprintf(stderr, BENCH_NAME ": --run-one: needs exactly one --threads value\n");
+	if (o->role == ROLE_RUN_ONE && (o->nthreads != 1 || o->ncs_lines != 1 ||
+					o->nnon_cs_ns != 1 || o->nlock_counts != 1)) {
+		fprintf(stderr, BENCH_NAME ": --run-one: needs exactly one value of --threads, "
+			"--cs-lines, --non-cs-ns and --lock-count\n");
+		exit(2);
+	}
+	if (o->resume && !o->output_dir) {
+		fprintf(stderr, BENCH_NAME ": --resume: needs --output DIR (the study to continue)\n");
 		exit(2);
 	}
 }

@@ -15,9 +15,10 @@ set format x "%g"
 
 # A colour and a point per lock position; pvlock's own locks come first in
 # the default order, drawn solid; the others dashed.
-array colours[11] = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", \
-                     "#000000", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
-do for [i=1:11] {
+array colours[16] = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", \
+                     "#000000", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", \
+                     "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39"]
+do for [i=1:16] {
 	c = colours[i]
 	pt = i % 7 + 1
 	dt = (i <= 5) ? 1 : 2
@@ -77,6 +78,42 @@ do for [t in "png svg"] {
 		set autoscale y
 		set key outside right top vertical font ",10"
 		set xlabel "threads (log scale; more threads than CPUs = overcommit)"
+	}
+
+	if (have_heat) {
+		# pv-queued / best peer per cell: log2 colour scale, red < 1 < green.
+		set output dir."/heatmap.".t
+		set title sprintf("pv-queued throughput / the best peer's, per cell, on %d CPUs (%s)", cpus, setup_heat)
+		unset logscale x
+		unset logscale y
+		unset grid
+		set format x "%g"
+		set format y "%g"
+		set xlabel "threads"
+		set ylabel ""
+		eval("set xtics ".heat_xtics)
+		eval("set ytics ".heat_ytics)
+		set xrange [-0.5:heat_nx-0.5]
+		set yrange [heat_ny-0.5:-0.5]
+		set cbrange [-2:2]
+		set cblabel "log2(ratio): +1 = pvlock 2x ahead, -1 = 2x behind"
+		set palette defined (-2 "#b2182b", -0.5 "#f4a582", 0 "#f7f7f7", 0.5 "#92c5de", 2 "#2166ac")
+		set key off
+		set datafile separator ","
+		plot dir."/plot-heat.csv" skip 1 using 1:2:(log($3)/log(2)) with image, \
+		     dir."/plot-heat.csv" skip 1 using 1:2:(sprintf("%.2f", $3)) with labels font ",9"
+		unset xtics
+		unset ytics
+		set xtics
+		set ytics
+		set autoscale x
+		set autoscale y
+		set key outside right top vertical
+		set grid
+		set logscale x 2
+		unset colorbox
+		set colorbox
+		set ylabel ""
 	}
 
 	if (have_sweep) {

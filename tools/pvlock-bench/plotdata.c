@@ -93,10 +93,41 @@ int report_plot_data(const char *dir, const struct study *s)
 		rc |= wide_file(dir, "plot-sweep.csv", s, STUDY_SWEEP, o->sweep_locks,
 				o->nsweep_locks, acq3, 3);
 
+	/* The heat map: x = thread count's index, y = workload's, pv-queued / best peer. */
+	bool heat = false;
+	if (o->contention) {
+		FILE *h = open_in(dir, "plot-heat.csv");
+		if (!h)
+			return -1;
+		fputs("threads_index,workload_index,ratio\n", h);
+		for (unsigned w = 0; w < s->nworkloads; w++)
+			for (unsigned t = 0; t < o->nthreads; t++) {
+				const struct cell *q = study_cell_wl(s, STUDY_CONTENTION, w, "pv-queued",
+								     o->threads[t], o->spin_threshold);
+				double r = q ? cell_vs_best(s, q, PEER_NONE) : NAN;
+				if (isnan(r))
+					continue;
+				heat = true;
+				fprintf(h, "%u,%u,%.4g\n", t, w, r);
+			}
+		rc |= fclose(h);
+	}
+
 	/* What plot.gp needs to know about the files above. */
 	FILE *f = open_in(dir, "plot-vars.gp");
 	if (!f)
 		return -1;
+	fprintf(f, "have_heat = %d\nheat_nx = %u\nheat_ny = %u\nheat_xtics = \"(", heat,
+		o->nthreads, s->nworkloads);
+	for (unsigned t = 0; t < o->nthreads; t++)
+		fprintf(f, "%s\\\"%u\\\" %u", t ? ", " : "", o->threads[t], t);
+	fprintf(f, ")\"\nheat_ytics = \"(");
+	for (unsigned w = 0; w < s->nworkloads; w++) {
+		char wlab[64];
+		fprintf(f, "%s\\\"%s\\\" %u", w ? ", " : "",
+			workload_label(&s->workloads[w], wlab, sizeof(wlab)), w);
+	}
+	fprintf(f, ")\"\n");
 	fprintf(f, "# written by " BENCH_NAME " for plot.gp\n");
 	fprintf(f, "have_contention = %d\nhave_sweep = %d\n", o->contention, o->sweep_hi != 0);
 	fprintf(f, "nlocks = %u\nlocks = \"", o->nlocks);
@@ -107,9 +138,13 @@ int report_plot_data(const char *dir, const struct study *s)
 		fprintf(f, "%s%s", i ? " " : "", o->sweep_locks[i]->name);
 	fprintf(f, "\"\ncpus = %u\nsweep_threads = %u\nrepeat = %u\n", s->cpus_used,
 		o->sweep_threads, o->repeat);
-	fprintf(f, "setup = \"%u CS line%s, %u ns outside, %.2g s per run, median of %u; "
-		"load average %.1f\"\n", o->cs_lines, o->cs_lines == 1 ? "" : "s", o->non_cs_ns,
+	fprintf(f, "setup = \"%u CS line%s, %u ns outside, %u lock%s, %.2g s per run, median of %u; "
+		"load average %.1f\"\n", s->workloads[0].cs_lines,
+		s->workloads[0].cs_lines == 1 ? "" : "s", s->workloads[0].non_cs_ns,
+		s->workloads[0].lock_count, s->workloads[0].lock_count == 1 ? "" : "s",
 		o->duration_s, o->repeat, (s->load_start + s->load_end) / 2);
+	fprintf(f, "setup_heat = \"%.2g s per run after %.2g s warm-up, median of %u\"\n",
+		o->duration_s, o->warmup_s, o->repeat);
 	rc |= fclose(f);
 	return rc ? -1 : 0;
 }

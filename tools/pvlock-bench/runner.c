@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +17,34 @@
 
 enum { LINE_MAX_BYTES = 8192 };
 
-static void child_exec(char *const argv[], const char *pv_mode, int out_fd)
+int run_autogroup_nice;
+
+static void child_exec(char *const argv[], const char *pv_mode, int out_fd, pid_t parent,
+		       int autogroup_nice)
 {
+	/*
+	 * A session (and so a process group) of its own, so a terminal's
+	 * Ctrl-C reaches only the study, which then stops this child itself
+	 * and still writes what finished; and death with the study, so a study
+	 * killed outright (SIGKILL) leaves no run spinning on the CPUs.
+	 */
+	setsid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(127);
+	/*
+	 * The new session is also a new scheduler autogroup.  With autogroups
+	 * on, CPU time is shared between sessions first and nice applies only
+	 * inside one, so other users' "nice 19" work takes as much CPU as a
+	 * run; --autogroup-nice gives the run's autogroup a weight of its own
+	 * (a failure is reported by the parent, once).
+	 */
+	if (autogroup_nice) {
+		FILE *f = fopen("/proc/self/autogroup", "w");
+		if (f) {
+			fprintf(f, "%d", autogroup_nice);
+			fclose(f);
+		}
+	}
 	if (dup2(out_fd, STDOUT_FILENO) < 0)
 		_exit(127);
 	if (pv_mode)
@@ -36,7 +63,7 @@ static int wait_until(pid_t pid, double deadline, int *status)
 			return 0;
 		if (got < 0 && errno != EINTR)
 			return 0;
-		if (now_s() >= deadline)
+		if (now_s() >= deadline || bench_stop_signal)
 			return -1;
 		usleep(2000);
 	}
@@ -58,6 +85,7 @@ void run_child(char *const argv[], const char *pv_mode, double timeout_s,
 		fprintf(stderr, BENCH_NAME ": pipe: %s\n", strerror(errno));
 		return;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, BENCH_NAME ": fork: %s\n", strerror(errno));
@@ -66,12 +94,14 @@ void run_child(char *const argv[], const char *pv_mode, double timeout_s,
 		return;
 	}
 	if (pid == 0)
-		child_exec(argv, pv_mode, fds[1]);
+		child_exec(argv, pv_mode, fds[1], parent, run_autogroup_nice);
 	close(fds[1]);
 
-	/* Read to end of file or deadline, whichever comes first. */
+	/* Read to end of file, deadline or a stop signal, whichever comes first. */
 	for (;;) {
 		double left = deadline - now_s();
+		if (bench_stop_signal)
+			break;
 		if (left <= 0) {
 			timed_out = true;
 			break;
@@ -94,6 +124,12 @@ void run_child(char *const argv[], const char *pv_mode, double timeout_s,
 	close(fds[0]);
 	buf[used] = '\0';
 
+	if (bench_stop_signal) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		r->wall_s = now_s() - start;
+		return;		/* the caller discards the run */
+	}
 	if (timed_out || wait_until(pid, deadline, &status)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);

@@ -51,14 +51,28 @@ static unsigned fastpath_repeat(const struct options *o)
 	return o->repeat > FASTPATH_MIN_REPEAT ? o->repeat : FASTPATH_MIN_REPEAT;
 }
 
+const char *workload_label(const struct workload *w, char *buf, size_t n)
+{
+	char out[32];
+
+	if (w->non_cs_ns >= 1000 && w->non_cs_ns % 100 == 0)
+		snprintf(out, sizeof(out), "%gus", w->non_cs_ns / 1000.0);
+	else
+		snprintf(out, sizeof(out), "%uns", w->non_cs_ns);
+	snprintf(buf, n, "%u line%s, %s out, %u lock%s", w->cs_lines, w->cs_lines == 1 ? "" : "s",
+		 out, w->lock_count, w->lock_count == 1 ? "" : "s");
+	return buf;
+}
+
 static void add_job(struct study *s, enum study_kind kind, const struct lock_adapter *l,
-		    unsigned threads, unsigned threshold, unsigned rep, bool callgrind)
+		    unsigned wl, unsigned threads, unsigned threshold, unsigned rep, bool callgrind)
 {
 	struct job *j = &s->jobs[s->njobs++];
 
 	memset(j, 0, sizeof(*j));
 	j->kind = kind;
 	j->lock = l;
+	j->wl = wl;
 	j->threads = threads;
 	j->threshold = threshold;
 	j->rep = rep;
@@ -80,11 +94,25 @@ void study_plan(struct study *s, const struct options *o)
 	for (unsigned i = 0; i < MAX_LIST; i++)
 		s->fastpath_ir[i] = NAN;
 
-	/* Calibrated once, here, so every run does the same work per iteration. */
-	if ((o->contention || o->sweep_hi) && o->non_cs_ns) {
-		s->loops_per_ns = busy_calibrate();
-		s->non_cs_loops = (uint64_t)llround(o->non_cs_ns * s->loops_per_ns);
+	/* The grid, in the order of the options' lists, lock count fastest. */
+	s->nworkloads = o->ncs_lines * o->nnon_cs_ns * o->nlock_counts;
+	s->workloads = calloc(s->nworkloads, sizeof(*s->workloads));
+	if (!s->workloads) {
+		fprintf(stderr, BENCH_NAME ": out of memory\n");
+		exit(1);
 	}
+	for (unsigned c = 0, k = 0; c < o->ncs_lines; c++)
+		for (unsigned w = 0; w < o->nnon_cs_ns; w++)
+			for (unsigned n = 0; n < o->nlock_counts; n++, k++)
+				s->workloads[k] = (struct workload){ .cs_lines = o->cs_lines[c],
+					.non_cs_ns = o->non_cs_ns[w], .lock_count = o->lock_counts[n] };
+	/*
+	 * Calibrated once, here, so every run does the same work per
+	 * iteration (a resumed study takes the journal's calibration instead,
+	 * in study_set_calibration).
+	 */
+	if (o->contention || o->sweep_hi)
+		study_set_calibration(s, busy_calibrate());
 	if (o->fastpath && !fastpath_can_count())
 		s->callgrind_note = "not counted: built without <valgrind/callgrind.h>";
 	else if (o->fastpath && !in_path("valgrind"))
@@ -92,7 +120,7 @@ void study_plan(struct study *s, const struct options *o)
 
 	unsigned nsweep = o->sweep_hi ? o->sweep_hi - o->sweep_lo + 1 : 0;
 	size_t max = (size_t)fastpath_repeat(o) * o->nlocks + 2 +
-		     (size_t)o->repeat * o->nthreads * o->nlocks +
+		     (size_t)o->repeat * s->nworkloads * o->nthreads * o->nlocks +
 		     (size_t)o->repeat * nsweep * o->nsweep_locks;
 	s->jobs = calloc(max, sizeof(*s->jobs));
 	if (!s->jobs) {
@@ -104,7 +132,7 @@ void study_plan(struct study *s, const struct options *o)
 	if (o->fastpath) {
 		for (unsigned rep = 0; rep < fastpath_repeat(o); rep++)
 			for (unsigned i = 0; i < o->nlocks; i++)
-				add_job(s, STUDY_FASTPATH, o->locks[i], 1, 0, rep, false);
+				add_job(s, STUDY_FASTPATH, o->locks[i], 0, 1, 0, rep, false);
 		/*
 		 * Instructions: one valgrind per pvlock mode, counting every lock
 		 * that runs in it (valgrind's start-up is most of the cost).
@@ -118,22 +146,31 @@ void study_plan(struct study *s, const struct options *o)
 					first = i;
 				}
 			if (members) {
-				add_job(s, STUDY_FASTPATH, o->locks[first], 1, 0, 0, true);
+				add_job(s, STUDY_FASTPATH, o->locks[first], 0, 1, 0, 0, true);
 				s->jobs[s->njobs - 1].members = members;
 			}
 		}
 	}
 	if (o->contention)
 		for (unsigned rep = 0; rep < o->repeat; rep++)
-			for (unsigned t = 0; t < o->nthreads; t++)
-				for (unsigned i = 0; i < o->nlocks; i++)
-					add_job(s, STUDY_CONTENTION, o->locks[i], o->threads[t],
-						o->spin_threshold, rep, false);
+			for (unsigned w = 0; w < s->nworkloads; w++)
+				for (unsigned t = 0; t < o->nthreads; t++)
+					for (unsigned i = 0; i < o->nlocks; i++)
+						add_job(s, STUDY_CONTENTION, o->locks[i], w,
+							o->threads[t], o->spin_threshold, rep, false);
 	for (unsigned rep = 0; rep < o->repeat && nsweep; rep++)
 		for (unsigned e = o->sweep_lo; e <= o->sweep_hi; e++)
 			for (unsigned i = 0; i < o->nsweep_locks; i++)
-				add_job(s, STUDY_SWEEP, o->sweep_locks[i], o->sweep_threads,
+				add_job(s, STUDY_SWEEP, o->sweep_locks[i], 0, o->sweep_threads,
 					1u << e, rep, false);
+}
+
+void study_set_calibration(struct study *s, double loops_per_ns)
+{
+	s->loops_per_ns = loops_per_ns;
+	for (unsigned w = 0; w < s->nworkloads; w++)
+		s->workloads[w].non_cs_loops =
+			(uint64_t)llround(s->workloads[w].non_cs_ns * loops_per_ns);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -280,18 +317,25 @@ static void run_job(struct study *s, struct job *j)
 		run_child(a.argv, mode, 10 + o->fastpath_iters * 1e-6, true, &j->r);
 		return;
 	}
+	const struct workload *w = &s->workloads[j->wl];
 	arg(&a, "--run-one");
 	arg(&a, "%s", j->lock->name);
 	arg(&a, "--threads");
 	arg(&a, "%u", j->threads);
 	arg(&a, "--cs-lines");
-	arg(&a, "%u", o->cs_lines);
+	arg(&a, "%u", w->cs_lines);
 	arg(&a, "--non-cs-ns");
-	arg(&a, "%u", o->non_cs_ns);
+	arg(&a, "%u", w->non_cs_ns);
+	arg(&a, "--lock-count");
+	arg(&a, "%u", w->lock_count);
 	arg(&a, "--non-cs-loops");
-	arg(&a, "%llu", (unsigned long long)s->non_cs_loops);
+	arg(&a, "%llu", (unsigned long long)w->non_cs_loops);
 	arg(&a, "--duration");
 	arg(&a, "%.17g", o->duration_s);
+	if (o->warmup_s > 0) {
+		arg(&a, "--warmup");
+		arg(&a, "%.17g", o->warmup_s);
+	}
 	arg(&a, "--seed");
 	arg(&a, "%llu", (unsigned long long)(o->seed + j->rep));
 	if (o->cpus) {
@@ -302,7 +346,7 @@ static void run_job(struct study *s, struct job *j)
 		arg(&a, "--spin-threshold");
 		arg(&a, "%u", j->threshold);
 	}
-	run_child(a.argv, mode, o->duration_s + o->grace_s, true, &j->r);
+	run_child(a.argv, mode, o->warmup_s + o->duration_s + o->grace_s, true, &j->r);
 }
 
 /* Rough seconds a job takes, for the time-left estimate. */
@@ -312,7 +356,7 @@ static double job_estimate(const struct study *s, const struct job *j)
 		return 0.5 + 0.1 * (unsigned)__builtin_popcountll(j->members);
 	if (j->kind == STUDY_FASTPATH)
 		return 0.02 + s->o->fastpath_iters * 1.5e-8;
-	return s->o->duration_s + 0.05 + j->threads * 0.002;
+	return s->o->warmup_s + s->o->duration_s + 0.05 + j->threads * 0.002;
 }
 
 /*
@@ -327,7 +371,7 @@ static double estimate_scale(const struct study *s, unsigned done)
 
 	for (unsigned i = 0; i < done; i++) {
 		const struct job *j = &s->jobs[i];
-		if (j->kind == STUDY_FASTPATH || isnan(j->r.wall_s))
+		if (j->kind == STUDY_FASTPATH || j->from_journal || !j->done || isnan(j->r.wall_s))
 			continue;
 		est += job_estimate(s, j);
 		took += j->r.wall_s;
@@ -345,11 +389,12 @@ static void fmt_clock(char *buf, size_t n, double s)
 
 static void progress(const struct study *s, unsigned done, const struct job *j, bool tty)
 {
-	char what[96], took[24], left[24], res[48] = "";
+	char what[160], took[24], left[24], res[48] = "", wl[64];
 	double est_left = 0;
 
 	for (unsigned i = done; i < s->njobs; i++)
-		est_left += job_estimate(s, &s->jobs[i]);
+		if (!s->jobs[i].done)
+			est_left += job_estimate(s, &s->jobs[i]);
 	double elapsed = now_s() - s->started;
 	double scale = estimate_scale(s, done);
 
@@ -361,6 +406,10 @@ static void progress(const struct study *s, unsigned done, const struct job *j, 
 			 j->lock->pv_mode == PVLOCK_MODE_NATIVE ? "native" : "pv");
 	else if (j->kind == STUDY_FASTPATH)
 		snprintf(what, sizeof(what), "fastpath   %-14s rep %u", j->lock->name, j->rep + 1);
+	else if (j->kind == STUDY_CONTENTION && s->nworkloads > 1)
+		snprintf(what, sizeof(what), "contention %-14s %3u threads rep %u [%s]",
+			 j->lock->name, j->threads, j->rep + 1,
+			 workload_label(&s->workloads[j->wl], wl, sizeof(wl)));
 	else if (j->kind == STUDY_CONTENTION)
 		snprintf(what, sizeof(what), "contention %-14s %3u threads rep %u",
 			 j->lock->name, j->threads, j->rep + 1);
@@ -399,6 +448,17 @@ static double load_average(void)
 	return load;
 }
 
+volatile int bench_stop_signal;
+
+/* Whether the next job fits the --budget, judged by how long jobs took so far. */
+static bool fits_budget(const struct study *s, unsigned i)
+{
+	if (!s->o->budget_s)
+		return true;
+	double left = s->o->budget_s - (now_s() - s->started);
+	return job_estimate(s, &s->jobs[i]) * estimate_scale(s, i) <= left;
+}
+
 void study_run(struct study *s)
 {
 	bool tty = !s->o->quiet && isatty(STDERR_FILENO);
@@ -409,9 +469,25 @@ void study_run(struct study *s)
 	for (unsigned i = 0; i < s->njobs; i++) {
 		struct job *j = &s->jobs[i];
 
+		if (j->done)
+			continue;	/* from the journal */
+		if (bench_stop_signal)
+			break;
+		if (!fits_budget(s, i)) {
+			s->budget_stopped = true;
+			break;
+		}
 		if (tty)
 			progress(s, i, j, true);
 		run_job(s, j);
+		if (bench_stop_signal) {
+			/* Killed by us mid-run: not a result. */
+			result_init(&j->r);
+			break;
+		}
+		j->done = true;
+		s->ndone++;
+		journal_append(s, j);
 		if (j->r.status == RUN_CHECK_FAILED)
 			s->any_check_failed = true;
 		/* Instructions are a side figure: their failure is a note, not an error. */
@@ -426,6 +502,7 @@ void study_run(struct study *s)
 	}
 	if (tty)
 		fprintf(stderr, "\r\033[K");
+	s->stop_signal = bench_stop_signal;
 	s->finished = now_s();
 	s->load_end = load_average();
 }

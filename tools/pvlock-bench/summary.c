@@ -9,16 +9,22 @@
 
 #include "study.h"
 
-const struct cell *study_cell(const struct study *s, enum study_kind kind,
-			      const char *lock, unsigned threads, unsigned threshold)
+const struct cell *study_cell_wl(const struct study *s, enum study_kind kind, unsigned wl,
+				 const char *lock, unsigned threads, unsigned threshold)
 {
 	for (unsigned i = 0; i < s->ncells; i++) {
 		const struct cell *c = &s->cells[i];
-		if (c->kind == kind && !strcmp(c->lock->name, lock) && c->threads == threads &&
-		    c->threshold == threshold)
+		if (c->kind == kind && c->wl == wl && !strcmp(c->lock->name, lock) &&
+		    c->threads == threads && c->threshold == threshold)
 			return c;
 	}
 	return NULL;
+}
+
+const struct cell *study_cell(const struct study *s, enum study_kind kind,
+			      const char *lock, unsigned threads, unsigned threshold)
+{
+	return study_cell_wl(s, kind, 0, lock, threads, threshold);
 }
 
 /* Median of the non-NaN values (a run without kicks has no wake latency). */
@@ -55,10 +61,10 @@ static void summarize_cell(struct study *s, struct cell *c)
 		const struct job *j = &s->jobs[i];
 		const struct run_result *r = &j->r;
 
-		if (j->kind != c->kind || j->lock != c->lock || j->threads != c->threads ||
-		    j->threshold != c->threshold)
+		if (j->kind != c->kind || j->lock != c->lock || j->wl != c->wl ||
+		    j->threads != c->threads || j->threshold != c->threshold)
 			continue;
-		if (j->callgrind)
+		if (j->callgrind || !j->done)
 			continue;
 		c->runs++;
 		if (r->status == RUN_TIMEOUT)
@@ -121,14 +127,57 @@ void study_summarize(struct study *s)
 	for (unsigned i = 0; i < s->njobs; i++) {
 		const struct job *j = &s->jobs[i];
 
-		if (study_cell(s, j->kind, j->lock->name, j->threads, j->threshold))
+		if (!j->done || study_cell_wl(s, j->kind, j->wl, j->lock->name, j->threads,
+					      j->threshold))
 			continue;
 		struct cell *c = &s->cells[s->ncells++];
 		c->kind = j->kind;
 		c->lock = j->lock;
+		c->wl = j->wl;
 		c->threads = j->threads;
 		c->threshold = j->threshold;
 	}
 	for (unsigned i = 0; i < s->ncells; i++)
 		summarize_cell(s, &s->cells[i]);
+}
+
+/* ---- comparisons between cells of one workload and thread count ---------- */
+
+/* The peer cell of class cls (PEER_NONE: any peer) with the best value of
+ * metric (highest, or lowest with lower_better), or NULL. */
+const struct cell *best_peer(const struct study *s, const struct cell *x, enum peer_class cls,
+			     double (*metric)(const struct cell *), bool lower_better)
+{
+	const struct cell *best = NULL;
+
+	for (unsigned i = 0; i < s->ncells; i++) {
+		const struct cell *c = &s->cells[i];
+		if (c->kind != x->kind || c->wl != x->wl || c->threads != x->threads ||
+		    c->threshold != x->threshold || c->lock->peer_class == PEER_NONE ||
+		    (cls != PEER_NONE && c->lock->peer_class != cls) || isnan(metric(c)))
+			continue;
+		if (!best || (lower_better ? metric(c) < metric(best) : metric(c) > metric(best)))
+			best = c;
+	}
+	return best;
+}
+
+double cell_acq(const struct cell *x) { return x->acq_med; }
+double cell_jain(const struct cell *x) { return x->jain; }
+double cell_p999(const struct cell *x) { return x->p999; }
+
+double cell_vs_own_2_threads(const struct study *s, const struct cell *x)
+{
+	const struct cell *two = x->kind == STUDY_CONTENTION
+		? study_cell_wl(s, x->kind, x->wl, x->lock->name, 2, x->threshold) : NULL;
+
+	return two && two->acq_med > 0 ? x->acq_med / two->acq_med : NAN;
+}
+
+double cell_vs_best(const struct study *s, const struct cell *x, enum peer_class cls)
+{
+	const struct cell *b = x->kind == STUDY_CONTENTION ? best_peer(s, x, cls, cell_acq, false)
+							    : NULL;
+
+	return b && b->acq_med > 0 ? x->acq_med / b->acq_med : NAN;
 }

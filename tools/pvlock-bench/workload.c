@@ -1,6 +1,7 @@
 /*
  * workload.c - the child side of one contention run: N threads on one lock
- * for a fixed time, then one result line on stdout.
+ * (or on --lock-count locks, one at random per acquisition) for a warm-up
+ * and then a measured time, then one result line on stdout.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "workload.h"
+#include "bench.h"
 
 /* The one pvlock mode the locks of this child need, or NULL if none does. */
 static const struct lock_adapter *mode_lock(const struct options *o)
@@ -143,10 +144,57 @@ static void sleep_until(double t)
 		;
 }
 
+/* Everything the measured phase is the difference of: taken at its start and end. */
+struct snapshot {
+	double t;
+	uint64_t tsc;
+	struct rusage ru;
+	struct pvlock_stats st;
+	uint64_t *counts;	/* per worker */
+	uint64_t *samples;	/* per worker */
+	uint64_t *hist;		/* all workers merged */
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p) {
+		fprintf(stderr, BENCH_NAME ": out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* Reads the workers' published figures; they may still be running. */
+static void take_snapshot(struct snapshot *s, const struct worker *w, unsigned n, bool stats)
+{
+	s->t = now_s();
+	s->tsc = ticks();
+	getrusage(RUSAGE_SELF, &s->ru);
+	if (stats)
+		pvlock_stats_read(&s->st);
+	for (unsigned i = 0; i < n; i++) {
+		s->counts[i] = LOAD(&w[i].count);
+		s->samples[i] = LOAD(&w[i].samples);
+		for (unsigned b = 0; b < HIST_BUCKETS; b++)
+			s->hist[b] += LOAD(&w[i].hist[b]);
+	}
+}
+
+static void snapshot_init(struct snapshot *s, unsigned n)
+{
+	memset(s, 0, sizeof(*s));
+	s->counts = xcalloc(n, sizeof(uint64_t));
+	s->samples = xcalloc(n, sizeof(uint64_t));
+	s->hist = xcalloc(HIST_BUCKETS, sizeof(uint64_t));
+}
+
 int workload_main(const struct options *o)
 {
 	const struct lock_adapter *l = o->locks[0];
 	unsigned n = o->threads[0];
+	unsigned nlocks = o->lock_counts[0], lines = o->cs_lines[0];
 	struct run_result r;
 
 	result_init(&r);
@@ -155,19 +203,20 @@ int workload_main(const struct options *o)
 
 	struct shared *sh = alloc_lines(sizeof(*sh));
 	struct worker *w = alloc_lines(n * sizeof(*w));
-	struct thread_arg *args = calloc(n, sizeof(*args));
-	pthread_t *tids = calloc(n, sizeof(*tids));
-	void *lock_obj = alloc_lines(l->size);
+	struct thread_arg *args = xcalloc(n, sizeof(*args));
+	pthread_t *tids = xcalloc(n, sizeof(*tids));
+	/* Each lock on lines of its own, as separate objects would be. */
+	size_t stride = (l->size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+	char *lock_obj = alloc_lines(stride * nlocks);
 	pthread_barrier_t start;
 
-	if (!args || !tids) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		return 1;
-	}
-	sh->cs_lines = o->cs_lines;
+	sh->cs_lines = lines;
+	sh->nlocks = nlocks;
+	sh->lock_stride = stride;
 	sh->non_cs_loops = o->non_cs_loops;
-	sh->data = alloc_lines(o->cs_lines * sizeof(*sh->data));
-	l->init(lock_obj);
+	sh->data = alloc_lines((size_t)nlocks * lines * sizeof(*sh->data));
+	for (unsigned k = 0; k < nlocks; k++)
+		l->init(lock_obj + k * stride);
 	pthread_barrier_init(&start, NULL, n + 1);
 
 	for (unsigned i = 0; i < n; i++) {
@@ -183,15 +232,19 @@ int workload_main(const struct options *o)
 	}
 
 	/*
-	 * The main thread keeps time and nothing else: it sleeps for the
-	 * duration, raises the stop flag and takes every figure right then,
-	 * while the workers may still run.  A waiter stuck in a collapsed fair
-	 * lock can need seconds to notice the flag; that drain is not part of
-	 * the run, and must not make the run's wall time unbounded.
+	 * The main thread keeps time and nothing else: it sleeps through the
+	 * warm-up, takes a snapshot, sleeps for the duration, raises the stop
+	 * flag and takes a second snapshot right then, while the workers may
+	 * still run.  The figures are the differences.  A waiter stuck in a
+	 * collapsed fair lock can need seconds to notice the flag; that drain
+	 * is not part of the run, and must not make the run's wall time
+	 * unbounded.
 	 */
-	struct rusage ru0, ru1;
 	struct sched_param rt = { .sched_priority = 1 };
+	struct snapshot s0, s1;
 
+	snapshot_init(&s0, n);
+	snapshot_init(&s1, n);
 	/*
 	 * Under 16x overcommit an ordinary timekeeper can wake a second late.
 	 * SCHED_FIFO (root only) makes it preempt a worker the moment its
@@ -202,65 +255,67 @@ int workload_main(const struct options *o)
 	 */
 	r.timer_rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) == 0;
 	pthread_barrier_wait(&start);
-	double t0 = now_s();
-	uint64_t tsc0 = ticks();
-	getrusage(RUSAGE_SELF, &ru0);
-
-	sleep_until(t0 + o->duration_s);
-
+	double started = now_s();
+	if (o->warmup_s > 0)
+		sleep_until(started + o->warmup_s);
+	take_snapshot(&s0, w, n, l->is_pvlock);
+	sleep_until(s0.t + o->duration_s);
 	STORE(&sh->stop, 1);
-	double t1 = now_s();
-	uint64_t tsc1 = ticks();
-	getrusage(RUSAGE_SELF, &ru1);
+	take_snapshot(&s1, w, n, l->is_pvlock);
 
-	uint64_t *counts = calloc(n, sizeof(*counts));
-	uint64_t *hist = calloc(HIST_BUCKETS, sizeof(*hist));
+	uint64_t *counts = xcalloc(n, sizeof(*counts));
+	uint64_t *hist = xcalloc(HIST_BUCKETS, sizeof(*hist));
 	uint64_t total = 0, max_ticks = 0;
 
-	if (!counts || !hist) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		return 1;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		/*
 		 * A timed acquisition still waiting at the stop counts with the
-		 * time it has waited so far; leaving it out would hide exactly
-		 * the longest waits of a collapsed lock.
+		 * time it has waited so far (since the measured phase began, at
+		 * most); leaving it out would hide exactly the longest waits of
+		 * a collapsed lock.
 		 */
 		uint64_t since = LOAD(&w[i].wait_start);
-		if (since && tsc1 > since) {
-			hist[hist_index(tsc1 - since)]++;
+		if (since && since < s0.tsc)
+			since = s0.tsc;
+		if (since && s1.tsc > since) {
+			hist[hist_index(s1.tsc - since)]++;
 			r.lat_samples++;
-			if (tsc1 - since > max_ticks)
-				max_ticks = tsc1 - since;
+			if (s1.tsc - since > max_ticks)
+				max_ticks = s1.tsc - since;
 		}
-		counts[i] = LOAD(&w[i].count);
+		counts[i] = s1.counts[i] - s0.counts[i];
 		total += counts[i];
-		r.lat_samples += LOAD(&w[i].samples);
-		uint64_t m = LOAD(&w[i].max_ticks);
-		if (m > max_ticks)
-			max_ticks = m;
-		for (unsigned b = 0; b < HIST_BUCKETS; b++)
-			hist[b] += LOAD(&w[i].hist[b]);
+		r.lat_samples += s1.samples[i] - s0.samples[i];
+		/* The exact maximum when nothing came before; else the histogram's. */
+		if (o->warmup_s <= 0 && LOAD(&w[i].max_ticks) > max_ticks)
+			max_ticks = LOAD(&w[i].max_ticks);
+	}
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		hist[b] += s1.hist[b] - s0.hist[b];
+		if (hist[b] && o->warmup_s > 0 && hist_bucket_mid(b) > (double)max_ticks)
+			max_ticks = (uint64_t)hist_bucket_mid(b);
 	}
 	if (l->is_pvlock) {
-		pvlock_stats_read(&r.st);
+#define STAT_DIFF(name, desc) r.st.name = s1.st.name - s0.st.name;
+		PVLOCK_STATS_EVENTS(STAT_DIFF)
+#undef STAT_DIFF
 		r.has_stats = true;
 	}
 
-	double elapsed = t1 - t0;
-	double ns_per_tick = elapsed * 1e9 / (double)(tsc1 - tsc0);
-	double cpu = tv_s(ru1.ru_utime) + tv_s(ru1.ru_stime) -
-		     tv_s(ru0.ru_utime) - tv_s(ru0.ru_stime);
+	double elapsed = s1.t - s0.t;
+	double ns_per_tick = elapsed * 1e9 / (double)(s1.tsc - s0.tsc);
+	double cpu = tv_s(s1.ru.ru_utime) + tv_s(s1.ru.ru_stime) -
+		     tv_s(s0.ru.ru_utime) - tv_s(s0.ru.ru_stime);
 
 	r.status = RUN_OK;
 	r.acquisitions = total;
 	r.elapsed_s = elapsed;
+	r.warmup_s = s0.t - started;
 	r.acq_per_s = (double)total / elapsed;
 	r.cpu_s = cpu;
 	r.cpu_s_per_macq = total ? cpu / ((double)total / 1e6) : NAN;
-	r.vcsw_per_s = (double)(ru1.ru_nvcsw - ru0.ru_nvcsw) / elapsed;
-	r.ivcsw_per_s = (double)(ru1.ru_nivcsw - ru0.ru_nivcsw) / elapsed;
+	r.vcsw_per_s = (double)(s1.ru.ru_nvcsw - s0.ru.ru_nvcsw) / elapsed;
+	r.ivcsw_per_s = (double)(s1.ru.ru_nivcsw - s0.ru.ru_nivcsw) / elapsed;
 	r.jain = jain_index(counts, n);
 	r.min_max = min_max_ratio(counts, n);
 	r.lat_p50_ns = hist_quantile(hist, r.lat_samples, 0.50) * ns_per_tick;
@@ -271,31 +326,43 @@ int workload_main(const struct options *o)
 
 	/*
 	 * Join for a bounded time.  If every worker finished, check mutual
-	 * exclusion exactly: each line was incremented once per acquisition,
-	 * under the lock, so it must equal the final total.
+	 * exclusion exactly: each line was incremented once per acquisition of
+	 * its lock, under that lock, so the lines of one lock are all equal and
+	 * the first lines of all locks add up to the final total.
 	 */
-	unsigned joined = join_until(tids, n, t1 + DRAIN_LIMIT_S);
-	r.drain_s = now_s() - t1;
+	unsigned joined = join_until(tids, n, s1.t + DRAIN_LIMIT_S);
+	r.drain_s = now_s() - s1.t;
 	if (joined == n) {
-		uint64_t final_total = 0;
+		uint64_t final_total = 0, sum = 0;
 		for (unsigned i = 0; i < n; i++)
 			final_total += w[i].count;
 		r.checked = 1;
-		for (unsigned i = 0; i < o->cs_lines; i++)
-			if (sh->data[i].value != final_total) {
-				fprintf(stderr, BENCH_NAME ": %s, %u threads: mutual exclusion broken: "
-					"line %u counted %llu of %llu acquisitions\n", l->name, n, i,
-					(unsigned long long)sh->data[i].value,
-					(unsigned long long)final_total);
-				r.status = RUN_CHECK_FAILED;
-				break;
-			}
+		for (unsigned k = 0; k < nlocks && r.status == RUN_OK; k++) {
+			const struct cs_line *d = sh->data + (size_t)k * lines;
+			sum += d[0].value;
+			for (unsigned i = 1; i < lines; i++)
+				if (d[i].value != d[0].value) {
+					fprintf(stderr, BENCH_NAME ": %s, %u threads: mutual exclusion "
+						"broken: lock %u's line %u counted %llu, its line 0 %llu\n",
+						l->name, n, k, i, (unsigned long long)d[i].value,
+						(unsigned long long)d[0].value);
+					r.status = RUN_CHECK_FAILED;
+					break;
+				}
+		}
+		if (r.status == RUN_OK && sum != final_total) {
+			fprintf(stderr, BENCH_NAME ": %s, %u threads: mutual exclusion broken: "
+				"the locks' lines counted %llu of %llu acquisitions\n", l->name, n,
+				(unsigned long long)sum, (unsigned long long)final_total);
+			r.status = RUN_CHECK_FAILED;
+		}
 	}
 	result_write_line(stdout, &r);
 	if (joined < n)
 		_exit(0);	/* the stragglers die with the process */
 
-	l->destroy(lock_obj);
+	for (unsigned k = 0; k < nlocks; k++)
+		l->destroy(lock_obj + k * stride);
 	pthread_barrier_destroy(&start);
 	return r.status == RUN_OK ? 0 : 1;
 }
