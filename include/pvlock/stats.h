@@ -35,7 +35,10 @@
 	X(ticket_kick,        "ticket lock, pv: kicks sent by unlock") \
 	X(ticket_no_record,   "ticket lock, pv: waits without a record (deep nesting or no slot): spin") \
 	X(tas_slowpath,       "test-and-set lock: acquisitions that had to spin") \
-	X(bad_unlock,         "unlocks of a lock that was not locked (reported on stderr)")
+	X(bad_unlock,         "unlocks of a lock that was not locked (reported on stderr)") \
+	X(preempt_holder,     "bpf: a waiter found the lock holder (where known) preempted") \
+	X(preempt_waiter,     "bpf: a hand-off or kick went to, or a waiter spun behind, a preempted thread") \
+	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)")
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;

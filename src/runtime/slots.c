@@ -129,6 +129,7 @@ struct pvlock_slot *pvlock__slot_self(void)
 	/* glibc keeps the first 32 keys' values in the thread descriptor, so
 	 * this neither allocates nor locks: safe in a signal handler. */
 	pthread_setspecific(exit_key, (void *)(uintptr_t)(index + 1));
+	pvlock__slot_attached(slot);
 	return slot;
 }
 
