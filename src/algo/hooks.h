@@ -126,6 +126,10 @@ enum {
 #define PVLOCK_USES_DEFAULT 0u
 extern unsigned pvlock__preempt_uses;
 
+/* Relaxed loads: both are set before the first slow path (the constructor,
+ * or a test installing a backend while no slow path runs) and pair with the
+ * relaxed stores in src/runtime/pv_ops.c; a stale value only skips or takes
+ * a hint, never changes what the lock protocol guarantees. */
 static inline bool preempt_known(void)
 {
 	return pvlock__unlikely(__atomic_load_n(&pvlock__backend_knows, __ATOMIC_RELAXED));
@@ -148,7 +152,7 @@ static inline void steal_end(struct pvlock_slot *self, uint64_t begin)
 		return;
 	uint64_t now = pvlock__pv_steal_ns(self);
 	if (now > begin)
-		ev_add(self, PVLOCK_EV_preempt_steal_ns, now - begin);
+		ev_add(self, preempt_steal_ns, now - begin);
 }
 
 #ifdef PVLOCK_FAULT_INJECTION
