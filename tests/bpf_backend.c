@@ -150,7 +150,6 @@ static void case_blocked(void)
 		blocked += pvlock__pv_slot_state(s.slot) == PVLOCK_BPF_BLOCKED;
 		test_sleep_ms(1);
 	}
-	CHECK(!pvlock__pv_vcpu_is_preempted(s.slot) || blocked < samples);
 	stop(&s, t);
 	/* It sleeps 500 ms at a time and runs for microseconds (plus however
 	 * long a loaded machine takes to run it once woken). */
