@@ -64,6 +64,7 @@ LIBS := build/lib/libpvlock.a build/lib/libpvlock.so build/lib/pvlock.pc
 # and add targets of its own.
 TOOLS := $(notdir $(patsubst %/,%,$(wildcard tools/*/)))
 -include $(wildcard tools/*/rules.mk)
+-include src/backend/bpf/rules.mk
 define define_tool
 build/bin/$(1): $$(wildcard tools/$(1)/*.c tools/$(1)/*.h) $$(or $$(TOOL_LIB_$(1)),build/lib/libpvlock.a)
 	@mkdir -p $$(@D)

@@ -46,6 +46,16 @@ else
 	fail "installed files" "missing or different:$missing"
 fi
 
+# The bpf backend's loader: installed beside libpvlock.so when it was built;
+# libpvlock.so itself never needs libbpf (it dlopens the loader).
+if readelf -d "$PREFIX/lib/libpvlock.so" | grep -q 'NEEDED.*libbpf'; then
+	fail "bpf loader" "libpvlock.so needs libbpf at link time"
+elif [ -e build/lib/libpvlock-bpf.so ] && [ ! -e "$PREFIX/lib/libpvlock-bpf.so" ]; then
+	fail "bpf loader" "build/lib/libpvlock-bpf.so was built but not installed"
+else
+	pass "libpvlock.so does not need libbpf; the bpf loader is installed where built"
+fi
+
 soname=$(readelf -d "$PREFIX/lib/libpvlock.so" 2>/dev/null |
 	 sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 if [[ "$soname" =~ ^libpvlock\.so\.[0-9]+$ ]] && [ -e "$PREFIX/lib/$soname" ] &&

@@ -68,6 +68,12 @@ unsigned pvlock_get_spin_threshold(void);
 int pvlock_set_steal_spin(unsigned loops);
 unsigned pvlock_get_steal_spin(void);
 
+/*
+ * The wait/kick backend in use: "futex", or "bpf" (a sched_switch program
+ * tells the slow paths which threads run; PVLOCK_BACKEND=auto|futex|bpf).
+ */
+const char *pvlock_backend(void);
+
 PVLOCK__END_DECLS
 
 #endif /* PVLOCK_MODE_H */

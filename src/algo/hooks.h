@@ -60,8 +60,11 @@ extern unsigned pvlock__steal_spin;
 void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val);
 /* Wake the thread of that slot; harmless if it is running. */
 void pvlock__pv_kick(struct pvlock_slot *target);
-/* Known not to be running?  false means "don't know". */
+/* Known to be runnable but not running (preempted)?  false: running,
+ * blocked, or don't know. */
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot);
+/* A thread just took this slot: record its kernel tid, tell the backend. */
+void pvlock__slot_attached(struct pvlock_slot *slot);
 
 /* corrupt: the word is no state of this lock (else: it is just not locked). */
 void pvlock__report_bad_unlock(const char *function, const void *lock, uint32_t word,
@@ -125,6 +128,60 @@ static inline unsigned spin_threshold(void)
 static inline unsigned steal_spin(void)
 {
 	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
+}
+
+/* What a backend that knows who runs (bpf) tells; 0 / false / 0 from one
+ * that does not (futex).  pvlock__backend_knows says which kind is active. */
+extern bool pvlock__backend_knows;
+enum pvlock_slot_state {
+	PVLOCK_SLOT_UNKNOWN = 0,
+	PVLOCK_SLOT_RUNNING = 1,
+	PVLOCK_SLOT_RUNNABLE = 2,	/* preempted, or woken and not yet on a CPU */
+	PVLOCK_SLOT_BLOCKED = 3,
+};
+int pvlock__pv_slot_state(const struct pvlock_slot *slot);	/* enum pvlock_slot_state */
+uint64_t pvlock__pv_steal_ns(const struct pvlock_slot *slot);
+
+/*
+ * The slow paths' uses of "who runs" (PVLOCK_PREEMPT_USES; docs/design.md
+ * has the measurements behind the default).  Each applies only while the
+ * backend knows.
+ */
+enum {
+	PVLOCK_USE_WAIT_EARLY = 1,	/* queued waiter sleeps early behind a preempted prev (Linux v5.2, reverted in v5.4) */
+	PVLOCK_USE_HOLDER = 2,		/* queue head sleeps at once while the holder it knows is not running */
+	PVLOCK_USE_KICK_AHEAD = 16,	/* ticket unlock also wakes the waiter after next */
+};
+#define PVLOCK_USES_DEFAULT 0u
+extern unsigned pvlock__preempt_uses;
+
+/* Relaxed loads: both are set before the first slow path (the constructor,
+ * or a test installing a backend while no slow path runs) and pair with the
+ * relaxed stores in src/runtime/pv_ops.c; a stale value only skips or takes
+ * a hint, never changes what the lock protocol guarantees. */
+static inline bool preempt_known(void)
+{
+	return pvlock__unlikely(__atomic_load_n(&pvlock__backend_knows, __ATOMIC_RELAXED));
+}
+
+static inline bool preempt_use(unsigned use)
+{
+	return preempt_known() && (__atomic_load_n(&pvlock__preempt_uses, __ATOMIC_RELAXED) & use);
+}
+
+/* Steal time of one slow path: read at its start, counted at its end. */
+static inline uint64_t steal_begin(struct pvlock_slot *self)
+{
+	return preempt_known() ? pvlock__pv_steal_ns(self) : 0;
+}
+
+static inline void steal_end(struct pvlock_slot *self, uint64_t begin)
+{
+	if (!preempt_known())
+		return;
+	uint64_t now = pvlock__pv_steal_ns(self);
+	if (now > begin)
+		ev_add(self, preempt_steal_ns, now - begin);
 }
 
 #ifdef PVLOCK_FAULT_INJECTION

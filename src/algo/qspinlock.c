@@ -23,11 +23,13 @@ void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
 {
 	enum pvlock_mode mode = pvlock__mode_freeze();
 	struct pvlock_slot *self = pvlock__slot_self();
+	uint64_t steal = steal_begin(self);
 
 	if (mode == PVLOCK_MODE_PV)
 		qspin_slowpath_pv(lock, val, self);
 	else
 		qspin_slowpath_native(lock, val, self);
+	steal_end(self, steal);
 }
 
 /*

@@ -203,15 +203,27 @@ static inline void pv_init_node(struct qnode *node)
 	store_relaxed(&node->state, PV_RUNNING);
 }
 
-/* Sleep early when the node ahead of us is itself not running: our turn
- * cannot come before it runs again. */
-static inline bool pv_wait_early(struct qnode *prev, unsigned loop)
+/*
+ * Sleep early when the node ahead of us is itself not running: our turn
+ * cannot come before it runs again.  Linux looks at prev's node state only.
+ * With a backend that knows who runs, a preempted prev is counted
+ * (preempt_waiter, once per spin round: *seen) and, with the wait-early use
+ * (Linux v5.2's variant, reverted in v5.4), also makes us sleep early.
+ */
+static inline bool pv_wait_early(struct qnode *prev, unsigned loop, struct pvlock_slot *self,
+				 bool *seen)
 {
 	if (loop & PV_PREV_CHECK_MASK)
 		return false;
-	/* A hint (relaxed): a wrong guess only sleeps early or spins on. */
-	return load_relaxed(&prev->state) != PV_RUNNING ||
-	       pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(prev));
+	/* Hints (relaxed): a wrong guess only sleeps early or spins on. */
+	if (load_relaxed(&prev->state) != PV_RUNNING)
+		return true;
+	if (!preempt_known() || !pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(prev)))
+		return false;
+	if (!*seen)
+		ev_inc(self, preempt_waiter);
+	*seen = true;
+	return preempt_use(PVLOCK_USE_WAIT_EARLY);
 }
 
 /*
@@ -221,13 +233,13 @@ static inline bool pv_wait_early(struct qnode *prev, unsigned loop)
 static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_slot *self)
 {
 	for (;;) {
-		bool early = false;
+		bool early = false, seen = false;
 
 		for (unsigned loop = spin_threshold(); loop; loop--) {
 			/* Relaxed: the caller re-reads it with acquire. */
 			if (load_relaxed(&node->locked))
 				return;
-			if (pv_wait_early(prev, loop)) {
+			if (pv_wait_early(prev, loop, self, &seen)) {
 				early = true;
 				break;
 			}
@@ -277,6 +289,10 @@ static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_s
  */
 static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot *self)
 {
+	/* The hand-off just went to a thread that is not running: the stall
+	 * a fair lock suffers under overcommit, counted where it happens. */
+	if (preempt_known() && pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(node)))
+		ev_inc(self, preempt_waiter);
 	PREEMPT_POINT(KICK_NODE);
 	/* A failed CAS orders nothing, so the barrier must precede it
 	 * (reference race 2): next->locked = 1 before we read its state. */
@@ -295,6 +311,25 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
 }
 
 /*
+ * The queue head knows the holder when its predecessor handed it the head
+ * (the predecessor took the lock then), unless a stealer came between.
+ * Every PV_PREV_CHECK_MASK + 1 spins, look: a preempted holder is counted
+ * (preempt_holder, once per spin round) and, with the holder use, the head
+ * stops spinning and sleeps (Solaris' adaptive mutex, Linux's owner_on_cpu).
+ */
+static inline bool pv_holder_stopped(const struct pvlock_slot *holder, unsigned loop,
+				     struct pvlock_slot *self, bool *seen)
+{
+	if (!holder || (loop & PV_PREV_CHECK_MASK) || !preempt_known() ||
+	    !pvlock__pv_vcpu_is_preempted(holder))
+		return false;
+	if (!*seen)
+		ev_inc(self, preempt_holder);
+	*seen = true;
+	return preempt_use(PVLOCK_USE_HOLDER);
+}
+
+/*
  * The queue head: spin a bounded time for the lock with the pending bit set
  * (no stealing while we spin), then make sure unlock will find and kick us
  * (hash entry, then _Q_SLOW_VAL) and sleep.  Returns owning the lock.
@@ -308,7 +343,7 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
  * M1 (the algorithm), M5 (its orderings under a weak memory model).
  */
 static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
-				     struct pvlock_slot *self)
+				     struct pvlock_slot *self, const struct pvlock_slot *holder)
 {
 	/* Relaxed: read after our own RMW of state in pv_wait_node, or the
 	 * kicker's CAS that beat it; coherence gives us the winner. */
@@ -328,9 +363,12 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 		/* A hint to our successor's pv_wait_early: relaxed. */
 		store_relaxed(&node->state, PV_RUNNING);
 		set_pending(lock);
+		bool seen = false;
 		for (unsigned loop = spin_threshold(); loop; loop--) {
 			if (pv_trylock_clear_pending(lock))
 				goto gotlock;
+			if (pv_holder_stopped(holder, loop, self, &seen))
+				break;
 			cpu_relax();
 		}
 		clear_pending(lock);
@@ -383,6 +421,7 @@ static inline __attribute__((always_inline))
 void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, const bool pv)
 {
 	struct qnode *node0, *node, *prev, *next;
+	const struct pvlock_slot *holder = NULL;	/* pv: who handed us the head */
 	uint32_t old, tail;
 	int idx;
 
@@ -483,6 +522,7 @@ queue:
 		 * we then read the lock word no older than prev's set_locked. */
 		while (!load_acquire(&node->locked))
 			cpu_relax();
+		holder = pvlock__slot_of_node(prev);
 
 		/* Someone may have queued behind us meanwhile (acquire: pairs
 		 * with its store_release of our next, as below). */
@@ -492,7 +532,7 @@ queue:
 	/* We are the head: wait for the owner and any pending waiter to go.
 	 * pv: pv_wait_head_or_lock returns owning the lock. */
 	if (pv) {
-		val = pv_wait_head_or_lock(lock, node, self);
+		val = pv_wait_head_or_lock(lock, node, self, holder);
 	} else {
 		/* Acquire: pairs with the release of the owner's unlock. */
 		while ((val = load_acquire(&lock->val)) & Q_LOCKED_PENDING_MASK)

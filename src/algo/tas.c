@@ -10,8 +10,11 @@
 
 void pvlock__tas_lock_slow(pvlock_tas_t *lock)
 {
+	struct pvlock_slot *self = pvlock__slot_self();
+	uint64_t steal = steal_begin(self);
+
 	pvlock__mode_freeze();
-	ev_inc(pvlock__slot_self(), tas_slowpath);
+	ev_inc(self, tas_slowpath);
 	for (;;) {
 		uint32_t val = 0;
 
@@ -20,8 +23,9 @@ void pvlock__tas_lock_slow(pvlock_tas_t *lock)
 		while (load_relaxed(&lock->val))
 			cpu_relax();
 		if (cas(&lock->val, &val, 1, __ATOMIC_ACQUIRE))
-			return;
+			break;
 	}
+	steal_end(self, steal);
 }
 
 void pvlock__tas_unlock_bad(pvlock_tas_t *lock)

@@ -120,6 +120,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 {
 	bool pv = pvlock__mode_freeze() == PVLOCK_MODE_PV;
 	struct pvlock_slot *self = pvlock__slot_self();
+	uint64_t steal = steal_begin(self);
 	uint16_t head = 0;
 
 	ev_inc(self, ticket_slowpath);
@@ -150,6 +151,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 got:
 	if (pv && (head & TICKET_FLAG))
 		ticket_clear_slowpath_flag(lock, head);
+	steal_end(self, steal);
 }
 
 /*
@@ -157,12 +159,18 @@ got:
  * published a record (if not, it will see the new head when it re-checks).
  * `lock` is only compared, never dereferenced: it may be freed already.
  */
-void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
+/* The slot a ticket-wait record belongs to (records live in the slots). */
+static struct pvlock_slot *slot_of_record(const struct ticket_wait *w)
 {
-	/* The releasing CAS in pvlock_ticket_unlock() was acq_rel: it acquired
-	 * the waiting-slot bits and records that the waiters released with
-	 * their flag RMW.  So the bitmap load is relaxed. */
-	PREEMPT_POINT(TICKET_BEFORE_KICK);
+	size_t offset = (size_t)((const char *)w - (const char *)pvlock__slots);
+
+	return &pvlock__slots[offset / sizeof(struct pvlock_slot)];
+}
+
+/* The record of the waiter on lock for ticket want, or NULL. */
+static struct ticket_wait *ticket_waiter(pvlock_ticket_t *lock, uint16_t want)
+{
+	/* Relaxed bitmap loads: see pvlock__ticket_unlock_kick. */
 	unsigned words = (pvlock__slot_high_water() + 63) / 64;
 
 	for (unsigned i = 0; i < words; i++) {
@@ -178,20 +186,55 @@ void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 
 				/* Acquire: pairs with the waiter's
 				 * store_release of w->lock (want is then
-				 * its want).  kicked = 1 with release,
-				 * pairing with the acquire load of kicked
-				 * in the backend's wait check; the kick
-				 * itself is ordered by the backend. */
+				 * its want). */
 				if (load_acquire(&w->lock) == lock &&
-				    load_relaxed(&w->want) == next) {
-					store_release(&w->kicked, 1);
-					ev_inc(pvlock__slot_peek(), ticket_kick);
-					pvlock__pv_kick(s);
-					return;
-				}
+				    load_relaxed(&w->want) == want)
+					return w;
 			}
 		}
 	}
+	return NULL;
+}
+
+static void ticket_kick(struct ticket_wait *w)
+{
+	/* kicked = 1 with release, pairing with the acquire load of kicked
+	 * in the backend's wait check; the kick itself is ordered by the
+	 * backend. */
+	store_release(&w->kicked, 1);
+	ev_inc(pvlock__slot_peek(), ticket_kick);
+	pvlock__pv_kick(slot_of_record(w));
+}
+
+/*
+ * pv unlock saw the flag: kick the waiter holding ticket `next`, if it has
+ * published a record (if not, it will see the new head when it re-checks).
+ * `lock` is only compared, never dereferenced: it may be freed already.
+ * With a backend that knows who runs, a next waiter that is preempted is
+ * counted, and with the kick-ahead use the waiter after a sleeping next is
+ * woken too, so that it runs by the time its turn comes.
+ */
+void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
+{
+	/* The releasing CAS in pvlock_ticket_unlock() was acq_rel: it acquired
+	 * the waiting-slot bits and records that the waiters released with
+	 * their flag RMW.  So the bitmap loads are relaxed. */
+	PREEMPT_POINT(TICKET_BEFORE_KICK);
+	struct ticket_wait *w = ticket_waiter(lock, next);
+
+	if (!w)
+		return;
+	ticket_kick(w);
+	if (!preempt_known())
+		return;
+	/* next has to be woken (it published a record to sleep) or is
+	 * preempted: its turn stalls, so wake the one after it now. */
+	if (pvlock__pv_vcpu_is_preempted(slot_of_record(w)))
+		ev_inc(pvlock__slot_peek(), preempt_waiter);
+	if (preempt_use(PVLOCK_USE_KICK_AHEAD) &&
+	    (w = ticket_waiter(lock, (uint16_t)(next + TICKET_INC))) &&
+	    !load_relaxed(&w->kicked))
+		ticket_kick(w);
 }
 
 void pvlock__ticket_unlock_bad(pvlock_ticket_t *lock)

@@ -7,8 +7,14 @@
  *   kick(target)          wake that slot's thread; a kick sent after the
  *                         waiter's wait began is never lost; kicking a
  *                         running thread is harmless
- *   vcpu_is_preempted(s)  true if that slot's thread is known not to run;
- *                         false means "don't know"
+ *   vcpu_is_preempted(s)  true if that slot's thread is known to be
+ *                         runnable but not running (KVM's `preempted`);
+ *                         false: running, blocked, or don't know
+ * Optional (NULL: the backend does not know; the futex backend):
+ *   slot_state(s)         enum pvlock_bpf_state: unknown, running, runnable
+ *                         (preempted), blocked
+ *   steal_ns(s)           total ns the slot's thread was runnable, not running
+ *   attach(s)             a thread just took slot s (s->tid is set)
  * Kickers change what the waiter checks (*ptr) before they kick, so a kick
  * sent before the wait began is seen through *ptr.  kick names a slot, never
  * a lock address: the lock may be freed by the time the kick is sent.
@@ -23,9 +29,22 @@ struct pvlock_backend {
 	void (*wait)(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val);
 	void (*kick)(struct pvlock_slot *target);
 	bool (*vcpu_is_preempted)(const struct pvlock_slot *slot);
+	int (*slot_state)(const struct pvlock_slot *slot);
+	uint64_t (*steal_ns)(const struct pvlock_slot *slot);
+	void (*attach)(struct pvlock_slot *slot);
 };
 
 extern const struct pvlock_backend pvlock__futex_backend;
+extern const struct pvlock_backend pvlock__bpf_backend;
+
+/* Load the sched_switch program (dlopen libpvlock-bpf.so) and install the
+ * bpf backend: 0, or -1 with the reason in why[]. */
+int pvlock__bpf_backend_load(char *why, size_t why_len);
+/* Put the futex backend back and unload the program (at exit). */
+void pvlock__bpf_backend_unload(void);
+struct pvlock_bpf_ops;
+/* The loader's operations while the program is loaded, else NULL. */
+const struct pvlock_bpf_ops *pvlock__bpf_ops(void);
 
 /* Use another backend (tests); NULL puts the futex backend back.  Install it
  * while no thread is in a slow path. */

@@ -1,9 +1,16 @@
 /*
  * pv_ops.c - pv_wait and pv_kick as the algorithms see them: the current
  * backend, plus kick and wake latency accounting and, in test builds, the
- * injected faults (spurious wake-ups, delayed and dropped kicks).
+ * injected faults (spurious wake-ups, delayed and dropped kicks).  Also the
+ * choice of backend (PVLOCK_BACKEND) and what the slow paths do with a
+ * backend that knows who runs (PVLOCK_PREEMPT_USES).
  */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
@@ -11,9 +18,20 @@
 
 static const struct pvlock_backend *backend = &pvlock__futex_backend;
 
+/* Whether the current backend knows who runs (has slot_state); the slow
+ * paths test it before asking, so the futex backend pays one load. */
+bool pvlock__backend_knows;
+
 void pvlock__backend_install(const struct pvlock_backend *b)
 {
-	__atomic_store_n(&backend, b ? b : &pvlock__futex_backend, __ATOMIC_RELEASE);
+	b = b ? b : &pvlock__futex_backend;
+	__atomic_store_n(&backend, b, __ATOMIC_RELEASE);
+	__atomic_store_n(&pvlock__backend_knows, b->slot_state != NULL, __ATOMIC_RELAXED);
+}
+
+const char *pvlock_backend(void)
+{
+	return pvlock__backend_current()->name;
 }
 
 const struct pvlock_backend *pvlock__backend_current(void)
@@ -60,4 +78,114 @@ void pvlock__pv_kick(struct pvlock_slot *target)
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)
 {
 	return pvlock__backend_current()->vcpu_is_preempted(slot);
+}
+
+int pvlock__pv_slot_state(const struct pvlock_slot *slot)
+{
+	const struct pvlock_backend *b = pvlock__backend_current();
+
+	return b->slot_state ? b->slot_state(slot) : 0;
+}
+
+uint64_t pvlock__pv_steal_ns(const struct pvlock_slot *slot)
+{
+	const struct pvlock_backend *b = pvlock__backend_current();
+
+	return slot && b->steal_ns ? b->steal_ns(slot) : 0;
+}
+
+void pvlock__slot_attached(struct pvlock_slot *slot)
+{
+	const struct pvlock_backend *b = pvlock__backend_current();
+
+	slot->tid = (uint32_t)gettid();	/* a syscall: async-signal-safe */
+	if (b->attach)
+		b->attach(slot);
+}
+
+/* ---- which uses of "who runs" are on (PVLOCK_PREEMPT_USES) --------------- */
+
+#define USE_NAMES(X) \
+	X(WAIT_EARLY, "wait-early") X(HOLDER, "holder") X(KICK_AHEAD, "kick-ahead")
+
+unsigned pvlock__preempt_uses = PVLOCK_USES_DEFAULT;
+
+static const struct { unsigned bit; const char *name; } use_names[] = {
+#define USE_ENTRY(bit, name) { PVLOCK_USE_##bit, name },
+	USE_NAMES(USE_ENTRY)
+#undef USE_ENTRY
+};
+
+/* "none", "default", or a comma-separated list of use names: 0 and *out, or -1. */
+static int parse_uses(const char *text, unsigned *out)
+{
+	if (!strcmp(text, "none")) {
+		*out = 0;
+		return 0;
+	}
+	if (!strcmp(text, "default")) {
+		*out = PVLOCK_USES_DEFAULT;
+		return 0;
+	}
+	unsigned uses = 0;
+	for (const char *p = text; *p;) {
+		size_t len = strcspn(p, ",");
+		unsigned i;
+
+		for (i = 0; i < sizeof(use_names) / sizeof(use_names[0]); i++)
+			if (strlen(use_names[i].name) == len && !strncmp(p, use_names[i].name, len))
+				break;
+		if (i == sizeof(use_names) / sizeof(use_names[0]))
+			return -1;
+		uses |= use_names[i].bit;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	*out = uses;
+	return 0;
+}
+
+/* ---- choosing the backend (PVLOCK_BACKEND) -------------------------------- */
+
+static void use_bpf(bool quiet)
+{
+	char why[300];
+
+	if (pvlock__bpf_backend_load(why, sizeof(why)) != 0 && !quiet)
+		fprintf(stderr, "pvlock: PVLOCK_BACKEND=bpf: the bpf backend cannot load: %s; "
+			"using futex\n", why);
+}
+
+/* auto: futex.  The measurements in docs/design.md did not show bpf making
+ * pvlock better by enough to load a program into the kernel for every
+ * process that may; bpf is opt-in, for its statistics and its pictures. */
+static void use_auto(void)
+{
+}
+
+__attribute__((constructor)) static void backend_from_environment(void)
+{
+	const char *name = getenv("PVLOCK_BACKEND");
+	const char *uses = getenv("PVLOCK_PREEMPT_USES");
+
+	if (!name || !strcmp(name, "auto")) {
+		use_auto();
+	} else if (!strcmp(name, "bpf")) {
+		use_bpf(false);
+	} else if (strcmp(name, "futex") != 0) {
+		fprintf(stderr, "pvlock: PVLOCK_BACKEND=\"%s\" is not a backend; accepted "
+			"values: auto, futex, bpf (using the default, auto)\n", name);
+		use_auto();
+	}
+
+	if (uses && parse_uses(uses, &pvlock__preempt_uses) != 0)
+		fprintf(stderr, "pvlock: PVLOCK_PREEMPT_USES=\"%s\" is not valid; accepted: none, "
+			"default, or a comma-separated list of wait-early, holder, kick-ahead "
+			"(using the default)\n", uses);
+}
+
+__attribute__((destructor)) static void backend_unload(void)
+{
+	pvlock__bpf_backend_unload();
 }

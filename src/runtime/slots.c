@@ -242,6 +242,7 @@ struct pvlock_slot *pvlock__slot_self(void)
 		slot_free((uint32_t)index);
 		return &pvlock__slots[none - 1];
 	}
+	pvlock__slot_attached(slot);
 	return slot;
 }
 

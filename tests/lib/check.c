@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "lib/check.h"
 
 static int passed, failed;
@@ -82,6 +83,18 @@ void test_fail_at(const char *file, int line, const char *fmt, ...)
 	_exit(1);
 }
 
+/* A forked child runs on futex (one program per process: the parent's is
+ * not ours); PVLOCK_BACKEND=bpf loads a program of the case's own, so that
+ * the stress and torture cases also run on the bpf backend. */
+static void test_backend_from_environment(void)
+{
+	const char *want = getenv("PVLOCK_BACKEND");
+	char why[300];
+
+	if (want && !strcmp(want, "bpf") && pvlock__bpf_backend_load(why, sizeof(why)) != 0)
+		FAIL("PVLOCK_BACKEND=bpf, but the backend does not load: %s", why);
+}
+
 void test_run(const char *name, int mode, test_fn fn)
 {
 	const char *mode_name = mode == PVLOCK_MODE_PV ? " [pv]" :
@@ -101,6 +114,7 @@ void test_run(const char *name, int mode, test_fn fn)
 		if (mode >= 0 && pvlock_set_mode((enum pvlock_mode)mode) != 0)
 			FAIL("pvlock_set_mode: %s", strerror(errno));
 		pvlock__fault_reset();
+		test_backend_from_environment();
 		pvlock_stats_reset();
 		fn();
 		_exit(0);

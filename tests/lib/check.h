@@ -79,5 +79,10 @@ unsigned rec_waits(void);		/* backend waits that actually began */
 unsigned rec_waits_on(const void *ptr);	/* ... that waited on this address */
 unsigned rec_kicks(void);		/* kicks sent */
 unsigned rec_kicks_held(void);		/* kicks sent but not yet delivered */
+/* The same backend, but it knows who runs: with rec_set_preempted(true)
+ * every other thread reads "preempted"; steal time grows at every read.
+ * uses: the PVLOCK_USE_* bits the slow paths apply. */
+void rec_install_knowing(unsigned uses);
+void rec_set_preempted(bool on);
 
 #endif /* PVLOCK_TESTS_CHECK_H */

@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 
+#include "algo/hooks.h"
 #include "backend/backend.h"
 #include "lib/check.h"
 
@@ -55,10 +56,26 @@ static void rec_kick(struct pvlock_slot *target)
 		deliver(target);
 }
 
+/* The knowing variant: every slot but the asking thread's own reads
+ * "preempted" while preempt_on is set, and steal time grows by 1000 ns at
+ * every read. */
+static bool preempt_on;
+static uint64_t fake_steal;
+
 static bool rec_preempted(const struct pvlock_slot *slot)
 {
+	return __atomic_load_n(&preempt_on, __ATOMIC_ACQUIRE) && slot != pvlock__slot_peek();
+}
+
+static int rec_slot_state(const struct pvlock_slot *slot)
+{
+	return rec_preempted(slot) ? PVLOCK_SLOT_RUNNABLE : PVLOCK_SLOT_RUNNING;
+}
+
+static uint64_t rec_steal_ns(const struct pvlock_slot *slot)
+{
 	(void)slot;
-	return false;
+	return __atomic_add_fetch(&fake_steal, 1000, __ATOMIC_RELAXED);
 }
 
 static const struct pvlock_backend record_backend = {
@@ -68,9 +85,29 @@ static const struct pvlock_backend record_backend = {
 	.vcpu_is_preempted = rec_preempted,
 };
 
+static const struct pvlock_backend knowing_backend = {
+	.name = "record-knowing",
+	.wait = rec_wait,
+	.kick = rec_kick,
+	.vcpu_is_preempted = rec_preempted,
+	.slot_state = rec_slot_state,
+	.steal_ns = rec_steal_ns,
+};
+
 void rec_install(void)
 {
 	pvlock__backend_install(&record_backend);
+}
+
+void rec_install_knowing(unsigned uses)
+{
+	pvlock__preempt_uses = uses;
+	pvlock__backend_install(&knowing_backend);
+}
+
+void rec_set_preempted(bool on)
+{
+	__atomic_store_n(&preempt_on, on, __ATOMIC_RELEASE);
 }
 
 void rec_hold_kicks(bool hold)

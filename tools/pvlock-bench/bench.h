@@ -103,6 +103,7 @@ struct lock_adapter {
 	bool is_pvlock;			/* has pvlock statistics */
 	int pv_mode;			/* PVLOCK_MODE_* for pvlock locks, else -1 */
 	enum peer_class peer_class;	/* PEER_NONE for pvlock's own locks */
+	const char *backend;		/* NAME@futex / NAME@bpf: PVLOCK_BACKEND of its runs */
 	size_t size;			/* bytes of the lock object */
 	void (*init)(void *lock);
 	void (*destroy)(void *lock);
@@ -112,7 +113,12 @@ struct lock_adapter {
 
 extern const struct lock_adapter lock_adapters[];
 extern const unsigned lock_adapter_count;
+/* A table name, or NAME@futex / NAME@bpf[:USE+USE] for a pvlock lock on
+ * that backend (with those PVLOCK_PREEMPT_USES). */
 const struct lock_adapter *lock_find(const char *name);
+/* In a child about to run the first lock of list: set PVLOCK_BACKEND and
+ * PVLOCK_PREEMPT_USES as its name asks. */
+void lock_list_setenv(const char *list);
 const char *lock_mode_name(const struct lock_adapter *l);	/* "pv", "native", "-" */
 /* The package a known peer needs if this build left it out, else NULL. */
 const char *lock_left_out_package(const char *name);

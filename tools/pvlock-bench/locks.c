@@ -8,6 +8,8 @@
  * peers.cc.
  */
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -183,10 +185,10 @@ const struct lock_adapter lock_adapters[] = {
 };
 const unsigned lock_adapter_count = sizeof(lock_adapters) / sizeof(lock_adapters[0]);
 
-const struct lock_adapter *lock_find(const char *name)
+static const struct lock_adapter *table_find(const char *name, size_t len)
 {
 	for (unsigned i = 0; i < lock_adapter_count; i++)
-		if (!strcmp(lock_adapters[i].name, name))
+		if (strlen(lock_adapters[i].name) == len && !strncmp(lock_adapters[i].name, name, len))
 			return &lock_adapters[i];
 	return NULL;
 }
@@ -232,6 +234,71 @@ const char *lock_left_out(void)
 						 optional_peers[i].package);
 	}
 	return buf;
+/* NAME@BACKEND[:USE+USE...]: the same lock, run with PVLOCK_BACKEND=BACKEND
+ * (and PVLOCK_PREEMPT_USES=USE,USE...): the backend axis, e.g.
+ * pv-queued@futex,pv-queued@bpf,pv-queued@bpf:holder side by side in one run. */
+static const char *const backends[] = { "futex", "bpf" };
+static struct lock_adapter on_backend[2 * MAX_LIST];
+static char on_backend_names[2 * MAX_LIST][64];
+static unsigned n_on_backend;
+
+/* The backend part of "@bpf:holder" ("bpf"), or NULL. */
+static const char *backend_of(const char *at, size_t *uses_at)
+{
+	for (unsigned b = 0; b < sizeof(backends) / sizeof(backends[0]); b++) {
+		size_t len = strlen(backends[b]);
+		if (!strncmp(at + 1, backends[b], len) && (!at[1 + len] || at[1 + len] == ':' ||
+							   at[1 + len] == ',')) {
+			*uses_at = 1 + len;
+			return backends[b];
+		}
+	}
+	return NULL;
+}
+
+const struct lock_adapter *lock_find(const char *name)
+{
+	const char *at = strchr(name, '@');
+	size_t uses_at;
+
+	if (!at)
+		return table_find(name, strlen(name));
+	const struct lock_adapter *base = table_find(name, (size_t)(at - name));
+	const char *backend = backend_of(at, &uses_at);
+	if (!base || !base->is_pvlock || !backend || strlen(name) >= sizeof(on_backend_names[0]) ||
+	    (at[uses_at] == ':' && (strcmp(backend, "bpf") || !at[uses_at + 1])))
+		return NULL;
+	for (unsigned i = 0; i < n_on_backend; i++)
+		if (!strcmp(on_backend[i].name, name))
+			return &on_backend[i];
+	if (n_on_backend == 2 * MAX_LIST)
+		return NULL;
+	struct lock_adapter *l = &on_backend[n_on_backend];
+	*l = *base;
+	strcpy(on_backend_names[n_on_backend], name);
+	l->name = on_backend_names[n_on_backend++];
+	l->backend = backend;
+	return l;
+}
+
+void lock_list_setenv(const char *list)
+{
+	const char *at = strchr(list, '@');
+	size_t uses_at;
+	const char *backend = at ? backend_of(at, &uses_at) : NULL;
+
+	if (!backend)
+		return;
+	setenv("PVLOCK_BACKEND", backend, 1);
+	if (at[uses_at] != ':')
+		return;
+	char uses[64];
+	size_t len = strcspn(at + uses_at + 1, ",");
+	snprintf(uses, sizeof(uses), "%.*s", (int)len, at + uses_at + 1);
+	for (char *p = uses; *p; p++)
+		if (*p == '+')
+			*p = ',';
+	setenv("PVLOCK_PREEMPT_USES", uses, 1);
 }
 
 const char *lock_mode_name(const struct lock_adapter *l)

@@ -27,7 +27,9 @@ void options_usage(FILE *f)
 "fixed time.  Results: medians over --repeat runs, interleaved across locks.\n"
 "\n"
 "Study:\n"
-"  --locks LIST          comma-separated lock names, or 'all' (default: all)\n"
+"  --locks LIST          comma-separated lock names, or 'all' (default: all);\n"
+"                        NAME@futex, NAME@bpf: a pvlock lock on that backend;\n"
+"                        NAME@bpf:USE+USE: with those PVLOCK_PREEMPT_USES\n"
 "  --threads LIST        comma-separated thread counts, 1..%d\n"
 "                        (default: 1,2,4,8,16,32)\n"
 "  --cs-lines LIST       cache lines the critical section modifies, each 1..%d\n"
@@ -183,6 +185,9 @@ static const char *lock_names_accepted(bool list)
 	for (unsigned i = 0; i < lock_adapter_count && used < sizeof(buf); i++)
 		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s",
 					 i ? ", " : "", lock_adapters[i].name);
+	if (used < sizeof(buf))
+		snprintf(buf + used, sizeof(buf) - used,
+			 "; a pvlock lock may name its backend: NAME@futex, NAME@bpf, NAME@bpf:USE+USE");
 	return buf;
 }
 

@@ -49,6 +49,11 @@ static void child_exec(char *const argv[], const char *pv_mode, int out_fd, pid_
 		_exit(127);
 	if (pv_mode)
 		setenv("PVLOCK_MODE", pv_mode, 1);	/* the parent is single-threaded */
+	/* A lock named NAME@BACKEND runs with that backend, which the library
+	 * chooses before main from the environment. */
+	for (int i = 1; argv[i] && argv[i + 1]; i++)
+		if (!strcmp(argv[i], "--run-one") || !strcmp(argv[i], "--run-fastpath"))
+			lock_list_setenv(argv[i + 1]);
 	execvp(argv[0], argv);
 	fprintf(stderr, BENCH_NAME ": cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);

@@ -59,6 +59,14 @@ int child_prepare(const struct options *o)
 			return -1;
 		}
 	}
+	for (unsigned i = 0; i < o->nlocks; i++) {
+		const char *want = o->locks[i]->backend;
+		if (want && strcmp(pvlock_backend(), want)) {
+			fprintf(stderr, BENCH_NAME ": %s: the library runs on %s, not %s\n",
+				o->locks[i]->name, pvlock_backend(), want);
+			return -1;
+		}
+	}
 	if (o->spin_threshold && pvlock_set_spin_threshold(o->spin_threshold)) {
 		fprintf(stderr, BENCH_NAME ": pvlock_set_spin_threshold(%u): %s\n",
 			o->spin_threshold, strerror(errno));

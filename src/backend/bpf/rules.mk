@@ -1,0 +1,40 @@
+# src/backend/bpf/rules.mk - the bpf backend's loader, libpvlock-bpf.so.
+#
+# Built only where clang, bpftool and libbpf are found; otherwise one line
+# says it was left out and everything else builds as before.  libpvlock
+# itself never links libbpf: it dlopens this library when PVLOCK_BACKEND=bpf.
+BPF_CLANG   ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
+BPFTOOL     ?= $(firstword $(shell command -v bpftool /usr/sbin/bpftool /sbin/bpftool 2>/dev/null))
+BPF_HAVE_LIBBPF := $(wildcard /usr/include/bpf/libbpf.h)
+BPF_MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BPF_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+BPF_LIB     := build/lib/libpvlock-bpf.so
+BPF_MISSING := $(if $(BPF_CLANG),,clang )$(if $(BPFTOOL),,bpftool )$(if $(BPF_HAVE_LIBBPF),,libbpf-dev )
+
+# libpvlock looks for the loader in the configured libdir too.
+build/lib/obj/backend/bpf.o build/fi/obj/backend/bpf.o: CFLAGS += -DPVLOCK_BPF_LIBDIR='"$(PREFIX)/lib"'
+
+ifeq ($(strip $(BPF_MISSING)),)
+BPF_BUILT := 1
+build/bpf/pvlock.bpf.o: src/backend/bpf/pvlock.bpf.c src/backend/bpf_abi.h
+	@mkdir -p $(@D)
+	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
+		$(if $(BPF_MULTIARCH),-I/usr/include/$(BPF_MULTIARCH)) -Isrc -c $< -o $@
+build/bpf/pvlock.skel.h: build/bpf/pvlock.bpf.o
+	$(BPFTOOL) gen skeleton $< name pvlock_bpf > $@.tmp && mv $@.tmp $@
+$(BPF_LIB): src/backend/bpf/loader.c build/bpf/pvlock.skel.h src/backend/bpf_abi.h
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(OPT) -g $(WARN) -fPIC -shared -fvisibility=hidden -Isrc -Ibuild/bpf \
+		-o $@ $< -lbpf
+all: $(BPF_LIB)
+install: install-bpf
+install-bpf: $(BPF_LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BPF_LIB) $(DESTDIR)$(PREFIX)/lib/
+else
+BPF_BUILT :=
+$(info pvlock: the bpf backend was left out (missing: $(strip $(BPF_MISSING))); everything else builds)
+install-bpf:
+endif
+.PHONY: install-bpf

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# tests/bpf_stress.sh - the stress test and a short torture of every lock on
+# the bpf backend, with every use of "who runs" switched on, so that each
+# slow-path use also runs under overcommit and faults.  Root only (the
+# program needs root, or CAP_BPF with CAP_PERFMON); skipped with the reason
+# otherwise.  About 60 s.  Protocol of tests/run.sh.
+set -u
+cd "$(dirname "$0")/.."
+LOGS=build/test-logs/bpf_stress
+mkdir -p "$LOGS"
+failed=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: bpf stress: not root (the bpf backend needs root, or CAP_BPF with CAP_PERFMON)"
+	exit 0
+fi
+if [ ! -e build/lib/libpvlock-bpf.so ]; then
+	echo "SKIP: bpf stress: the bpf backend was not built (clang, bpftool or libbpf-dev missing)"
+	exit 0
+fi
+export PVLOCK_BACKEND=bpf PVLOCK_PREEMPT_USES=wait-early,holder,kick-ahead
+probe=$(build/tests/backend_env --probe 2>&1)
+if [ "${probe%% *}" != bpf ]; then
+	echo "SKIP: bpf stress: the program does not load here: $probe"
+	exit 0
+fi
+
+# The stress cases, each in its own process with its own program.
+if build/tests/stress >"$LOGS/stress.log" 2>&1; then
+	pass "bpf stress: every stress case on the bpf backend, all uses on ($(grep -c '^PASS' "$LOGS/stress.log") cases)"
+else
+	fail "bpf stress" "$(grep -m1 '^FAIL' "$LOGS/stress.log") (log: $LOGS/stress.log)"
+fi
+
+# A short torture of each lock; the steal counter shows the backend was live.
+for case in "queued pv --signals --churn --stutter" "ticket pv --signals --churn --stutter" \
+	    "tas pv --signals --churn" "queued pv --spin-threshold 256 --preempt 50 --signals" \
+	    "ticket pv --spin-threshold 256 --preempt 20 --preempt-us 20"; do
+	set -- $case
+	lock=$1 mode=$2; shift 2
+	name="bpf torture $lock/$mode ${*}"
+	log="$LOGS/$(tr -c 'A-Za-z0-9\n' '_' <<<"$name").log"
+	timeout -k 5 45 build/bin/pvlock-torture --threads 8 --duration 2 --lock "$lock" \
+		--mode "$mode" "$@" >"$log" 2>&1
+	rc=$?
+	steal=$(awk '$1 == "stat" && $2 == "preempt_steal_ns" { v = $3 } END { printf "%.0f", v + 0 }' "$log")
+	if [ "$rc" -ne 0 ] || [ "$(tail -n 1 "$log")" != SUCCESS ]; then
+		fail "$name" "exit $rc, last line: $(tail -n 1 "$log") (log: $log)"
+	elif [ "$steal" -le 0 ]; then
+		fail "$name" "preempt_steal_ns is 0: the bpf backend was not live (log: $log)"
+	else
+		pass "$name (steal of waiters: $((steal / 1000000)) ms)"
+	fi
+done
+[ "$failed" -eq 0 ]
