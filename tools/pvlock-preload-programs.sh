@@ -51,22 +51,25 @@ SQL
 # ---- the workloads ---------------------------------------------------------------
 # workload NAME THREADS SIZE: sets CMD (array), STDIN (file or /dev/null),
 # NEED (package command) and NORM (sed script for stderr/stdout).
+# xz and zstd get -T0 (one thread per CPU they may use) where T0=1: in the
+# check and at 1x; elsewhere -TN, to overcommit.
 workload() {
-	local name=$1 th=$2 size=$3
+	local name=$1 th=$2 size=$3 zt=$2
+	[ "${T0:-}" = 1 ] && zt=0
 	STDIN=/dev/null NORM='' DESC=''
 	case $name in
 	xz-compress)
-		NEED=xz CMD=(xz -T"$th" --block-size=1MiB -6 -c "$WORK/in.$size")
-		DESC="xz -T$th -6 --block-size=1MiB, compress";;
+		NEED=xz CMD=(xz -T"$zt" --block-size=1MiB -6 -c "$WORK/in.$size")
+		DESC="xz -T$zt -6 --block-size=1MiB, compress";;
 	xz-decompress)
-		NEED=xz CMD=(xz -T"$th" -d -c "$WORK/in.$size.xz")
-		DESC="xz -T$th, decompress";;
+		NEED=xz CMD=(xz -T"$zt" -d -c "$WORK/in.$size.xz")
+		DESC="xz -T$zt, decompress";;
 	zstd-compress)
-		NEED=zstd CMD=(zstd -q -T"$th" -6 --long=24 -c "$WORK/in.$size")
-		DESC="zstd -T$th -6, compress";;
+		NEED=zstd CMD=(zstd -q -T"$zt" -6 --long=24 -c "$WORK/in.$size")
+		DESC="zstd -T$zt -6, compress";;
 	zstd-decompress)
-		NEED=zstd CMD=(zstd -q -d -c "$WORK/in.$size.zst")
-		DESC="zstd, decompress";;
+		NEED=zstd CMD=(zstd -q -T"$zt" -d -c "$WORK/in.$size.zst")
+		DESC="zstd -T$zt, decompress";;
 	sqlite3)
 		NEED=sqlite3 CMD=(sqlite3 :memory:) STDIN=$WORK/sql.$th.$size
 		DESC="sqlite3, PRAGMA threads=$th, sorts and indexes";;
@@ -89,13 +92,13 @@ WORKLOADS=(xz-compress xz-decompress zstd-compress zstd-decompress sqlite3 kccac
 
 prepare() {	# size threads...
 	local size=$1; shift
-	local lines; lines=$([ "$size" = small ] && echo 40000 || echo 600000)
+	local lines; lines=$([ "$size" = small ] && echo 40000 || echo 150000)
 	[ -f "$WORK/in.$size" ] || {
 		make_input "$lines" "$WORK/in.$size"
 		command -v xz >/dev/null && xz -T2 --block-size=1MiB -6 -c "$WORK/in.$size" >"$WORK/in.$size.xz"
 		command -v zstd >/dev/null && zstd -q -T2 -6 -c "$WORK/in.$size" >"$WORK/in.$size.zst"
 	}
-	local rows; rows=$([ "$size" = small ] && echo 60000 || echo 400000)
+	local rows; rows=$([ "$size" = small ] && echo 60000 || echo 200000)
 	for th in "$@"; do sql_script "$th" "$rows" >"$WORK/sql.$th.$size"; done
 }
 
@@ -140,6 +143,7 @@ report_sums() {	# tag
 check() {
 	local failed=0
 	[ -x "$RUN" ] || { echo "FAIL: preload programs: $RUN not built"; exit 1; }
+	T0=1
 	prepare small 4
 	for w in "${WORKLOADS[@]}"; do
 		workload "$w" 4 small
@@ -180,8 +184,11 @@ measure() {
 	for l in "${LEVELS[@]}"; do
 		read -r name cpus th <<<"$l"
 		[ "$name" = "$level" ] && break
+		name=
 	done
+	[ -n "$name" ] || { echo "pvlock-preload-programs: unknown level \"$level\"" >&2; exit 2; }
 	prepare full "$th" 8
+	T0=; [ "$level" = 1x ] && T0=1
 	for w in "${WORKLOADS[@]}"; do
 		local t=$th
 		[ "$w" = sqlite3 ] && [ "$t" -gt 8 ] && t=8	# SQLITE_MAX_WORKER_THREADS
