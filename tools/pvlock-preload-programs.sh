@@ -12,6 +12,10 @@
 #       each, interleaved; every level is measured under the shared
 #       measurement lock (flock /tmp/pvlock-bench.lock, a few minutes each);
 #       writes docs/preload-results.md.
+#   tools/pvlock-preload-programs.sh fastpath
+#       instructions per uncontended lock+unlock and per signal without a
+#       waiter, glibc against each pvlock kind (callgrind: repeatable, so
+#       no measurement lock).
 #
 # Output "identical" means: the same bytes on stdout (compressed data and
 # decompressed data byte for byte, SQL results) and the same stderr once the
@@ -261,10 +265,52 @@ table() {
 	echo "wrote $out" >&2
 }
 
+# ---- fastpath: instructions per uncontended operation (callgrind, no lock needed) ----
+fastpath() {
+	command -v valgrind >/dev/null || { echo "pvlock-preload-programs: fastpath needs valgrind" >&2; exit 1; }
+	cat >"$WORK/fp.c" <<'C'
+#include <pthread.h>
+#include <stdlib.h>
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_spinlock_t s;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+int main(int argc, char **argv)
+{
+	long n = atol(argv[1]);
+	int what = atoi(argv[2]);
+	pthread_spin_init(&s, PTHREAD_PROCESS_PRIVATE);
+	for (long i = 0; i < n; i++) {
+		if (what == 0) { pthread_mutex_lock(&m); pthread_mutex_unlock(&m); }
+		else if (what == 1) { pthread_spin_lock(&s); pthread_spin_unlock(&s); }
+		else pthread_cond_signal(&c);
+	}
+	return 0;
+}
+C
+	cc -O2 -o "$WORK/fp" "$WORK/fp.c" -pthread || exit 1
+	ir() {	# preload-or-empty kind what n
+		LD_PRELOAD=$1 PVLOCK_PRELOAD_LOCK=$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+			"$WORK/fp" "$4" "$3" 2>&1 | awk '/Collected/ {print $4}'
+	}
+	per_op() {	# preload kind what: instructions per operation (difference of two runs)
+		local a b; a=$(ir "$1" "$2" "$3" 100000); b=$(ir "$1" "$2" "$3" 200000)
+		echo $(((b - a) / 100000))
+	}
+	local lib; lib=$(readlink -f build/lib/libpvlock-preload.so)
+	echo "| operation (uncontended) | glibc | pvlock queued | pvlock ticket | pvlock tas |"
+	echo "|---|---:|---:|---:|---:|"
+	local names=("pthread_mutex_lock + unlock" "pthread_spin_lock + unlock" "pthread_cond_signal, no waiter")
+	for what in 0 1 2; do
+		printf '| %s | %s | %s | %s | %s |\n' "${names[$what]}" "$(per_op "" queued $what)" \
+			"$(per_op "$lib" queued $what)" "$(per_op "$lib" ticket $what)" "$(per_op "$lib" tas $what)"
+	done
+}
+
 case ${1:-check} in
 check) check;;
+fastpath) fastpath;;
 table) shift; table "$@";;
 measure-one) shift; measure "$@";;
 -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//';;
-*) echo "pvlock-preload-programs: unknown command \"$1\"; accepted: check, table [REPEATS]" >&2; exit 2;;
+*) echo "pvlock-preload-programs: unknown command \"$1\"; accepted: check, table [REPEATS], fastpath" >&2; exit 2;;
 esac
