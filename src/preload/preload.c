@@ -111,11 +111,13 @@ const struct preload_real *preload_real(void)
 }
 
 /* ---- the report ------------------------------------------------------------ */
-static pid_t report_pid;
+static pid_t report_pid;	/* the process the library started in */
+static pid_t self_pid;		/* this process, as of our last fork */
 static int report_fd = -1;	/* a copy of stderr: xz, for one, closes fd 2 */
 
 static void counts_reset_in_child(void)
 {
+	self_pid = getpid();
 	/* The child reports its own locks: relaxed, no other thread exists. */
 	for (int i = 0; i < COUNT_N; i++)
 		__atomic_store_n(&preload_counts[i], 0, __ATOMIC_RELAXED);
@@ -126,7 +128,7 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	preload_kind();
 	preload_real();
-	report_pid = getpid();
+	report_pid = self_pid = getpid();
 	const char *want = getenv("PVLOCK_PRELOAD_REPORT");
 	if (want && strcmp(want, "1") == 0)	/* high, out of the program's way */
 		report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 900);
@@ -150,7 +152,12 @@ static void report(int quiet_if_idle)
 {
 	const char *want = getenv("PVLOCK_PRELOAD_REPORT");
 
-	if (!want || strcmp(want, "1") != 0 || reported++)
+	if (!want || strcmp(want, "1") != 0)
+		return;
+	/* A vfork child shares our memory and ran no fork handler: its
+	 * _exit must neither report the parent's counts nor mark them
+	 * reported. */
+	if (getpid() != self_pid || reported++)
 		return;
 	if (quiet_if_idle) {
 		uint64_t any = 0;
