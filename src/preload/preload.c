@@ -41,7 +41,8 @@ enum preload_kind preload_kind_init(void)
 		else
 			bad = 1;
 	}
-	/* Relaxed: the kind is a value, not a publication of other data. */
+	/* Relaxed; pairs with the load in preload_kind(): the kind is a
+	 * value, not a publication of other data (see there). */
 	if (__atomic_compare_exchange_n(&preload_kind_, &unset, kind, false,
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED) && bad)
 		fprintf(stderr, "pvlock-preload: PVLOCK_PRELOAD_LOCK=\"%s\" is not a lock; "
@@ -77,7 +78,8 @@ static void *next(const char *name)
  */
 const struct preload_real *preload_real(void)
 {
-	/* Acquire: pairs with the release below, so the pointers are seen. */
+	/* Acquire: pairs with the release store of 2 below, so the pointers
+	 * written before it are seen (ldar/stlr on aarch64). */
 	if (pvlock__likely(__atomic_load_n(&real_state, __ATOMIC_ACQUIRE) == 2))
 		return &real;
 	struct preload_real r = {
