@@ -24,7 +24,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
-RUN=$ROOT/build/bin/pvlock-run
+RUN=${PVLOCK_PROGRAMS_RUN:-$ROOT/build/bin/pvlock-run}
 LOCK=${PVLOCK_PRELOAD_LOCK_KIND:-queued}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-programs.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
@@ -216,16 +216,22 @@ table() {
 	local repeats=${1:-3} csv=$WORK/results.csv out=docs/preload-results.md
 	[ -x "$RUN" ] || { echo "pvlock-preload-programs: build first (make)" >&2; exit 1; }
 	: >"$csv"; : >"$csv.same"
+	# A snapshot of the wrapper and the library: a rebuild in the tree
+	# while this runs (it waits for the lock) does not change what is measured.
+	mkdir -p "$WORK/snap/bin" "$WORK/snap/lib"
+	cp "$RUN" "$WORK/snap/bin/" && cp build/lib/libpvlock-preload.so "$WORK/snap/lib/" || exit 1
+	local commit; commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo "+changes")
 	for l in "${LEVELS[@]}"; do
 		read -r name _ _ <<<"$l"
 		echo "level $name: waiting for /tmp/pvlock-bench.lock" >&2
-		flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
+		PVLOCK_PROGRAMS_RUN=$WORK/snap/bin/pvlock-run \
+			flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
 	done
 	cp "$csv" docs/preload-results.csv
 	{
 		echo "# Real programs on pvlock: the measured table"
 		echo
-		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC'),"
+		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC') (commit $commit),"
 		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), other helpers' builds running at nice 19 beside it."
 		echo "Each level ran under \`flock /tmp/pvlock-bench.lock\`. Lock: pvlock $LOCK, pv mode."
 		echo "Figures are medians of $repeats runs, plain and pvlock interleaved. Levels:"
