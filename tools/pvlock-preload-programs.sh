@@ -60,7 +60,7 @@ SQL
 workload() {
 	local name=$1 th=$2 size=$3 zt=$2
 	[ "${T0:-}" = 1 ] && zt=0
-	STDIN=/dev/null NORM='' DESC=''
+	STDIN=/dev/null NORM='' DESC='' OPS=''
 	case $name in
 	xz-compress)
 		NEED=xz CMD=(xz -T"$zt" --block-size=1MiB -6 -c "$WORK/in.$size")
@@ -82,12 +82,14 @@ workload() {
 		NORM='s/seed=[0-9]+/seed=N/; /^(time|memory): /d'
 		DESC="kccachetest order -th $th";;
 	stress-mutex)
-		NEED=stress-ng CMD=(stress-ng --mutex 1 --mutex-procs "$th" -t "$([ "$size" = small ] && echo 1 || echo 3)")
-		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/'
+		NEED=stress-ng CMD=(stress-ng --mutex 1 --mutex-procs "$th" --metrics-brief -t "$([ "$size" = small ] && echo 1 || echo 3)")
+		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/; / metrc: /d'
+		OPS=mutex
 		DESC="stress-ng --mutex 1 --mutex-procs $th";;
 	stress-pthread)
-		NEED=stress-ng CMD=(stress-ng --pthread 1 --pthread-max "$th" -t "$([ "$size" = small ] && echo 1 || echo 3)")
-		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/'
+		NEED=stress-ng CMD=(stress-ng --pthread 1 --pthread-max "$th" --metrics-brief -t "$([ "$size" = small ] && echo 1 || echo 3)")
+		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/; / metrc: /d'
+		OPS=pthread
 		DESC="stress-ng --pthread 1 --pthread-max $th";;
 	esac
 }
@@ -102,7 +104,7 @@ prepare() {	# size threads...
 		command -v xz >/dev/null && xz -T2 --block-size=1MiB -6 -c "$WORK/in.$size" >"$WORK/in.$size.xz"
 		command -v zstd >/dev/null && zstd -q -T2 -6 -c "$WORK/in.$size" >"$WORK/in.$size.zst"
 	}
-	local rows; rows=$([ "$size" = small ] && echo 60000 || echo 200000)
+	local rows th; rows=$([ "$size" = small ] && echo 60000 || echo 200000)
 	for th in "$@"; do sql_script "$th" "$rows" >"$WORK/sql.$th.$size"; done
 }
 
@@ -116,6 +118,10 @@ run_one() {
 	{ time env -u PVLOCK_PRELOAD_REPORT -u LD_PRELOAD "${pre[@]}" "${CMD[@]}" \
 		<"$STDIN" >"$WORK/$tag.out" 2>"$WORK/$tag.err"; } 2>"$WORK/$tag.time"
 	RC=$?
+	# stress-ng runs for a fixed time: its bogo ops are the measure.
+	OPS_DONE=0
+	[ -n "$OPS" ] && OPS_DONE=$(awk -v n="$OPS" '$2 == "metrc:" && $4 == n && !d { print $5; d = 1 }' "$WORK/$tag.err")
+	OPS_DONE=${OPS_DONE:-0}
 }
 
 # The outputs of the plain and the pvlock run, normalised, are equal.
@@ -202,7 +208,7 @@ measure() {
 			for variant in plain pvlock; do
 				run_one "$variant" "$cpus" "$w.$level.$variant.$r"
 				local tm; tm=$(cat "$WORK/$w.$level.$variant.$r.time")
-				echo "$level,$w,$t,$variant,$r,$RC,${tm// /,},$(report_sums "$w.$level.$variant.$r" | tr ' ' ',')" >>"$csv"
+				echo "$level,$w,$t,$variant,$r,$RC,${tm// /,},$(report_sums "$w.$level.$variant.$r" | tr ' ' ','),$OPS_DONE" >>"$csv"
 			done
 			local same=yes
 			same_output "$w.$level.plain.$r" "$w.$level.pvlock.$r" || same="NO: $WHY"
@@ -228,6 +234,14 @@ table() {
 			flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
 	done
 	cp "$csv" docs/preload-results.csv
+	cp "$csv.same" docs/preload-results.same.csv
+	render "$csv" "$repeats" "$commit" >"$out"
+	echo "wrote $out" >&2
+}
+
+# render CSV REPEATS COMMIT: the markdown table, on stdout.
+render() {
+	local csv=$1 repeats=$2 commit=$3
 	{
 		echo "# Real programs on pvlock: the measured table"
 		echo
@@ -239,36 +253,47 @@ table() {
 		echo "(\`taskset -c 0\`; sqlite3 is capped at 8 worker threads, so 8x there)."
 		echo "Counts are the \`pvlock-preload:\` lines summed over the program's processes:"
 		echo "mutexes locked through pvlock / left to glibc, condvars waited on, and"
-		echo "slow paths (acquisitions that did not take the fast path). Ratio = pvlock / glibc"
-		echo "wall time: below 1 is faster on pvlock."
+		echo "slow paths (acquisitions that did not take the fast path). CPU = user + system."
+		echo "Speed is pvlock against glibc, above 1 meaning pvlock is faster: 1 / wall time"
+		echo "for the fixed-work programs, bogo ops for stress-ng (which runs a fixed 3 s);"
+		echo "\"same\" within 5%."
 		echo
-		echo "| level | program | threads | output identical | glibc wall s | pvlock wall s | ratio | glibc CPU s | pvlock CPU s | pvlock mutexes / glibc-kept | condvars | spinlocks | slow paths |"
-		echo "|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+		echo "| level | program | threads | output identical | glibc wall s | pvlock wall s | glibc CPU s | pvlock CPU s | glibc ops | pvlock ops | pvlock speed | pvlock mutexes / glibc-kept | condvars | spinlocks | slow paths |"
+		echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"
 		for l in "${LEVELS[@]}"; do
 			read -r name _ _ <<<"$l"
 			for w in "${WORKLOADS[@]}"; do
 				grep -q "^$name,$w," "$csv" || continue
-				local th; th=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $3; exit}' "$csv")
-				col() { awk -F, -v l="$name" -v w="$w" -v v="$1" -v c="$2" '$1 == l && $2 == w && $4 == v {print $c}' "$csv" | median; }
-				local pw cw pu cu ps cs pm pc psp pslow pgm
-				pw=$(col plain 7); cw=$(col pvlock 7)
-				pu=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $4 == "plain" {print $8 + $9}' "$csv" | median)
-				cu=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $4 == "pvlock" {print $8 + $9}' "$csv" | median)
-				pm=$(col pvlock 12); pc=$(col pvlock 13); psp=$(col pvlock 11); pslow=$(col pvlock 14); pgm=$(col pvlock 15)
+				# med VARIANT EXPR: median over the runs of an awk expression of the fields
+				med() { awk -F, -v l="$name" -v w="$w" -v v="$1" "\$1 == l && \$2 == w && \$4 == v {print $2}" "$csv" | median; }
+				local th pw cw pu cu po co pm pc psp pslow pgm speed
+				th=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $3; exit}' "$csv")
+				pw=$(med plain '$7'); cw=$(med pvlock '$7')
+				pu=$(med plain '$8 + $9'); cu=$(med pvlock '$8 + $9')
+				po=$(med plain '$16'); co=$(med pvlock '$16')
+				pm=$(med pvlock '$12'); pc=$(med pvlock '$13'); psp=$(med pvlock '$11')
+				pslow=$(med pvlock '$14'); pgm=$(med pvlock '$15')
+				# Speed, pvlock against glibc, above 1 = pvlock faster: work per
+				# second for stress-ng (fixed time), 1/wall time for the others.
+				speed=$(awk -v pw="$pw" -v cw="$cw" -v po="$po" -v co="$co" 'BEGIN {
+					r = (po > 0) ? co / po : (cw > 0 ? pw / cw : 0)
+					v = (r > 1.05) ? "faster" : (r < 0.95) ? "slower" : "same"
+					printf "%.2fx %s", r, v }')
 				local same; same=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $5}' "$csv.same" | sort -u | tr '\n' ' ')
 				[ "$same" = "yes " ] && same=yes || same="**${same}**"
 				local bad; bad=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $6 != 0 {n++} END {print n + 0}' "$csv")
 				[ "$bad" -gt 0 ] && same="$same ($bad runs exited non-zero)"
-				printf '| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s / %s | %s | %s | %s |\n' \
-					"$name" "$w" "$th" "$same" "$pw" "$cw" "$(awk -v a="$cw" -v b="$pw" 'BEGIN {print (b > 0) ? a / b : 0}')" \
-					"$pu" "$cu" "$pm" "$pgm" "$pc" "$psp" "$pslow"
+				[ "$po" = 0 ] && po=- && co=-
+				printf '| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s / %s | %s | %s | %s |\n' \
+					"$name" "$w" "$th" "$same" "$pw" "$cw" "$pu" "$cu" "$po" "$co" "$speed" \
+					"$pm" "$pgm" "$pc" "$psp" "$pslow"
 			done
 		done
 		echo
 		echo "Raw runs: \`docs/preload-results.csv\` (level, program, threads, variant, run, exit status,"
-		echo "wall, user, sys, report lines, spinlocks, mutexes, condvars, slow paths, glibc-kept mutexes)."
-	} >"$out"
-	echo "wrote $out" >&2
+		echo "wall, user, sys, report lines, spinlocks, mutexes, condvars, slow paths, glibc-kept mutexes,"
+		echo "stress-ng bogo ops)."
+	}
 }
 
 # ---- fastpath: instructions per uncontended operation (callgrind, no lock needed) ----
@@ -317,6 +342,7 @@ check) check;;
 fastpath) fastpath;;
 table) shift; table "$@";;
 measure-one) shift; measure "$@";;
+render) shift; render "$@";;
 -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//';;
 *) echo "pvlock-preload-programs: unknown command \"$1\"; accepted: check, table [REPEATS], fastpath" >&2; exit 2;;
 esac
