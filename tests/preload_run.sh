@@ -100,6 +100,32 @@ env PVLOCK_PRELOAD_REPORT=yes LD_PRELOAD="$LIB" sh -c 'exit 0' 2>"$TMP/e"
 [ "$(wc -l <"$TMP/e")" -eq 1 ] && grep -q 'PVLOCK_PRELOAD_REPORT="yes".*accepted values: 0, 1' "$TMP/e" &&
 	pass "PVLOCK_PRELOAD_REPORT=yes: $(cat "$TMP/e")" || fail "PVLOCK_PRELOAD_REPORT=yes" "$(tr '\n' '|' <"$TMP/e")"
 
+# vfork: the child shares the parent's memory and runs no fork handler; its
+# _exit must not print the parent's counts, nor stop the parent's line.
+cat >"$TMP/vf.c" <<'C'
+#include <pthread.h>
+#include <unistd.h>
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+int main(void)
+{
+	pthread_mutex_lock(&m);
+	pthread_mutex_unlock(&m);
+	if (vfork() == 0) {
+		execl("/nonexistent", "x", (char *)0);
+		_exit(127);
+	}
+	return 0;
+}
+C
+if ${CC:-cc} -o "$TMP/vf" "$TMP/vf.c" -pthread 2>"$TMP/e"; then
+	"$RUN" --report "$TMP/vf" 2>"$TMP/e"
+	[ "$(grep -c '^pvlock-preload: ' "$TMP/e")" -eq 1 ] && grep -q 'mutexes 1 pvlock' "$TMP/e" && ! grep -q forked "$TMP/e" &&
+		pass "vfork + _exit in the child: one report line, the parent's" ||
+		fail "vfork" "stderr: $(tr '\n' '|' <"$TMP/e")"
+else
+	fail "vfork" "cannot compile the test program: $(head -2 "$TMP/e")"
+fi
+
 # Only the interposers (and _exit/_Exit, for the report) are exported.
 others=$(nm -D --defined-only "$LIB" | awk '{print $3}' | grep -v -e '^pthread_' -e '^_exit$' -e '^_Exit$' | tr '\n' ' ')
 [ -z "$others" ] && pass "the library exports only pthread_* (and _exit, _Exit)" || fail "exports" "$others"

@@ -12,6 +12,10 @@
 #       each, interleaved; every level is measured under the shared
 #       measurement lock (flock /tmp/pvlock-bench.lock, a few minutes each);
 #       writes docs/preload-results.md.
+#   tools/pvlock-preload-programs.sh fastpath
+#       instructions per uncontended lock+unlock and per signal without a
+#       waiter, glibc against each pvlock kind (callgrind: repeatable, so
+#       no measurement lock).
 #
 # Output "identical" means: the same bytes on stdout (compressed data and
 # decompressed data byte for byte, SQL results) and the same stderr once the
@@ -20,7 +24,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
-RUN=$ROOT/build/bin/pvlock-run
+RUN=${PVLOCK_PROGRAMS_RUN:-$ROOT/build/bin/pvlock-run}
 LOCK=${PVLOCK_PRELOAD_LOCK_KIND:-queued}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-programs.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
@@ -51,22 +55,25 @@ SQL
 # ---- the workloads ---------------------------------------------------------------
 # workload NAME THREADS SIZE: sets CMD (array), STDIN (file or /dev/null),
 # NEED (package command) and NORM (sed script for stderr/stdout).
+# xz and zstd get -T0 (one thread per CPU they may use) where T0=1: in the
+# check and at 1x; elsewhere -TN, to overcommit.
 workload() {
-	local name=$1 th=$2 size=$3
-	STDIN=/dev/null NORM='' DESC=''
+	local name=$1 th=$2 size=$3 zt=$2
+	[ "${T0:-}" = 1 ] && zt=0
+	STDIN=/dev/null NORM='' DESC='' OPS=''
 	case $name in
 	xz-compress)
-		NEED=xz CMD=(xz -T"$th" --block-size=1MiB -6 -c "$WORK/in.$size")
-		DESC="xz -T$th -6 --block-size=1MiB, compress";;
+		NEED=xz CMD=(xz -T"$zt" --block-size=1MiB -6 -c "$WORK/in.$size")
+		DESC="xz -T$zt -6 --block-size=1MiB, compress";;
 	xz-decompress)
-		NEED=xz CMD=(xz -T"$th" -d -c "$WORK/in.$size.xz")
-		DESC="xz -T$th, decompress";;
+		NEED=xz CMD=(xz -T"$zt" -d -c "$WORK/in.$size.xz")
+		DESC="xz -T$zt, decompress";;
 	zstd-compress)
-		NEED=zstd CMD=(zstd -q -T"$th" -6 --long=24 -c "$WORK/in.$size")
-		DESC="zstd -T$th -6, compress";;
+		NEED=zstd CMD=(zstd -q -T"$zt" -6 --long=24 -c "$WORK/in.$size")
+		DESC="zstd -T$zt -6, compress";;
 	zstd-decompress)
-		NEED=zstd CMD=(zstd -q -d -c "$WORK/in.$size.zst")
-		DESC="zstd, decompress";;
+		NEED=zstd CMD=(zstd -q -T"$zt" -d -c "$WORK/in.$size.zst")
+		DESC="zstd -T$zt, decompress";;
 	sqlite3)
 		NEED=sqlite3 CMD=(sqlite3 :memory:) STDIN=$WORK/sql.$th.$size
 		DESC="sqlite3, PRAGMA threads=$th, sorts and indexes";;
@@ -75,12 +82,14 @@ workload() {
 		NORM='s/seed=[0-9]+/seed=N/; /^(time|memory): /d'
 		DESC="kccachetest order -th $th";;
 	stress-mutex)
-		NEED=stress-ng CMD=(stress-ng --mutex 1 --mutex-procs "$th" -t "$([ "$size" = small ] && echo 1 || echo 3)")
-		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/'
+		NEED=stress-ng CMD=(stress-ng --mutex 1 --mutex-procs "$th" --metrics-brief -t "$([ "$size" = small ] && echo 1 || echo 3)")
+		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/; / metrc: /d'
+		OPS=mutex
 		DESC="stress-ng --mutex 1 --mutex-procs $th";;
 	stress-pthread)
-		NEED=stress-ng CMD=(stress-ng --pthread 1 --pthread-max "$th" -t "$([ "$size" = small ] && echo 1 || echo 3)")
-		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/'
+		NEED=stress-ng CMD=(stress-ng --pthread 1 --pthread-max "$th" --metrics-brief -t "$([ "$size" = small ] && echo 1 || echo 3)")
+		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/; / metrc: /d'
+		OPS=pthread
 		DESC="stress-ng --pthread 1 --pthread-max $th";;
 	esac
 }
@@ -89,13 +98,13 @@ WORKLOADS=(xz-compress xz-decompress zstd-compress zstd-decompress sqlite3 kccac
 
 prepare() {	# size threads...
 	local size=$1; shift
-	local lines; lines=$([ "$size" = small ] && echo 40000 || echo 600000)
+	local lines; lines=$([ "$size" = small ] && echo 40000 || echo 150000)
 	[ -f "$WORK/in.$size" ] || {
 		make_input "$lines" "$WORK/in.$size"
 		command -v xz >/dev/null && xz -T2 --block-size=1MiB -6 -c "$WORK/in.$size" >"$WORK/in.$size.xz"
 		command -v zstd >/dev/null && zstd -q -T2 -6 -c "$WORK/in.$size" >"$WORK/in.$size.zst"
 	}
-	local rows; rows=$([ "$size" = small ] && echo 60000 || echo 400000)
+	local rows th; rows=$([ "$size" = small ] && echo 60000 || echo 200000)
 	for th in "$@"; do sql_script "$th" "$rows" >"$WORK/sql.$th.$size"; done
 }
 
@@ -109,6 +118,10 @@ run_one() {
 	{ time env -u PVLOCK_PRELOAD_REPORT -u LD_PRELOAD "${pre[@]}" "${CMD[@]}" \
 		<"$STDIN" >"$WORK/$tag.out" 2>"$WORK/$tag.err"; } 2>"$WORK/$tag.time"
 	RC=$?
+	# stress-ng runs for a fixed time: its bogo ops are the measure.
+	OPS_DONE=0
+	[ -n "$OPS" ] && OPS_DONE=$(awk -v n="$OPS" '$2 == "metrc:" && $4 == n && !d { print $5; d = 1 }' "$WORK/$tag.err")
+	OPS_DONE=${OPS_DONE:-0}
 }
 
 # The outputs of the plain and the pvlock run, normalised, are equal.
@@ -140,6 +153,7 @@ report_sums() {	# tag
 check() {
 	local failed=0
 	[ -x "$RUN" ] || { echo "FAIL: preload programs: $RUN not built"; exit 1; }
+	T0=1
 	prepare small 4
 	for w in "${WORKLOADS[@]}"; do
 		workload "$w" 4 small
@@ -180,8 +194,11 @@ measure() {
 	for l in "${LEVELS[@]}"; do
 		read -r name cpus th <<<"$l"
 		[ "$name" = "$level" ] && break
+		name=
 	done
+	[ -n "$name" ] || { echo "pvlock-preload-programs: unknown level \"$level\"" >&2; exit 2; }
 	prepare full "$th" 8
+	T0=; [ "$level" = 1x ] && T0=1
 	for w in "${WORKLOADS[@]}"; do
 		local t=$th
 		[ "$w" = sqlite3 ] && [ "$t" -gt 8 ] && t=8	# SQLITE_MAX_WORKER_THREADS
@@ -191,7 +208,7 @@ measure() {
 			for variant in plain pvlock; do
 				run_one "$variant" "$cpus" "$w.$level.$variant.$r"
 				local tm; tm=$(cat "$WORK/$w.$level.$variant.$r.time")
-				echo "$level,$w,$t,$variant,$r,$RC,${tm// /,},$(report_sums "$w.$level.$variant.$r" | tr ' ' ',')" >>"$csv"
+				echo "$level,$w,$t,$variant,$r,$RC,${tm// /,},$(report_sums "$w.$level.$variant.$r" | tr ' ' ','),$OPS_DONE" >>"$csv"
 			done
 			local same=yes
 			same_output "$w.$level.plain.$r" "$w.$level.pvlock.$r" || same="NO: $WHY"
@@ -205,16 +222,30 @@ table() {
 	local repeats=${1:-3} csv=$WORK/results.csv out=docs/preload-results.md
 	[ -x "$RUN" ] || { echo "pvlock-preload-programs: build first (make)" >&2; exit 1; }
 	: >"$csv"; : >"$csv.same"
+	# A snapshot of the wrapper and the library: a rebuild in the tree
+	# while this runs (it waits for the lock) does not change what is measured.
+	mkdir -p "$WORK/snap/bin" "$WORK/snap/lib"
+	cp "$RUN" "$WORK/snap/bin/" && cp build/lib/libpvlock-preload.so "$WORK/snap/lib/" || exit 1
+	local commit; commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo "+changes")
 	for l in "${LEVELS[@]}"; do
 		read -r name _ _ <<<"$l"
 		echo "level $name: waiting for /tmp/pvlock-bench.lock" >&2
-		flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
+		PVLOCK_PROGRAMS_RUN=$WORK/snap/bin/pvlock-run \
+			flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
 	done
 	cp "$csv" docs/preload-results.csv
+	cp "$csv.same" docs/preload-results.same.csv
+	render "$csv" "$repeats" "$commit" >"$out"
+	echo "wrote $out" >&2
+}
+
+# render CSV REPEATS COMMIT: the markdown table, on stdout.
+render() {
+	local csv=$1 repeats=$2 commit=$3
 	{
 		echo "# Real programs on pvlock: the measured table"
 		echo
-		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC'),"
+		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC') (commit $commit),"
 		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), other helpers' builds running at nice 19 beside it."
 		echo "Each level ran under \`flock /tmp/pvlock-bench.lock\`. Lock: pvlock $LOCK, pv mode."
 		echo "Figures are medians of $repeats runs, plain and pvlock interleaved. Levels:"
@@ -222,42 +253,96 @@ table() {
 		echo "(\`taskset -c 0\`; sqlite3 is capped at 8 worker threads, so 8x there)."
 		echo "Counts are the \`pvlock-preload:\` lines summed over the program's processes:"
 		echo "mutexes locked through pvlock / left to glibc, condvars waited on, and"
-		echo "slow paths (acquisitions that did not take the fast path). Ratio = pvlock / glibc"
-		echo "wall time: below 1 is faster on pvlock."
+		echo "slow paths (acquisitions that did not take the fast path). CPU = user + system."
+		echo "Speed is pvlock against glibc, above 1 meaning pvlock is faster: 1 / wall time"
+		echo "for the fixed-work programs, bogo ops for stress-ng (which runs a fixed 3 s);"
+		echo "\"same\" within 5%."
 		echo
-		echo "| level | program | threads | output identical | glibc wall s | pvlock wall s | ratio | glibc CPU s | pvlock CPU s | pvlock mutexes / glibc-kept | condvars | spinlocks | slow paths |"
-		echo "|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+		echo "| level | program | threads | output identical | glibc wall s | pvlock wall s | glibc CPU s | pvlock CPU s | glibc ops | pvlock ops | pvlock speed | pvlock mutexes / glibc-kept | condvars | spinlocks | slow paths |"
+		echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"
 		for l in "${LEVELS[@]}"; do
 			read -r name _ _ <<<"$l"
 			for w in "${WORKLOADS[@]}"; do
 				grep -q "^$name,$w," "$csv" || continue
-				local th; th=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $3; exit}' "$csv")
-				col() { awk -F, -v l="$name" -v w="$w" -v v="$1" -v c="$2" '$1 == l && $2 == w && $4 == v {print $c}' "$csv" | median; }
-				local pw cw pu cu ps cs pm pc psp pslow pgm
-				pw=$(col plain 7); cw=$(col pvlock 7)
-				pu=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $4 == "plain" {print $8 + $9}' "$csv" | median)
-				cu=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $4 == "pvlock" {print $8 + $9}' "$csv" | median)
-				pm=$(col pvlock 12); pc=$(col pvlock 13); psp=$(col pvlock 11); pslow=$(col pvlock 14); pgm=$(col pvlock 15)
+				# med VARIANT EXPR: median over the runs of an awk expression of the fields
+				med() { awk -F, -v l="$name" -v w="$w" -v v="$1" "\$1 == l && \$2 == w && \$4 == v {print $2}" "$csv" | median; }
+				local th pw cw pu cu po co pm pc psp pslow pgm speed
+				th=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $3; exit}' "$csv")
+				pw=$(med plain '$7'); cw=$(med pvlock '$7')
+				pu=$(med plain '$8 + $9'); cu=$(med pvlock '$8 + $9')
+				po=$(med plain '$16'); co=$(med pvlock '$16')
+				pm=$(med pvlock '$12'); pc=$(med pvlock '$13'); psp=$(med pvlock '$11')
+				pslow=$(med pvlock '$14'); pgm=$(med pvlock '$15')
+				# Speed, pvlock against glibc, above 1 = pvlock faster: work per
+				# second for stress-ng (fixed time), 1/wall time for the others.
+				speed=$(awk -v pw="$pw" -v cw="$cw" -v po="$po" -v co="$co" 'BEGIN {
+					r = (po > 0) ? co / po : (cw > 0 ? pw / cw : 0)
+					v = (r > 1.05) ? "faster" : (r < 0.95) ? "slower" : "same"
+					printf "%.2fx %s", r, v }')
 				local same; same=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w {print $5}' "$csv.same" | sort -u | tr '\n' ' ')
 				[ "$same" = "yes " ] && same=yes || same="**${same}**"
 				local bad; bad=$(awk -F, -v l="$name" -v w="$w" '$1 == l && $2 == w && $6 != 0 {n++} END {print n + 0}' "$csv")
 				[ "$bad" -gt 0 ] && same="$same ($bad runs exited non-zero)"
-				printf '| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s / %s | %s | %s | %s |\n' \
-					"$name" "$w" "$th" "$same" "$pw" "$cw" "$(awk -v a="$cw" -v b="$pw" 'BEGIN {print (b > 0) ? a / b : 0}')" \
-					"$pu" "$cu" "$pm" "$pgm" "$pc" "$psp" "$pslow"
+				[ "$po" = 0 ] && po=- && co=-
+				printf '| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s / %s | %s | %s | %s |\n' \
+					"$name" "$w" "$th" "$same" "$pw" "$cw" "$pu" "$cu" "$po" "$co" "$speed" \
+					"$pm" "$pgm" "$pc" "$psp" "$pslow"
 			done
 		done
 		echo
 		echo "Raw runs: \`docs/preload-results.csv\` (level, program, threads, variant, run, exit status,"
-		echo "wall, user, sys, report lines, spinlocks, mutexes, condvars, slow paths, glibc-kept mutexes)."
-	} >"$out"
-	echo "wrote $out" >&2
+		echo "wall, user, sys, report lines, spinlocks, mutexes, condvars, slow paths, glibc-kept mutexes,"
+		echo "stress-ng bogo ops)."
+	}
+}
+
+# ---- fastpath: instructions per uncontended operation (callgrind, no lock needed) ----
+fastpath() {
+	command -v valgrind >/dev/null || { echo "pvlock-preload-programs: fastpath needs valgrind" >&2; exit 1; }
+	cat >"$WORK/fp.c" <<'C'
+#include <pthread.h>
+#include <stdlib.h>
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_spinlock_t s;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+int main(int argc, char **argv)
+{
+	long n = atol(argv[1]);
+	int what = atoi(argv[2]);
+	pthread_spin_init(&s, PTHREAD_PROCESS_PRIVATE);
+	for (long i = 0; i < n; i++) {
+		if (what == 0) { pthread_mutex_lock(&m); pthread_mutex_unlock(&m); }
+		else if (what == 1) { pthread_spin_lock(&s); pthread_spin_unlock(&s); }
+		else pthread_cond_signal(&c);
+	}
+	return 0;
+}
+C
+	cc -O2 -o "$WORK/fp" "$WORK/fp.c" -pthread || exit 1
+	ir() {	# preload-or-empty kind what n
+		LD_PRELOAD=$1 PVLOCK_PRELOAD_LOCK=$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+			"$WORK/fp" "$4" "$3" 2>&1 | awk '/Collected/ {print $4}'
+	}
+	per_op() {	# preload kind what: instructions per operation (difference of two runs)
+		local a b; a=$(ir "$1" "$2" "$3" 100000); b=$(ir "$1" "$2" "$3" 200000)
+		echo $(((b - a) / 100000))
+	}
+	local lib; lib=$(readlink -f build/lib/libpvlock-preload.so)
+	echo "| operation (uncontended) | glibc | pvlock queued | pvlock ticket | pvlock tas |"
+	echo "|---|---:|---:|---:|---:|"
+	local names=("pthread_mutex_lock + unlock" "pthread_spin_lock + unlock" "pthread_cond_signal, no waiter")
+	for what in 0 1 2; do
+		printf '| %s | %s | %s | %s | %s |\n' "${names[$what]}" "$(per_op "" queued $what)" \
+			"$(per_op "$lib" queued $what)" "$(per_op "$lib" ticket $what)" "$(per_op "$lib" tas $what)"
+	done
 }
 
 case ${1:-check} in
 check) check;;
+fastpath) fastpath;;
 table) shift; table "$@";;
 measure-one) shift; measure "$@";;
+render) shift; render "$@";;
 -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//';;
-*) echo "pvlock-preload-programs: unknown command \"$1\"; accepted: check, table [REPEATS]" >&2; exit 2;;
+*) echo "pvlock-preload-programs: unknown command \"$1\"; accepted: check, table [REPEATS], fastpath" >&2; exit 2;;
 esac

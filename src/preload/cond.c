@@ -120,9 +120,11 @@ static int wake(pthread_cond_t *c, int n)
 	 */
 	if (!__atomic_load_n(&cv->waiters, __ATOMIC_RELAXED))
 		return 0;
-	/* Release: orders the caller's earlier writes before the bump that a
-	 * woken waiter may read (it re-reads the predicate under the mutex
-	 * anyway).  Pairs with the waiter's read of seq. */
+	/* Release; pairs with the kernel's read of seq in the waiter's
+	 * FUTEX_WAIT and the waiter's read of seq in cond_wait.  What the
+	 * waiter must see (the predicate) it reads under the mutex, whose
+	 * release/acquire orders it on aarch64; the release here only keeps
+	 * the bump after the caller's own writes for waiters that look. */
 	__atomic_fetch_add(&cv->seq, 1, __ATOMIC_RELEASE);
 	futex(&cv->seq, FUTEX_WAKE_PRIVATE, (uint32_t)n, NULL);
 	return 0;
@@ -196,15 +198,17 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 	struct pvcond *cv = pvcond(c);
 	struct waiting w = { cv, m };
 
+	/* Relaxed: COUNTED only makes the report count each condvar once. */
 	if (pvlock__unlikely(!(__atomic_load_n(&cv->flags, __ATOMIC_RELAXED) & COND_COUNTED)) &&
 	    !(__atomic_fetch_or(&cv->flags, COND_COUNTED, __ATOMIC_RELAXED) & COND_COUNTED))
 		preload_count(COUNT_COND_PVLOCK);
 	if (!mutex_is_pvlock(m))
 		preload_count(COUNT_COND_GLIBC_MUTEX);
 
-	/* Relaxed, both: we hold the mutex, and its release below publishes
-	 * the count and orders our read of seq before any signal that a
-	 * later holder of the mutex sends (see wake()). */
+	/* Relaxed, both; they pair with wake()'s load of waiters and its
+	 * bump of seq.  We hold the mutex, and its release below (stlr or a
+	 * release CAS on aarch64) publishes the count and orders our read of
+	 * seq before any signal that a later holder of the mutex sends. */
 	__atomic_fetch_add(&cv->waiters, 1, __ATOMIC_RELAXED);
 	uint32_t seen = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
 

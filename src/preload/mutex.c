@@ -22,8 +22,10 @@ static pvlock_tas_t shared_spin_lock;	/* guards changes to the table */
 
 static int spin_is_shared(pthread_spinlock_t *l)
 {
-	/* Relaxed: a shared spinlock is initialised before other threads use
-	 * it, and they learn of it through whatever published the lock. */
+	/* Relaxed; pairs with the stores in shared_spin_set (made under
+	 * shared_spin_lock).  A shared spinlock is initialised before other
+	 * threads use it, and they learn of it through whatever published the
+	 * lock, which orders the table entry too, on aarch64 as anywhere. */
 	if (pvlock__likely(!__atomic_load_n(&shared_spin_count, __ATOMIC_RELAXED)))
 		return 0;
 	for (unsigned i = 0; i < SHARED_SPIN_MAX; i++)
@@ -41,6 +43,7 @@ static int shared_spin_set(pthread_spinlock_t *l, int shared)
 	pvlock_tas_lock(&shared_spin_lock);
 	for (unsigned i = 0; i < SHARED_SPIN_MAX; i++) {
 		if (shared_spin[i] == l) {
+			/* Relaxed: read by spin_is_shared, see there. */
 			__atomic_store_n(&shared_spin[i], NULL, __ATOMIC_RELAXED);
 			shared_spin_count--;
 		}

@@ -41,7 +41,8 @@ enum preload_kind preload_kind_init(void)
 		else
 			bad = 1;
 	}
-	/* Relaxed: the kind is a value, not a publication of other data. */
+	/* Relaxed; pairs with the load in preload_kind(): the kind is a
+	 * value, not a publication of other data (see there). */
 	if (__atomic_compare_exchange_n(&preload_kind_, &unset, kind, false,
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED) && bad)
 		fprintf(stderr, "pvlock-preload: PVLOCK_PRELOAD_LOCK=\"%s\" is not a lock; "
@@ -77,7 +78,8 @@ static void *next(const char *name)
  */
 const struct preload_real *preload_real(void)
 {
-	/* Acquire: pairs with the release below, so the pointers are seen. */
+	/* Acquire: pairs with the release store of 2 below, so the pointers
+	 * written before it are seen (ldar/stlr on aarch64). */
 	if (pvlock__likely(__atomic_load_n(&real_state, __ATOMIC_ACQUIRE) == 2))
 		return &real;
 	struct preload_real r = {
@@ -111,11 +113,13 @@ const struct preload_real *preload_real(void)
 }
 
 /* ---- the report ------------------------------------------------------------ */
-static pid_t report_pid;
+static pid_t report_pid;	/* the process the library started in */
+static pid_t self_pid;		/* this process, as of our last fork */
 static int report_fd = -1;	/* a copy of stderr: xz, for one, closes fd 2 */
 
 static void counts_reset_in_child(void)
 {
+	self_pid = getpid();
 	/* The child reports its own locks: relaxed, no other thread exists. */
 	for (int i = 0; i < COUNT_N; i++)
 		__atomic_store_n(&preload_counts[i], 0, __ATOMIC_RELAXED);
@@ -126,7 +130,7 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	preload_kind();
 	preload_real();
-	report_pid = getpid();
+	report_pid = self_pid = getpid();
 	const char *want = getenv("PVLOCK_PRELOAD_REPORT");
 	if (want && strcmp(want, "1") == 0)	/* high, out of the program's way */
 		report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 900);
@@ -150,7 +154,12 @@ static void report(int quiet_if_idle)
 {
 	const char *want = getenv("PVLOCK_PRELOAD_REPORT");
 
-	if (!want || strcmp(want, "1") != 0 || reported++)
+	if (!want || strcmp(want, "1") != 0)
+		return;
+	/* A vfork child shares our memory and ran no fork handler: its
+	 * _exit must neither report the parent's counts nor mark them
+	 * reported. */
+	if (getpid() != self_pid || reported++)
 		return;
 	if (quiet_if_idle) {
 		uint64_t any = 0;

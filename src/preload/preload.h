@@ -32,9 +32,10 @@ enum preload_kind preload_kind_init(void);	/* reads the environment once */
  * a process-private pthread_spinlock_t or in the lock word of a mutex. */
 static inline enum preload_kind preload_kind(void)
 {
-	/* Relaxed: the kind is set once, before the first lock operation that
-	 * reads it in any thread of a correct program (that thread's own call
-	 * to preload_kind_init, or a thread created after it). */
+	/* Relaxed; pairs with the CAS in preload_kind_init.  The kind is a
+	 * value every thread computes the same from the environment, and it
+	 * publishes no other data: a reader that sees KIND_UNSET computes it
+	 * itself, so no ordering is needed on aarch64 or anywhere. */
 	enum preload_kind k = __atomic_load_n(&preload_kind_, __ATOMIC_RELAXED);
 
 	return pvlock__likely(k != KIND_UNSET) ? k : preload_kind_init();
@@ -135,6 +136,9 @@ static inline void preload_count(enum preload_count c)
  */
 static inline int mutex_is_pvlock(const pthread_mutex_t *m)
 {
+	/* Relaxed: pairs with no atomic; init wrote the kind before the
+	 * program published the mutex to other threads, and that publication
+	 * (a mutex, pthread_create, a release store) orders it, on aarch64 too. */
 	return (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) &
 		~PRELOAD_KIND_ELISION_BITS) == 0;
 }

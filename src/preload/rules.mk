@@ -30,3 +30,14 @@ uninstall-preload:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libpvlock-preload.so $(DESTDIR)$(PREFIX)/bin/pvlock-run
 
 .PHONY: install-preload uninstall-preload
+
+# check-asan: the preload library itself under AddressSanitizer and UBSan
+# too, from the sanitizer build's pvlock objects.  tests/preload_api looks in
+# ../lib/ beside itself first, so build/check-asan/tests/preload_api uses it.
+build/check-asan/lib/libpvlock-preload.so: $(PRELOAD_SRC) src/preload/preload.h \
+		src/preload/libpvlock-preload.map $(call lib_objs,build/check-asan,-DPVLOCK_FAULT_INJECTION)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(ASAN_FLAGS) $(PRELOAD_CFLAGS) -shared \
+		-Wl,--version-script=src/preload/libpvlock-preload.map -o $@ \
+		$(PRELOAD_SRC) $(call lib_objs,build/check-asan,-DPVLOCK_FAULT_INJECTION) -ldl
+check-asan: build/check-asan/lib/libpvlock-preload.so
