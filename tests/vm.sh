@@ -12,7 +12,7 @@
 #   * the static pvlock-bench: 0.5 s each of pv-queued and ck-ticket at 4
 #     threads, status ok (the benchmark's own exact check where it joined).
 # Checks that the guest booted, ran and exited, and correctness; never a
-# speed.  Bounded: qemu-run.sh kills the guest after 90 s (tests/run.sh's
+# speed.  Bounded: qemu-run.sh kills the guest after 100 s (tests/run.sh's
 # watchdog is 120 s).  Skips with a reason without QEMU or a guest kernel,
 # unless PVLOCK_VM_REQUIRED=1.
 set -u
@@ -50,14 +50,14 @@ bash tools/vm/mkinitramfs.sh "$dir/initrd.gz" "$dir/job" \
 	{ echo "FAIL: vm: could not build the initramfs"; exit 1; }
 
 start=$SECONDS
-bash tools/vm/qemu-run.sh --initrd "$dir/initrd.gz" --vcpus 4 --pcpus 2 --timeout 90 \
+bash tools/vm/qemu-run.sh --initrd "$dir/initrd.gz" --vcpus 4 --pcpus 2 --timeout 100 \
 	--console "$dir/console.log" --data "$dir/data.log" --schedstat "$dir/schedstat.txt" \
 	--meta "$dir/meta.txt"
 rc=$?
 secs=$((SECONDS - start))
 data=$dir/data.log
 if [ "$rc" -eq 124 ]; then
-	echo "FAIL: vm: the guest was still running after 90 s (watchdog); console: $dir/console.log"
+	echo "FAIL: vm: the guest was still running after 100 s (watchdog); console: $dir/console.log"
 	exit 1
 fi
 if ! grep -q '^@@boot nproc=4 ' "$data"; then

@@ -26,7 +26,8 @@
 #                     "@@mark NAME" on the data port (and once at start and
 #                     at exit), append each QEMU thread's
 #                     /proc/PID/task/TID/schedstat (ns on CPU, ns waiting on a
-#                     run queue, slices) as "NAME TID COMM RUN_NS WAIT_NS SLICES"
+#                     run queue, slices) as "NAME TID COMM RUN_NS WAIT_NS SLICES",
+#                     after a line "NAME 0 @host-clock-ns NS 0 0" (wall clock)
 #   --meta FILE       write key=value facts: accel, why, qemu, vcpus, cpus...
 #   --timeout SECS    kill QEMU after SECS (default 300); exit status 124
 #   --quiet           do not print the accelerator line
@@ -143,8 +144,9 @@ if [ -n "$meta" ]; then
 	} >"$meta"
 fi
 
-sample() {	# mark name: one line per QEMU thread
+sample() {	# mark name: the host clock, then one line per QEMU thread
 	local t s comm
+	echo "$1 0 @host-clock-ns ${EPOCHREALTIME/./}000 0 0" >>"$schedstat"
 	for t in /proc/$pid/task/*; do
 		read -r s <"$t/schedstat" 2>/dev/null || continue
 		read -r comm <"$t/comm" 2>/dev/null || comm=?
