@@ -13,7 +13,7 @@ PACKAGES=(
 	valgrind			# callgrind instruction counts (fast-path table)
 	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/preload_programs.sh,
 	kyotocabinet-utils stress-ng	#   tools/pvlock-preload-programs.sh)
-	qemu-system-x86 linux-image-amd64 busybox-static cpio	# make vm-demo, tests/vm.sh (tools/vm/)
+	qemu-system-x86 linux-image-amd64 busybox-static cpio python3	# make vm-demo, tests/vm.sh (tools/vm/)
 )
 
 missing=()
