@@ -95,6 +95,15 @@ def guest(out, v):
             "finished": any(l.startswith("@@exit 0") for l in data)}
 
 
+def cpus_used(sums, threads):
+    """Median over locks of the CPU time per second the benchmark's process
+    counted (getrusage), at this thread count: the CPUs it saw itself get."""
+    v = sorted(num(r, "cpu_s_per_macq") * num(r, "acq_per_s_median") / 1e6
+               for (l, t), r in sums.items()
+               if t == threads and num(r, "cpu_s_per_macq") and num(r, "acq_per_s_median"))
+    return v[len(v) // 2] if v else None
+
+
 def truth(g, a, b, vcpus):
     """Guest and host truth between marks a and b."""
     ps, sc = g["procstat"], g["sched"]
@@ -199,23 +208,36 @@ def main():
       "the guest's /proc/stat, and from the host's /proc/PID/task/*/schedstat of "
       "QEMU the CPU time its vCPU threads got, their time runnable but waiting "
       "for a host CPU, and their mean slice.\n")
-    w("| V (V/P) | threads | wall s | guest steal s | guest ctxt/s | vCPU threads' CPUs (of "
-      f"{P}) | each vCPU ran | each vCPU waited | mean slice ms | other QEMU threads' CPUs |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| V (V/P) | threads | wall s | guest steal s | guest ctxt/s | guest: CPUs the bench got | "
+      f"vCPU threads' CPUs (of {P}) | each vCPU ran | each vCPU waited | mean slice ms | "
+      "other QEMU threads' CPUs |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for v in vlist:
         g = gs[v]
         for a, b, t in ((f"t{v}", f"t{2 * v}", v), (f"t{2 * v}", "end", 2 * v)):
             tr = truth(g, a, b, v)
-            if not tr:
-                w(f"| {v} ({v / P:g}) | {t} | - | - | - | - | - | - | - | - |")
-                continue
             f = lambda x, fmt: "-" if x is None else format(x, fmt)
+            gc = f(cpus_used(g["sums"], t), '.2f')
+            if not tr:
+                w(f"| {v} ({v / P:g}) | {t} | - | - | - | {gc} | - | - | - | - | - |")
+                continue
             w(f"| {v} ({v / P:g}) | {t} | {tr['wall']:.0f} | {tr['steal_s']:.2f} | "
-              f"{si(tr['ctxt_per_s'])} | {f(tr['vcpu_cpus'], '.2f')} | "
+              f"{si(tr['ctxt_per_s'])} | {gc} | {f(tr['vcpu_cpus'], '.2f')} | "
               f"{f(tr['vcpu_run_frac'] and 100 * tr['vcpu_run_frac'], '.0f')}% | "
               f"{f(tr['vcpu_wait_frac'] and 100 * tr['vcpu_wait_frac'], '.0f')}% | "
               f"{f(tr['slice_ms'], '.2f')} | {f(tr['other_cpus'], '.2f')} |")
     w("")
+    hts = sorted({t for (_, t) in host})
+    if hts:
+        w("The host runs, at the same thread counts on the same host CPUs: the CPU time per "
+          "second their process got (getrusage; median over locks), out of "
+          f"{P} CPUs.\n")
+        w("| threads | " + " | ".join(str(t) for t in hts) + " |")
+        w("|---|" + "---:|" * len(hts))
+        w("| host run: CPUs the bench got | " +
+          " | ".join("-" if cpus_used(host, t) is None else f"{cpus_used(host, t):.2f}"
+                     for t in hts) + " |")
+        w("")
     w("Raw data: results/vm/ (per boot: data.log, console.log, schedstat.txt, meta.txt; "
       "host/: the host run's full pvlock-bench output; vm.csv: every cell above with "
       "its min..max).\n")
