@@ -268,15 +268,18 @@ def plot(out, docs, locks, vlist, P, gs, host):
                     hr = host.get((l, mult * v))
                     ga = num(gr, "acq_per_s_median") if gr else None
                     ha = num(hr, "acq_per_s_median") if hr else None
-                    f.write(f"{v / P:g} {ga if ga else 'NaN'} {ha if ha else 'NaN'}\n")
+                    f.write(f"{vlist.index(v) + 1} {ga if ga else 'NaN'} {ha if ha else 'NaN'}\n")
                 f.write("\n\n")
     n = len(locks)
-    gp = [f"set terminal pngcairo size 1400,560 font ',10'",
+    colors = ["#d62728", "#ff9896", "#1f77b4", "#aec7e8", "#8c564b", "#2ca02c",
+              "#98df8a", "#7f7f7f", "#9467bd", "#e377c2", "#17becf"]
+    gp = [f"set terminal pngcairo noenhanced size 1500,620 font ',10'",
           f"set output '{os.path.join(docs, 'vm-throughput.png')}'",
           "set multiplot layout 1,2",
           "set logscale y", "set format y '%.0s%c'", "set grid",
-          f"set xrange [0.8:{max(vlist) / P + 0.3}]",
-          "set xtics (" + ", ".join(f"'{v / P:g} ({v} vCPUs)' {v / P:g}" for v in vlist) + ")",
+          f"set xrange [0.7:{len(vlist) + 0.3}]",
+          "set xtics (" + ", ".join(f"'{v / P:g} ({v} vCPUs)' {i + 1}"
+                                    for i, v in enumerate(vlist)) + ")",
           f"set xlabel 'vCPUs per host CPU (V/P, P = {P})'",
           "set ylabel 'acquisitions/s (guest: solid; host, same threads: dashed)'",
           "set key outside right top font ',9'"]
@@ -286,9 +289,11 @@ def plot(out, docs, locks, vlist, P, gs, host):
         parts = []
         for i, (l, lab) in enumerate(locks):
             idx = (mult - 1) * n + i
-            parts.append(f"'{dat}' index {idx} using 1:2 with linespoints lw 2 pt 7 "
-                         f"lc {i + 1} title '{lab}'")
-            parts.append(f"'{dat}' index {idx} using 1:3 with lines dt 2 lc {i + 1} notitle")
+            c = colors[i % len(colors)]
+            lw = 4 if l == "pv-queued" else 2
+            parts.append(f"'{dat}' index {idx} using 1:2 with linespoints lw {lw} pt {i % 13 + 1} "
+                         f"ps 1.3 lc rgb '{c}' title '{lab}'")
+            parts.append(f"'{dat}' index {idx} using 1:3 with lines dt 2 lw 1 lc rgb '{c}' notitle")
         gp.append("plot " + ", \\\n  ".join(parts))
     gp.append("unset multiplot")
     r = subprocess.run(["gnuplot"], input="\n".join(gp) + "\n", text=True,
