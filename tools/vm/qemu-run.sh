@@ -27,6 +27,7 @@
 #                     at exit), append each QEMU thread's
 #                     /proc/PID/task/TID/schedstat (ns on CPU, ns waiting on a
 #                     run queue, slices) as "NAME TID COMM RUN_NS WAIT_NS SLICES",
+#                     (also as @timeout just before a watchdog kill)
 #                     after a line "NAME 0 @host-clock-ns NS 0 0" (wall clock)
 #   --meta FILE       write key=value facts: accel, why, qemu, vcpus, cpus...
 #   --timeout SECS    kill QEMU after SECS (default 300); exit status 124
@@ -164,6 +165,7 @@ seen=0 rc=
 while kill -0 "$pid" 2>/dev/null; do
 	if [ $((SECONDS - start)) -ge "$timeout" ]; then
 		echo "qemu-run: guest still running after ${timeout}s: killed" >&2
+		[ -z "$schedstat" ] || sample @timeout
 		kill "$pid" 2>/dev/null; sleep 1; kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		rc=124
