@@ -30,6 +30,13 @@
 #                     (also as @timeout just before a watchdog kill)
 #                     after a line "NAME 0 @host-clock-ns NS 0 0" (wall clock)
 #   --meta FILE       write key=value facts: accel, why, qemu, vcpus, cpus...
+#   --autogroup-nice N  run QEMU in a session of its own whose scheduler
+#                     autogroup has nice N (-20..19; below 0 needs root).  On
+#                     a machine with autogroups, nice 19 work of other
+#                     sessions otherwise shares the CPUs equally with QEMU
+#                     (nice applies only within a session); make vm-demo uses
+#                     -20 so that P host CPUs are really P, and records the
+#                     CPU the vCPU threads got either way
 #   --timeout SECS    kill QEMU after SECS (default 300); exit status 124
 #   --quiet           do not print the accelerator line
 #
@@ -42,7 +49,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 kernel=auto initrd= append= append_set= vcpus=2 pcpus= cpu_list= mem=512
-accel=auto console=/dev/null data=/dev/null schedstat= meta= timeout=300 quiet=
+accel=auto console=/dev/null data=/dev/null schedstat= meta= timeout=300 quiet= agnice=
 usage() { sed -n '2,/^set -u/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "qemu-run: $*" >&2; exit 2; }
 need() { [ $# -ge 2 ] || die "$1 needs a value"; }
@@ -62,6 +69,8 @@ while [ $# -gt 0 ]; do
 	--schedstat) need "$@"; schedstat=$2; shift 2 ;;
 	--meta) need "$@"; meta=$2; shift 2 ;;
 	--timeout) need "$@"; posint "$1" "$2"; timeout=$2; shift 2 ;;
+	--autogroup-nice) need "$@"; [[ $2 =~ ^-?[0-9]+$ ]] && [ "$2" -ge -20 ] && [ "$2" -le 19 ] ||
+		die "--autogroup-nice '$2': expected -20..19"; agnice=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--help|-h) usage ;;
 	--) shift; break ;;
@@ -142,6 +151,7 @@ if [ -n "$meta" ]; then
 		echo "host_cpus=$cpu_list"
 		echo "mem_mb=$mem"
 		echo "append=$append"
+		echo "autogroup_nice=${agnice:-none}"
 	} >"$meta"
 fi
 
@@ -158,7 +168,14 @@ sample() {	# mark name: the host clock, then one line per QEMU thread
 [ "$data" = /dev/null ] || : >"$data"
 [ -z "$schedstat" ] || : >"$schedstat"
 start=$SECONDS
-taskset -c "$cpu_list" "$qemu" "${args[@]}" "${extra[@]}" &
+launch=(taskset -c "$cpu_list" "$qemu" "${args[@]}" "${extra[@]}")
+if [ -n "$agnice" ]; then
+	# setsid execs in place here (a background job of a script is no process
+	# group leader), so $! stays QEMU's pid.
+	[ -w /proc/self/autogroup ] || die "--autogroup-nice: no /proc/self/autogroup (kernel without autogroups)"
+	launch=(setsid bash -c 'echo "$0" >/proc/self/autogroup || exit 125; exec "$@"' "$agnice" "${launch[@]}")
+fi
+"${launch[@]}" &
 pid=$!
 seen=0 rc=
 [ -z "$schedstat" ] || sample @start

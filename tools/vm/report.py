@@ -162,6 +162,10 @@ def main():
       f"(2 CPUs, other work at nice 19).")
     w(f"* Accelerator: {meta.get('accel', '?')} ({meta.get('accel_why', '?')}). "
       f"{meta.get('qemu', '')}; guest kernel {os.path.basename(meta.get('kernel', '?'))}.")
+    ag = study.get("autogroup_nice", "none")
+    w(f"* Scheduler autogroup nice of QEMU and of the host runs: {ag} "
+      + ("(other sessions' nice 19 work yields to them)." if ag not in ("none", "", "0")
+         else "(they share the CPUs equally with other sessions' work)."))
     w(f"* Every guest's vCPUs (V = {', '.join(map(str, vlist))}) pinned to {P} host CPUs "
       f"({meta.get('host_cpus', '?')}) with taskset; the host runs use the same "
       f"{P} CPUs and the same static binary.")

@@ -33,6 +33,17 @@ for b in "$bench"; do [ -x "$b" ] || die "$b missing: run make build/bin/pvlock-
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (Debian: qemu-system-x86)"
 ls /boot/vmlinuz-* >/dev/null 2>&1 || die "no guest kernel /boot/vmlinuz-* (Debian: linux-image-amd64)"
 locked() { if command -v flock >/dev/null; then flock "$lock" "$@"; else "$@"; fi; }
+# Guest and host runs each get a scheduler autogroup of nice -20 where
+# allowed (root), so that other sessions' nice 19 work does not share the P
+# host CPUs equally with them (autogroups apply nice only within a session).
+# VM_DEMO_AUTOGROUP_NICE= (empty) turns this off.
+agnice=${VM_DEMO_AUTOGROUP_NICE--20}
+[ "$(id -u)" -eq 0 ] && [ -w /proc/self/autogroup ] || agnice=
+qemu_prio=() host_prio=()
+if [ -n "$agnice" ]; then
+	qemu_prio=(--autogroup-nice "$agnice")
+	host_prio=(bash tools/vm/autogroup-nice.sh "$agnice")
+fi
 
 rm -rf "$out"; mkdir -p "$out"
 threads_host=()
@@ -45,6 +56,7 @@ t0=$SECONDS
 	echo "duration_s=$D"
 	echo "repeat=$R"
 	echo "locks=$LOCKS"
+	echo "autogroup_nice=${agnice:-none}"
 	echo "load_start=$(cut -d' ' -f1 /proc/loadavg)"
 	echo "host_kernel=$(uname -r)"
 	echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -73,7 +85,7 @@ EOF
 	runs=$((2 * R * 11))
 	budget=$(awk -v n=$runs -v d="$D" 'BEGIN { printf "%d", 60 + n * (d + 1.5) }')
 	echo "vm-demo: V=$V vCPUs on $P host CPUs, threads $T1 and $T2 (guest watchdog ${budget}s)" >&2
-	locked bash tools/vm/qemu-run.sh --initrd "$d/initrd.gz" --vcpus "$V" --pcpus "$P" \
+	locked bash tools/vm/qemu-run.sh "${qemu_prio[@]}" --initrd "$d/initrd.gz" --vcpus "$V" --pcpus "$P" \
 		--timeout "$budget" --console "$d/console.log" --data "$d/data.log" \
 		--schedstat "$d/schedstat.txt" --meta "$d/meta.txt" ||
 		echo "vm-demo: V=$V: QEMU exited with status $? (see $d/console.log)" >&2
@@ -82,7 +94,7 @@ done
 
 ths=$(printf '%s\n' "${threads_host[@]}" | sort -n | uniq | paste -sd, -)
 echo "vm-demo: the host: threads $ths on $P CPUs" >&2
-locked "$bench" --cpus "$P" --threads "$ths" --locks "$LOCKS" --duration "$D" --repeat "$R" \
+locked "${host_prio[@]}" "$bench" --cpus "$P" --threads "$ths" --locks "$LOCKS" --duration "$D" --repeat "$R" \
 	--quiet --output "$out/host" >/dev/null || echo "vm-demo: host benchmark exited $?" >&2
 {
 	echo "load_end=$(cut -d' ' -f1 /proc/loadavg)"
