@@ -15,6 +15,7 @@ PACKAGES=(
 	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/preload_programs.sh,
 	kyotocabinet-utils stress-ng	#   tools/pvlock-preload-programs.sh)
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user	# make check-aarch64
+	qemu-system-x86 linux-image-amd64 busybox-static cpio python3	# make vm-demo, tests/vm.sh (tools/vm/)
 )
 
 missing=()
