@@ -40,14 +40,11 @@ PVLOCK__BEGIN_DECLS
 	X(ticket_no_record,   "ticket lock, pv: waits without a record (deep nesting or no slot): spin and yield") \
 	X(tas_slowpath,       "test-and-set lock: acquisitions that had to spin") \
 	X(bad_unlock,         "unlocks of a lock that was not locked (reported on stderr)") \
-<<<<<<< HEAD
 	X(slot_retired,       "slots of threads that left while queued or waiting (never reused)") \
-	X(pv_no_node_yield,   "pv: waiters without a queue node or wait record that yielded the CPU")
-=======
+	X(pv_no_node_yield,   "pv: waiters without a queue node or wait record that yielded the CPU") \
 	X(preempt_holder,     "bpf: a waiter found the lock holder (where known) preempted") \
 	X(preempt_waiter,     "bpf: a hand-off or kick went to, or a waiter spun behind, a preempted thread") \
 	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)")
->>>>>>> bpf
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;
