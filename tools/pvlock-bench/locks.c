@@ -234,6 +234,8 @@ const char *lock_left_out(void)
 						 optional_peers[i].package);
 	}
 	return buf;
+}
+
 /* NAME@BACKEND[:USE+USE...]: the same lock, run with PVLOCK_BACKEND=BACKEND
  * (and PVLOCK_PREEMPT_USES=USE,USE...): the backend axis, e.g.
  * pv-queued@futex,pv-queued@bpf,pv-queued@bpf:holder side by side in one run. */
