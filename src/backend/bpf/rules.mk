@@ -28,6 +28,7 @@ $(BPF_LIB): src/backend/bpf/loader.c build/bpf/pvlock.skel.h src/backend/bpf_abi
 	$(CC) $(CSTD) $(OPT) -g $(WARN) -fPIC -shared -fvisibility=hidden -Isrc -Ibuild/bpf \
 		-o $@ $< -lbpf
 all: $(BPF_LIB)
+INSTALLED_FILES += lib/libpvlock-bpf.so
 install: install-bpf
 install-bpf: $(BPF_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib
