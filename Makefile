@@ -129,13 +129,18 @@ $(eval $(call define_test_variant,build/check-tsan,$(TSAN_FLAGS),$(TSAN_CC)))
 build/check-tsan/tests/tsan_annotations: tests/tsan/annotations.c build/check-tsan/libpvlock.a
 	$(TSAN_CC) $(BASEFLAGS) -fsanitize=thread -o $@ $< build/check-tsan/libpvlock.a -pthread
 
-check-asan: $(patsubst tests/%.c,build/check-asan/tests/%,$(TEST_SRC))
-	@ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+# The sanitizer test programs live in build/check-*/tests, where the bpf
+# backend's loader (build/lib/libpvlock-bpf.so) is not ../lib: name it.
+SAN_BPF_DEP := $(if $(BPF_BUILT),$(BPF_LIB))
+SAN_BPF_ENV := $(if $(BPF_BUILT),PVLOCK_BPF_LIBRARY=$(CURDIR)/$(BPF_LIB))
+
+check-asan: $(patsubst tests/%.c,build/check-asan/tests/%,$(TEST_SRC)) $(SAN_BPF_DEP)
+	@$(SAN_BPF_ENV) ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		PVLOCK_TEST_DIR=build/check-asan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
 
 check-tsan: $(patsubst tests/%.c,build/check-tsan/tests/%,$(TEST_SRC)) \
-		build/check-tsan/tests/tsan_annotations
-	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		build/check-tsan/tests/tsan_annotations $(SAN_BPF_DEP)
+	@$(SAN_BPF_ENV) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		PVLOCK_TEST_DIR=build/check-tsan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
 
 # make check-aarch64: cross-built tests under qemu-user (tests/aarch64/).
