@@ -75,7 +75,7 @@ static void bpf_attach(struct pvlock_slot *slot)
 	__atomic_store_n(&v->state, PVLOCK_BPF_RUNNING, __ATOMIC_RELAXED);
 	/* The bpf() syscall orders these stores before the program can see
 	 * the task storage it creates. */
-	if (ops.attach(slot->tid, slot->index, gen) != 0)
+	if (ops.attach(__atomic_load_n(&slot->tid, __ATOMIC_RELAXED), slot->index, gen) != 0)
 		__atomic_store_n(&v->state, PVLOCK_BPF_UNKNOWN, __ATOMIC_RELAXED);
 }
 

@@ -98,7 +98,11 @@ void pvlock__slot_attached(struct pvlock_slot *slot)
 {
 	const struct pvlock_backend *b = pvlock__backend_current();
 
-	slot->tid = (uint32_t)gettid();	/* a syscall: async-signal-safe */
+	/* A syscall: async-signal-safe.  Atomic: the slot's previous owner
+	 * wrote it too, and the slot may have come back through a reclaim
+	 * pass that learnt of that owner's exit from the kernel (tgkill), an
+	 * order no memory access carries.  Read by this thread only (attach). */
+	__atomic_store_n(&slot->tid, (uint32_t)gettid(), __ATOMIC_RELAXED);
 	if (b->attach)
 		b->attach(slot);
 }

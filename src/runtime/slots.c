@@ -229,7 +229,12 @@ struct pvlock_slot *pvlock__slot_self(void)
 	if (index < 0)
 		return NULL;
 	struct pvlock_slot *slot = &pvlock__slots[index];
-	slot->index = (uint32_t)index;
+	/* A slot's index never changes: write it only on the slot's first
+	 * use, so that a later owner never writes what an earlier one (whose
+	 * exit a reclaim pass learnt from the kernel, an order no memory
+	 * access carries) still read plainly. */
+	if (__atomic_load_n(&slot->index, __ATOMIC_RELAXED) != (uint32_t)index)
+		__atomic_store_n(&slot->index, (uint32_t)index, __ATOMIC_RELAXED);
 	__atomic_store_n(&slot_tid[index], my_tid(), __ATOMIC_RELEASE);
 	__atomic_fetch_add(&taken_since_reclaim, 1, __ATOMIC_RELAXED);
 	raise_high_water((unsigned)index + 1);
