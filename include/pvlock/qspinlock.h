@@ -82,37 +82,35 @@ static inline bool pvlock_trylock_raw(pvlock_t *lock)
 }
 
 /*
- * Unlock, the same in both modes when uncontended: one 32-bit compare-and-
- * swap of the word from exactly "locked" to 0.  The same access size as the
- * lock's CAS on purpose: a byte access followed by a 32-bit locked one on
- * the same word stalls store forwarding (about 2x per lock+unlock pair on the
- * machines we measured; docs/design.md).  Contended (tail or pending set):
- *   pv      one CAS of the locked byte, 1 -> 0; finding anything else calls
- *           out: _Q_SLOW_VAL (the queue head sleeps: find and kick it) or a
- *           lock that was not held (reported)
- *   native  a store-release of the locked byte (Linux's native unlock)
+ * Unlock (docs/design.md, departure 6, has the measurements):
+ *   native  a byte store-release of the locked byte: Linux's native unlock,
+ *           a plain store, no locked instruction
+ *   pv      uncontended, one 32-bit CAS of the word from exactly "locked" to
+ *           0; contended (tail or pending set), one CAS of the locked byte,
+ *           1 -> 0.  Either fails on anything else and calls out:
+ *           _Q_SLOW_VAL (the queue head sleeps: find and kick it) or a lock
+ *           that was not held (reported)
  * Every path is a release, pairing with the acquire of whoever takes the
  * lock next (fast CAS, pending or head acquire loads, steal CAS, head CAS or
  * xchg).  The byte accesses on the 32-bit word are mixed-size: outside C11,
  * and relied on as Linux relies on them (each single-copy atomic, ordered
  * in the coherence order of the bytes they touch).
  *
- * The mode is read relaxed, after the word CAS failed.  That is enough only
- * because the mode is fixed before it matters: pvlock_set_mode() must happen
- * before any lock operation of other threads (call it before they start, or
- * publish it to them by a mutex, a thread start or a release/acquire pair).
- * Once a slow path has run the mode is frozen and set_mode fails.
+ * The mode is read relaxed.  That is enough only because the mode is fixed
+ * before it matters: pvlock_set_mode() must happen before any lock
+ * operation of other threads (call it before they start, or publish it to
+ * them by a mutex, a thread start or a release/acquire pair).  Once a slow
+ * path has run the mode is frozen and set_mode fails.
  */
 static inline void pvlock_unlock_raw(pvlock_t *lock)
 {
-	uint32_t val = PVLOCK__Q_LOCKED_VAL;
-
-	if (pvlock__likely(__atomic_compare_exchange_n(&lock->val, &val, 0, false,
-			__ATOMIC_RELEASE, __ATOMIC_RELAXED)))
-		return;
 	if (pvlock__mode_is_pv()) {
+		uint32_t val = PVLOCK__Q_LOCKED_VAL;
 		uint8_t locked = PVLOCK__Q_LOCKED_VAL;
 
+		if (pvlock__likely(__atomic_compare_exchange_n(&lock->val, &val, 0, false,
+				__ATOMIC_RELEASE, __ATOMIC_RELAXED)))
+			return;
 		if (pvlock__unlikely(!__atomic_compare_exchange_n(&lock->locked,
 				&locked, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
 			pvlock__qspin_unlock_slow(lock, locked);

@@ -57,7 +57,7 @@ static inline bool pvlock__ticket_word_free(uint32_t val)
 static inline void pvlock_ticket_lock_raw(pvlock_ticket_t *lock)
 {
 	/* 32-bit add to tail, acquire: pairs with the release of the unlock
-	 * CAS that made head our ticket (when we need not wait). */
+	 * that made head our ticket (when we need not wait). */
 	uint32_t old = __atomic_fetch_add(&lock->val, PVLOCK__TICKET_INC << 16,
 					  __ATOMIC_ACQUIRE);
 	uint16_t ticket = (uint16_t)(old >> 16);
@@ -82,35 +82,40 @@ static inline bool pvlock_ticket_trylock_raw(pvlock_ticket_t *lock)
 }
 
 /*
- * Unlock, the same in both modes: head += 2 as one 32-bit compare-and-swap
- * (a 16-bit add would be shorter, but mixing access sizes on the word costs
- * more than the CAS; and a 32-bit add would carry into tail on wrap-around).
- * The CAS returns the old head atomically with the release, so a pv waiter's
- * flag is learnt without reading the lock after releasing it (in native mode
- * the flag is never set).  A lock that was not held is reported, not
- * "released" into a state that would hand the next ticket out twice.
+ * Unlock: head += 2, on head alone (16 bits: it wraps without carrying into
+ * tail), wait-free as Linux's (docs/design.md, departure 6):
+ *   pv      a 16-bit fetch_add, acq_rel: releases the lock (pairs with the
+ *           next owner's acquire of head) and returns the old head, whose
+ *           flag says "a waiter may sleep", so unlock never reads the lock
+ *           after releasing it; acquires the records of waiters that set the
+ *           flag with their seq_cst 16-bit fetch_or
+ *   native  a 16-bit store-release: only the owner writes head in native
+ *           mode (the flag is never set), and it knows head is its ticket
+ * A lock that was not held is reported, not "released" into a state that
+ * would hand the next ticket out twice.  The mode is read relaxed: see
+ * <pvlock/qspinlock.h> for what that demands of pvlock_set_mode callers.
+ * The 16-bit accesses and the 32-bit lock add are mixed-size, as there.
  */
 static inline void pvlock_ticket_unlock_raw(pvlock_ticket_t *lock)
 {
-	/* A relaxed first guess for the CAS. */
+	/* Relaxed: the owner's look at its own lock (head is its ticket). */
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
-	uint32_t new_val;
 
-	do {
-		if (pvlock__unlikely(pvlock__ticket_word_free(val))) {
-			pvlock__ticket_unlock_bad(lock);
-			return;
-		}
-		new_val = (val & 0xffff0000u) | ((val + PVLOCK__TICKET_INC) & 0xffffu);
-		/* acq_rel: releases the lock (pairs with the next owner's
-		 * acquire of head); acquires the records of waiters that set
-		 * the flag with their seq_cst 16-bit fetch_or (mixed sizes:
-		 * see <pvlock/qspinlock.h>).  The same instruction on x86. */
-	} while (!__atomic_compare_exchange_n(&lock->val, &val, new_val, false,
-					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-	if (pvlock__unlikely(val & PVLOCK__TICKET_FLAG))
-		pvlock__ticket_unlock_kick(lock,
-			(uint16_t)((val & ~PVLOCK__TICKET_FLAG) + PVLOCK__TICKET_INC));
+	if (pvlock__unlikely(pvlock__ticket_word_free(val))) {
+		pvlock__ticket_unlock_bad(lock);
+		return;
+	}
+	if (pvlock__mode_is_pv()) {
+		uint16_t old = __atomic_fetch_add(&lock->head, PVLOCK__TICKET_INC,
+						  __ATOMIC_ACQ_REL);
+
+		if (pvlock__unlikely(old & PVLOCK__TICKET_FLAG))
+			pvlock__ticket_unlock_kick(lock,
+				(uint16_t)((old & ~PVLOCK__TICKET_FLAG) + PVLOCK__TICKET_INC));
+	} else {
+		__atomic_store_n(&lock->head, (uint16_t)(val + PVLOCK__TICKET_INC),
+				 __ATOMIC_RELEASE);
+	}
 }
 
 PVLOCK__ANNOTATED_OPS(pvlock_ticket_t, pvlock_ticket_lock, pvlock_ticket_trylock, pvlock_ticket_unlock)

@@ -4,22 +4,22 @@
  * pv waiting, in the order that makes it safe:
  *
  *   waiter                                  unlocker
- *   record = {lock, want}  (lock last)      head += 2  (one CAS; returns old
+ *   record = {lock, want}  (lock last)      head += 2  (fetch_add; returns old
  *   head |= FLAG           (atomic)           head, whose FLAG bit says
  *   re-check head == want                     "look for a sleeper")
  *   sleep unless kicked                     if FLAG: find {lock, head}, kick
  *
  * The flag is set before the re-check (reference race 12): either the
  * unlocker's releasing RMW sees the flag, or our re-check sees its new head.  The flag
- * lives in head, so the unlocker learns it from the releasing CAS itself and
- * never reads the lock after releasing it.  Records are per nesting level,
+ * lives in head, so the unlocker learns it from the releasing fetch_add
+ * itself and never reads the lock after releasing it.  Records are per nesting level,
  * so a signal handler waiting on another ticket lock uses its own record and
  * cannot overwrite ours (reference race 13 cannot arise; see tests).
  *
  * Orderings (each access below names its partner): the waiter's seq_cst
  * fetch_or of the flag releases its record and its slot's waiting bit; the
- * unlocker's acq_rel CAS that reads the flag acquires them.  The fetch_or
- * of the 16-bit head and the 32-bit CAS/add of the word are mixed-size
+ * unlocker's acq_rel fetch_add that returns the flag acquires them.  The
+ * 16-bit RMWs of head and the 32-bit CAS/add of the word are mixed-size
  * RMWs of the same bytes: outside C11, ordered by the hardware as Linux
  * relies on (see qspinlock_slowpath.h).
  */
@@ -81,7 +81,7 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 
 	PREEMPT_POINT(TICKET_BEFORE_FLAG);
 	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
-	 * to the unlocker's acq_rel CAS that reads the flag, and the value it
+	 * to the unlocker's acq_rel fetch_add that returns it, and the value it
 	 * returns is the re-check: either that unlock comes later and sees the
 	 * flag, or it came earlier and we see its new head (reference race 12). */
 	uint16_t head = fetch_or(&lock->head, TICKET_FLAG, __ATOMIC_SEQ_CST);
@@ -135,7 +135,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	for (;;) {
 		for (unsigned n = spin_threshold(); n; n--) {
 			/* 16-bit load, acquire: pairs with the release of the
-			 * unlock CAS that made head our ticket. */
+			 * unlock that made head our ticket. */
 			head = load_acquire(&lock->head);
 			if ((head & ~TICKET_FLAG) == ticket)
 				goto got;
@@ -216,7 +216,7 @@ static void ticket_kick(struct ticket_wait *w)
  */
 void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 {
-	/* The releasing CAS in pvlock_ticket_unlock() was acq_rel: it acquired
+	/* The releasing fetch_add in pvlock_ticket_unlock() was acq_rel: it acquired
 	 * the waiting-slot bits and records that the waiters released with
 	 * their flag RMW.  So the bitmap loads are relaxed. */
 	PREEMPT_POINT(TICKET_BEFORE_KICK);
