@@ -14,15 +14,6 @@
 
 #include "bench.h"
 
-#ifndef HAVE_CK
-#define HAVE_CK 0
-#endif
-#ifndef HAVE_ABSL
-#define HAVE_ABSL 0
-#endif
-#ifndef HAVE_TBB
-#define HAVE_TBB 0
-#endif
 
 #if HAVE_CK
 #include <ck_spinlock.h>

@@ -9,12 +9,6 @@
 
 #include "workload.h"
 
-#ifndef HAVE_ABSL
-#define HAVE_ABSL 0
-#endif
-#ifndef HAVE_TBB
-#define HAVE_TBB 0
-#endif
 
 #if HAVE_ABSL
 #include <absl/synchronization/mutex.h>

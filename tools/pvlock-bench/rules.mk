@@ -94,9 +94,7 @@ PVLOCK_BENCH_DEMO := $(BENCH_STEADY) --locks $(BENCH_GRID_LOCKS) \
 demo:
 	bash scripts/install-deps.sh
 	$(MAKE) --no-print-directory build/bin/pvlock-bench
-	$(BENCH_LOCK) build/bin/pvlock-bench $(BENCH_PRIO) $(PVLOCK_BENCH_DEMO) > results.txt; \
-		rc=$$?; cat results.txt; mv results.txt results/table-stdout.txt 2>/dev/null; \
-		[ $$rc -eq 0 ]
+	$(BENCH_LOCK) build/bin/pvlock-bench $(BENCH_PRIO) $(PVLOCK_BENCH_DEMO)
 	bash tools/pvlock-bench/plot.sh results
 
 # `make bench-full`: the whole grid of issue 8 (3 x 3 x 2 workloads x 5
@@ -114,10 +112,10 @@ bench-full:
 	$(MAKE) --no-print-directory build/bin/pvlock-bench
 	@while :; do \
 		$(BENCH_LOCK) build/bin/pvlock-bench $(BENCH_PRIO) $(PVLOCK_BENCH_FULL) --resume \
-			--budget $(BENCH_CHUNK) --quiet > results-full.txt; rc=$$?; \
+			--budget $(BENCH_CHUNK) --quiet > /dev/null; rc=$$?; \
 		[ $$rc -eq 3 ] || break; \
 		echo "bench-full: chunk done, $$(grep -c '^run ' results-full/journal.txt) runs so far"; \
-	done; cat results-full.txt; mv results-full.txt results-full/table-stdout.txt; [ $$rc -eq 0 ]
+	done; cat results-full/table.txt; [ $$rc -eq 0 ]
 	bash tools/pvlock-bench/plot.sh results-full
 
 .PHONY: demo bench-full

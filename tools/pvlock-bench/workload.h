@@ -22,6 +22,17 @@ extern "C" {
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* The optional peers this build has (rules.mk passes each as 0 or 1). */
+#ifndef HAVE_CK
+#define HAVE_CK 0
+#endif
+#ifndef HAVE_ABSL
+#define HAVE_ABSL 0
+#endif
+#ifndef HAVE_TBB
+#define HAVE_TBB 0
+#endif
+
 enum { CACHE_LINE = 64 };
 
 /* Per-thread storage a lock may need for one acquisition (an MCS node). */
