@@ -476,5 +476,14 @@ void pvlock__ticket_unlock_bad(pvlock_ticket_t *lock)
 	ev_inc(pvlock__slot_peek(), bad_unlock);
 	/* A report's look: relaxed. */
 	pvlock__report_bad_unlock("pvlock_ticket_unlock", lock,
-				  load_relaxed(&lock->val));
+				  load_relaxed(&lock->val), false);
+}
+
+/* fork child: only `keep`'s thread exists; forget everyone else's waits. */
+void pvlock__ticket_forget_others(const struct pvlock_slot *keep)
+{
+	for (unsigned i = 0; i < sizeof(waiting_slots) / sizeof(waiting_slots[0]); i++)
+		store_relaxed(&waiting_slots[i],
+			      keep && keep->index / 64 == i ?
+			      load_relaxed(&waiting_slots[i]) & (1ull << (keep->index % 64)) : 0);
 }
