@@ -245,6 +245,21 @@ check_mutant M5-remove-null-relaxed 'assertion violated +\(node==lid\)' \
 	"remove's NULL store relaxed: performed before its node load, which then read the next lock's node" \
 	$M "-DSCENARIO_REUSE -DREM_NULL_RELAXED" "$SAFE" ""
 
+# The pv ticket lock's skip use (bpf backend): a waiter that does not run
+# may have its turn passed over it, by its unlocker or by its successor.
+M=m6_ticket_skip.pml
+check_model M6 "skip use: mutual exclusion, no lost kick, no orphaned ticket (3 threads, tickets wrap)" \
+	$M "-DACQ=1" "$SAFE" ""
+check_mutant M6-no-retire 'invalid end state|assertion violated' \
+	"the waiter took its turn without retiring its claim: a skipper passed the same turn on" \
+	$M "-DMUTANT_NO_RETIRE" "$SAFE" ""
+check_mutant M6-sleep-skipped 'invalid end state' \
+	"lost kick: the waiter slept although skipped before it reset kicked" \
+	$M "-DMUTANT_SLEEP_SKIPPED" "$SAFE" ""
+check_mutant M6-no-head-check 'assertion violated .*head' \
+	"a skipper with a stale next (tickets wrapped) claimed a waiter whose turn it was not" \
+	$M "-DMUTANT_NO_HEAD_CHECK" "$SAFE" ""
+
 end=$(date +%s)
 echo "summary: $npass passed, $nfail failed, $((end - start)) s"
 [ "$nfail" -eq 0 ]

@@ -20,7 +20,7 @@ if [ ! -e build/lib/libpvlock-bpf.so ]; then
 	echo "SKIP: bpf stress: the bpf backend was not built (clang, bpftool or libbpf-dev missing)"
 	exit 0
 fi
-export PVLOCK_BACKEND=bpf PVLOCK_PREEMPT_USES=wait-early,holder,kick-ahead
+export PVLOCK_BACKEND=bpf PVLOCK_PREEMPT_USES=wait-early,holder,kick-ahead,skip
 probe=$(build/tests/backend_env --probe 2>&1)
 if [ "${probe%% *}" != bpf ]; then
 	echo "SKIP: bpf stress: the program does not load here: $probe"
@@ -54,4 +54,16 @@ for case in "queued pv --signals --churn --stutter" "ticket pv --signals --churn
 		pass "$name (steal of waiters: $((steal / 1000000)) ms)"
 	fi
 done
+# The timeline tool: a short window, both kinds of rows drawn.
+out=$LOGS/timeline
+if timeout 60 build/bin/pvlock-timeline --lock pv-queued --threads 4 --window-ms 20 \
+	--output "$out" >"$LOGS/timeline.log" 2>&1 || [ -s "$out.dat" ]; then
+	if grep -q '0x2ca02c' "$out.dat" && grep -q '0x1f77b4' "$out.dat"; then
+		pass "bpf timeline: running and holding intervals drawn ($(grep -c . "$out.dat") rectangles)"
+	else
+		fail "bpf timeline" "no running or no holding interval in $out.dat"
+	fi
+else
+	fail "bpf timeline" "pvlock-timeline failed (log: $LOGS/timeline.log)"
+fi
 [ "$failed" -eq 0 ]

@@ -174,6 +174,67 @@ static void ticket_kick_ahead_case(unsigned uses, unsigned want_kicks)
 }
 
 static void ticket_counts_only(void) { ticket_kick_ahead_case(0, 1); }
+
+/*
+ * Skip use, by the unlocker: two sleepers behind us, both "preempted".  Our
+ * unlock passes the turn over both (each is claimed, head moves past it,
+ * it is kicked); each then takes a new ticket, firm, and gets the lock.
+ */
+static void ticket_skip_by_unlocker(void)
+{
+	rec_install_knowing(PVLOCK_USE_SKIP);
+	CHECK_EQ(pvlock_set_spin_threshold(64), 0);
+	rec_set_preempted(true);
+	pvlock_ticket_lock(&tlock);
+	test_thread t[2];
+	for (int i = 0; i < 2; i++) {
+		t_arg[i] = (struct holder_arg){ .ticket = true, .release = 1 };
+		t[i] = test_start(hold_until_released, &t_arg[i]);
+		WAIT_UNTIL(rec_waits() == (unsigned)i + 1, 10);
+	}
+	uint32_t before = __atomic_load_n(&tlock.val, __ATOMIC_ACQUIRE);
+	pvlock_ticket_unlock(&tlock);
+	CHECK_EQ(test_stats().ticket_skip, 2);
+	/* head passed both tickets: ours + 2 and + 4 were skipped */
+	CHECK_GE((uint16_t)(__atomic_load_n(&tlock.head, __ATOMIC_ACQUIRE) - (uint16_t)before), 6);
+	rec_set_preempted(false);
+	for (int i = 0; i < 2; i++)
+		test_join(t[i]);
+	CHECK(!pvlock_ticket_is_locked(&tlock));
+	CHECK_EQ(test_stats().ticket_skip, 2);		/* firm after one skip */
+}
+
+/*
+ * Skip use, by the successor: we hand the turn to a sleeper (its kick held,
+ * so it stays asleep); the spinner behind it finds it "preempted", takes
+ * its turn and owns the lock; the skipped one retakes and gets it later.
+ */
+static void ticket_skip_by_successor(void)
+{
+	rec_install_knowing(PVLOCK_USE_SKIP);
+	CHECK_EQ(pvlock_set_spin_threshold(64), 0);
+	pvlock_ticket_lock(&tlock);
+	t_arg[0] = (struct holder_arg){ .ticket = true, .release = 1 };
+	test_thread sleeper = test_start(hold_until_released, &t_arg[0]);
+	WAIT_UNTIL(rec_waits() == 1, 10);
+	CHECK_EQ(pvlock_set_spin_threshold(PVLOCK_SPIN_THRESHOLD_MAX), 0);
+	t_arg[1] = (struct holder_arg){ .ticket = true };
+	test_thread spinner = test_start(hold_until_released, &t_arg[1]);
+	WAIT_UNTIL((uint16_t)(tlock.tail - (tlock.head & ~1u)) >= 6, 10);	/* 3 tickets out */
+	rec_hold_kicks(true);
+	pvlock_ticket_unlock(&tlock);		/* "running": an ordinary kick, held */
+	CHECK_EQ(test_stats().ticket_skip, 0);
+	rec_set_preempted(true);
+	WAIT_UNTIL(__atomic_load_n(&t_arg[1].got, __ATOMIC_ACQUIRE), 10);
+	CHECK_EQ(test_stats().ticket_skip, 1);
+	CHECK(!__atomic_load_n(&t_arg[0].got, __ATOMIC_ACQUIRE));
+	rec_set_preempted(false);
+	rec_hold_kicks(false);
+	__atomic_store_n(&t_arg[1].release, 1, __ATOMIC_RELEASE);
+	test_join(spinner);
+	test_join(sleeper);
+	CHECK(!pvlock_ticket_is_locked(&tlock));
+}
 static void ticket_kick_ahead(void) { ticket_kick_ahead_case(PVLOCK_USE_KICK_AHEAD, 2); }
 
 int main(void)
@@ -189,5 +250,9 @@ int main(void)
 	test_run("ticket: a preempted next counted; one kick", PVLOCK_MODE_PV, ticket_counts_only);
 	test_run("ticket: kick-ahead wakes the waiter after next", PVLOCK_MODE_PV,
 		 ticket_kick_ahead);
+	test_run("ticket: skip: the unlocker passes the turn over preempted sleepers",
+		 PVLOCK_MODE_PV, ticket_skip_by_unlocker);
+	test_run("ticket: skip: the spinner behind a preempted next takes its turn",
+		 PVLOCK_MODE_PV, ticket_skip_by_successor);
 	return test_finish();
 }

@@ -44,7 +44,8 @@ PVLOCK__BEGIN_DECLS
 	X(pv_no_node_yield,   "pv: waiters without a queue node or wait record that yielded the CPU") \
 	X(preempt_holder,     "bpf: a waiter found the lock holder (where known) preempted") \
 	X(preempt_waiter,     "bpf: a hand-off or kick went to, or a waiter spun behind, a preempted thread") \
-	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)")
+	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)") \
+	X(ticket_skip,        "ticket lock, bpf skip use: turns passed over a waiter that was not running")
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;

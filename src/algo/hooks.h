@@ -151,8 +151,9 @@ enum {
 	PVLOCK_USE_WAIT_EARLY = 1,	/* queued waiter sleeps early behind a preempted prev (Linux v5.2, reverted in v5.4) */
 	PVLOCK_USE_HOLDER = 2,		/* queue head sleeps at once while the holder it knows is not running */
 	PVLOCK_USE_KICK_AHEAD = 16,	/* ticket unlock also wakes the waiter after next */
+	PVLOCK_USE_SKIP = 32,		/* ticket unlock passes the turn over a waiter that is not running */
 };
-#define PVLOCK_USES_DEFAULT 0u
+#define PVLOCK_USES_DEFAULT PVLOCK_USE_SKIP	/* the one use measured to help (docs/design.md) */
 extern unsigned pvlock__preempt_uses;
 
 /* Relaxed loads: both are set before the first slow path (the constructor,

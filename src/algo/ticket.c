@@ -46,12 +46,53 @@ static void mark_waiting(uint32_t slot, bool waiting)
 		fetch_and(&waiting_slots[slot / 64], ~bit, __ATOMIC_RELAXED);
 }
 
-/* Publish our wait, set the flag, re-check, and sleep if still not ours.
- * false: no record to publish (no slot, or nested deeper than 4 levels). */
-static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_slot *self)
+/*
+ * The skip use.  A sleeping or preempted waiter stalls every hand-off to it:
+ * the lock sits unowned for a wake-up (hundreds of microseconds on a busy
+ * machine) while the running threads wait.  With the skip use, an unlocker
+ * whose next ticket's waiter is not running passes the turn over it, as if
+ * that waiter had taken and released the lock at once; the skipped waiter,
+ * kicked, takes a new ticket.  Exactly one of the two wins each turn: the
+ * waiter owns its turn only after retiring its record's claim (WAITING ->
+ * DONE), and the unlocker may move head past it only after claiming it
+ * (WAITING -> SKIPPED).  The claim word holds a generation, so a claim read
+ * for one wait can never succeed against a later wait of the same record.
+ * A waiter skipped once waits FIRM for that acquisition (never skipped
+ * again), which bounds how long it can be passed over.
+ * models/m6_ticket_skip.pml checks this protocol.
+ */
+/* A skipping waiter looks at its claim and its predecessor every this + 1 spins. */
+#define PV_CHECK_MASK 0xffu
+
+enum { CLAIM_DONE = 0, CLAIM_WAITING = 1, CLAIM_SKIPPED = 2, CLAIM_FIRM = 3 };
+
+static inline uint32_t claim_word(uint32_t gen, uint32_t state, uint16_t want)
+{
+	return (gen << 18) | (state << 16) | want;
+}
+
+static inline uint32_t claim_state(uint32_t claim)
+{
+	return (claim >> 16) & 3u;
+}
+
+/* A new generation for w's claim, in state `state`: a skipper holding a
+ * claim it read for an earlier wait of this record now fails its CAS.  Only
+ * this thread (and its signal handlers, at other levels) writes it. */
+static uint32_t claim_renew(struct ticket_wait *w, uint32_t state, uint16_t want)
+{
+	uint32_t claim = claim_word((load_relaxed(&w->claim) >> 18) + 1, state, want);
+
+	store_relaxed(&w->claim, claim);
+	return claim;
+}
+
+/* Take this slot's next nesting level's record; NULL if none (no slot,
+ * or nested deeper than 4 levels: the caller counts ticket_no_record). */
+static struct ticket_wait *record_take(struct pvlock_slot *self)
 {
 	if (unlikely(!self))
-		return false;
+		return NULL;
 	/* Ours and our signal handlers' (which restore it); read by a
 	 * reclaim pass: relaxed load and store. */
 	int level = load_relaxed(&self->ticket_depth);
@@ -59,11 +100,19 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	signal_barrier();			/* level is ours before the record is */
 	if (unlikely(level >= PVLOCK_MAX_NODES)) {
 		store_relaxed(&self->ticket_depth, level);
-		return false;
+		return NULL;
 	}
-	struct ticket_wait *w = &self->twait[level];
 	PREEMPT_POINT(TICKET_LEVEL_TAKEN);
+	return &self->twait[level];
+}
 
+/* Publish "this slot waits on lock for ticket want", claim in `state`
+ * (FIRM: nobody may skip it; WAITING: the skip use may). */
+static uint32_t record_publish(struct ticket_wait *w, pvlock_ticket_t *lock, uint16_t want,
+			       uint32_t state, struct pvlock_slot *self)
+{
+	/* Not WAITING until the record below is complete. */
+	claim_renew(w, CLAIM_DONE, want);
 	/* Relaxed: before our store_release of w->lock, which the unlocker
 	 * reads with acquire before it stores kicked = 1. */
 	store_relaxed(&w->kicked, 0);
@@ -73,23 +122,21 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	store_relaxed(&w->lock, NULL);
 	store_relaxed(&w->want, want);
 	store_release(&w->lock, lock);
+	/* Release: a skipper that reads WAITING with acquire sees this wait's
+	 * lock and want. */
+	uint32_t claim = claim_word(load_relaxed(&w->claim) >> 18, state, want);
+	store_release(&w->claim, claim);
 	/* Every level marks the slot, not just level 0: a signal handler may
 	 * wait here while the interrupted wait has taken its level but not
 	 * yet marked the slot, or already unmarked it (tests/ticket.c replays
 	 * both windows). */
 	mark_waiting(self->index, true);
+	return claim;
+}
 
-	PREEMPT_POINT(TICKET_BEFORE_FLAG);
-	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
-	 * to the unlocker's acq_rel fetch_add that returns it, and the value it
-	 * returns is the re-check: either that unlock comes later and sees the
-	 * flag, or it came earlier and we see its new head (reference race 12). */
-	uint16_t head = fetch_or(&lock->head, TICKET_FLAG, __ATOMIC_SEQ_CST);
-	if ((head & ~TICKET_FLAG) != want) {
-		ev_inc(self, ticket_wait);
-		pvlock__pv_wait(self, &w->kicked, 0);
-	}
-
+/* Our wait is over: withdraw the record and give the level back. */
+static void record_release(struct ticket_wait *w, struct pvlock_slot *self)
+{
 	/* Release, pairing with the unlocker's load_acquire of w->lock: our
 	 * wait is over; an unlocker that still finds the record only sends a
 	 * spurious kick, which every waiter tolerates. */
@@ -98,9 +145,47 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	signal_barrier();
 	/* Unmark only when no wait is left on this slot; a handler that runs
 	 * between the decrement and the unmark waits with the slot marked. */
+	int level = (int)(w - self->twait);
 	store_relaxed(&self->ticket_depth, level);
 	if (level == 0)
 		mark_waiting(self->index, false);
+}
+
+/* The record is published: set the flag, re-check, sleep if still not
+ * ours (until kicked, or spuriously).  *claim, if not NULL, is the skip
+ * use's claim word: a waiter passed over does not sleep either. */
+static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait *w,
+		       struct pvlock_slot *self, const uint32_t *claim)
+{
+	PREEMPT_POINT(TICKET_BEFORE_FLAG);
+	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
+	 * to the unlocker's acq_rel fetch_add that returns it, and the value it
+	 * returns is the re-check: either that unlock comes later and sees the
+	 * flag, or it came earlier and we see its new head (reference race 12). */
+	uint16_t head = fetch_or(&lock->head, TICKET_FLAG, __ATOMIC_SEQ_CST);
+	if ((head & ~TICKET_FLAG) == want)
+		return;
+	/* Skip use: a skipper claims us before it moves head past us, and
+	 * kicks us after.  If our fetch_or read its head, its claim is visible
+	 * here (release RMW of head, read by our seq_cst RMW); its kick may
+	 * have come before our caller reset kicked, so do not sleep on it. */
+	if (claim && claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
+		return;
+	ev_inc(self, ticket_wait);
+	pvlock__pv_wait(self, &w->kicked, 0);
+}
+
+/* Publish our wait, set the flag, re-check, and sleep if still not ours.
+ * false: no record to publish (no slot, or nested deeper than 4 levels). */
+static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_slot *self)
+{
+	struct ticket_wait *w = record_take(self);
+
+	if (!w)
+		return false;
+	record_publish(w, lock, want, CLAIM_FIRM, self);
+	sleep_once(lock, want, w, self, NULL);
+	record_release(w, self);
 	return true;
 }
 
@@ -114,44 +199,6 @@ static void ticket_clear_slowpath_flag(pvlock_ticket_t *lock, uint16_t head)
 	/* 32-bit CAS, relaxed: we already hold the lock (acquired by the load
 	 * of head); it fails if anyone took a ticket meanwhile. */
 	cas(&lock->val, &old, old & ~TICKET_FLAG, __ATOMIC_RELAXED);
-}
-
-void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
-{
-	bool pv = pvlock__mode_freeze() == PVLOCK_MODE_PV;
-	struct pvlock_slot *self = pvlock__slot_self();
-	uint64_t steal = steal_begin(self);
-	uint16_t head = 0;
-
-	ev_inc(self, ticket_slowpath);
-	/* Our ticket is 2 below head: our add made tail catch up with head, so
-	 * the lock now reads as free while held.  Nothing can repair that. */
-	head = load_relaxed(&lock->head);
-	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
-		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
-				   "more than 32766 threads wait on this ticket lock, its limit "
-				   "(PVLOCK_TICKET_MAX_WAITERS): the tickets wrapped around", false);
-	bool no_record = false;
-	for (;;) {
-		for (unsigned n = spin_threshold(); n; n--) {
-			/* 16-bit load, acquire: pairs with the release of the
-			 * unlock that made head our ticket. */
-			head = load_acquire(&lock->head);
-			if ((head & ~TICKET_FLAG) == ticket)
-				goto got;
-			cpu_relax();
-		}
-		if (pv && !pv_ticket_wait(lock, ticket, self)) {
-			if (!no_record)		/* one count per wait */
-				ev_inc(self, ticket_no_record);
-			no_record = true;
-			pvlock__pv_yield(self);
-		}
-	}
-got:
-	if (pv && (head & TICKET_FLAG))
-		ticket_clear_slowpath_flag(lock, head);
-	steal_end(self, steal);
 }
 
 /*
@@ -186,9 +233,13 @@ static struct ticket_wait *ticket_waiter(pvlock_ticket_t *lock, uint16_t want)
 
 				/* Acquire: pairs with the waiter's
 				 * store_release of w->lock (want is then
-				 * its want). */
+				 * its want).  A record passed over by the
+				 * skip use keeps its spent ticket until its
+				 * thread runs again, which may be after the
+				 * 16-bit tickets wrapped: never it. */
 				if (load_acquire(&w->lock) == lock &&
-				    load_relaxed(&w->want) == want)
+				    load_relaxed(&w->want) == want &&
+				    claim_state(load_relaxed(&w->claim)) != CLAIM_SKIPPED)
 					return w;
 			}
 		}
@@ -214,23 +265,206 @@ static void ticket_kick(struct ticket_wait *w)
  * counted, and with the kick-ahead use the waiter after a sleeping next is
  * woken too, so that it runs by the time its turn comes.
  */
+/*
+ * Skip use: claim the waiter of ticket `next` if it is not running and it is
+ * its turn now.  Success means nobody owns the turn `next` but us.  Anyone
+ * may do this, at any time: the claim CAS makes the skip exclusive, and the
+ * claim (with its generation) unchanged from before our look at head until
+ * the CAS means the waiter neither took its turn nor was skipped
+ * meanwhile, so head is still `next` (only the turn's owner moves it).  A
+ * caller's `next` may be stale (its thread preempted while the tickets
+ * wrapped): the look at head is what keeps that from skipping a waiter
+ * whose turn it is not.  head may be read: a waiting record on the lock
+ * means the lock is in use, so not freed.
+ */
+static bool claim_for_skip(pvlock_ticket_t *lock, struct ticket_wait *w, uint16_t next)
+{
+	int state = preempt_use(PVLOCK_USE_SKIP) ? pvlock__pv_slot_state(slot_of_record(w)) : 0;
+
+	if (state != PVLOCK_SLOT_RUNNABLE && state != PVLOCK_SLOT_BLOCKED)
+		return false;
+	/* Acquire: pairs with the waiter's release of WAITING, so lock and
+	 * want below belong to this claim's wait (or the CAS fails). */
+	uint32_t claim = load_acquire(&w->claim);
+	if (claim_state(claim) != CLAIM_WAITING || (uint16_t)claim != next ||
+	    load_relaxed(&w->lock) != lock)
+		return false;
+	/* Acquire: pairs with the release that made head `next`. */
+	if ((load_acquire(&lock->head) & ~TICKET_FLAG) != next)
+		return false;
+	return cas(&w->claim, &claim, (claim & ~(3u << 16)) | (CLAIM_SKIPPED << 16),
+		   __ATOMIC_ACQ_REL);
+}
+
+/* We hold the turn `next` on behalf of a skipped waiter: pass it on, as
+ * its unlock would.  Returns the head before (with the flag).  head cannot
+ * move meanwhile: only the owner of the turn moves it. */
+static uint16_t pass_turn(pvlock_ticket_t *lock, uint16_t next)
+{
+	/* Relaxed load, release CAS: the new owner's acquire load of head
+	 * reads a value in the release sequence of this RMW. */
+	uint16_t head = load_relaxed(&lock->head);
+
+	while (!cas(&lock->head, &head, (uint16_t)(head + TICKET_INC), __ATOMIC_RELEASE))
+		;
+	if (unlikely((head & ~TICKET_FLAG) != next))
+		pvlock__fatal("internal error: a skipped ticket lock's head moved", lock);
+	return head;
+}
+
+/* Skip use, the waiter behind a stalled turn: head is `prev`, the ticket
+ * just before ours, and prev's waiter does not run.  Take its turn from it
+ * and pass the turn on, to us.  True if head is now our ticket. */
+static bool skip_ahead(pvlock_ticket_t *lock, uint16_t prev)
+{
+	struct ticket_wait *w = ticket_waiter(lock, prev);
+
+	if (!w || !claim_for_skip(lock, w, prev))
+		return false;
+	ev_inc(pvlock__slot_peek(), ticket_skip);
+	PREEMPT_POINT(TICKET_SKIP_CLAIMED);
+	pass_turn(lock, prev);
+	ticket_kick(w);			/* so that it takes a new ticket */
+	return true;
+}
+
+/*
+ * Skip use: the whole wait runs with one published record whose claim is
+ * WAITING, so that our unlocker or our successor can pass our turn over us
+ * while we do not run.  We own a turn only after retiring the claim; if it
+ * was skipped, our ticket is spent and we take a new one, FIRM this time.
+ * Returns the head we acquired with.
+ */
+static uint16_t lock_skipping(pvlock_ticket_t *lock, uint16_t ticket, struct ticket_wait *w,
+			      struct pvlock_slot *self)
+{
+	uint32_t claim = record_publish(w, lock, ticket, CLAIM_WAITING, self);
+	uint16_t head;
+
+	for (;;) {
+		for (unsigned n = spin_threshold(); n; n--) {
+			/* Acquire: pairs with the release of the unlock's
+			 * fetch_add or the skipper's head CAS that made head our ticket. */
+			head = load_acquire(&lock->head);
+			if ((head & ~TICKET_FLAG) == ticket) {
+				/* Acquire: a failed CAS means a skipper claimed
+				 * us first; its head update is then visible. */
+				if (cas(&w->claim, &claim, claim_word(claim >> 18, CLAIM_DONE, ticket),
+					__ATOMIC_ACQUIRE))
+					goto got;
+				goto retake;
+			}
+			/* Once per 256 spins, and at the last spin of a round. */
+			if ((n & PV_CHECK_MASK) == 1) {
+				/* Relaxed: a hint; the CAS above decides. */
+				if (claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
+					goto retake;
+				if ((head & ~TICKET_FLAG) == (uint16_t)(ticket - TICKET_INC))
+					skip_ahead(lock, (uint16_t)(ticket - TICKET_INC));
+			}
+			cpu_relax();
+		}
+		/* Not again until the next kick, after which we spin. */
+		store_relaxed(&w->kicked, 0);
+		sleep_once(lock, ticket, w, self, &claim);
+		if (claim_state(load_relaxed(&w->claim)) != CLAIM_SKIPPED)
+			continue;
+		/* fall through: skipped while we slept */
+retake:
+		/* Passed over: our ticket is spent.  Take a new one, as the
+		 * fast path does (acquire, like it), and wait firm. */
+		ticket = (uint16_t)(__atomic_fetch_add(&lock->val, TICKET_INC << 16,
+						       __ATOMIC_ACQUIRE) >> 16);
+		claim = record_publish(w, lock, ticket, CLAIM_FIRM, self);
+	}
+got:
+	record_release(w, self);
+	return head;
+}
+
+void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
+{
+	bool pv = pvlock__mode_freeze() == PVLOCK_MODE_PV;
+	struct pvlock_slot *self = pvlock__slot_self();
+	uint64_t steal = steal_begin(self);
+	uint16_t head = 0;
+	struct ticket_wait *w;
+
+	ev_inc(self, ticket_slowpath);
+	/* Our ticket is 2 below head: our add made tail catch up with head, so
+	 * the lock now reads as free while held.  Nothing can repair that. */
+	head = load_relaxed(&lock->head);
+	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
+		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
+				   "more than 32766 threads wait on this ticket lock, its limit "
+				   "(PVLOCK_TICKET_MAX_WAITERS): the tickets wrapped around", false);
+	if (pv && preempt_use(PVLOCK_USE_SKIP) && (w = record_take(self))) {
+		head = lock_skipping(lock, ticket, w, self);
+		goto got;
+	}
+	bool no_record = false;
+	for (;;) {
+		for (unsigned n = spin_threshold(); n; n--) {
+			/* 16-bit load, acquire: pairs with the release of the
+			 * unlock that made head our ticket. */
+			head = load_acquire(&lock->head);
+			if ((head & ~TICKET_FLAG) == ticket)
+				goto got;
+			cpu_relax();
+		}
+		if (pv && !pv_ticket_wait(lock, ticket, self)) {
+			if (!no_record)		/* one count per wait */
+				ev_inc(self, ticket_no_record);
+			no_record = true;
+			pvlock__pv_yield(self);
+		}
+	}
+got:
+	if (pv && (head & TICKET_FLAG))
+		ticket_clear_slowpath_flag(lock, head);
+	steal_end(self, steal);
+}
+
+/*
+ * pv unlock saw the flag: kick the waiter holding ticket `next`, if it has
+ * published a record (if not, it will see the new head when it re-checks).
+ * `lock` is only compared, never dereferenced, except by the skip use while
+ * it holds a skipped turn (nobody else can own the lock then, so nobody can
+ * have freed it).  With a backend that knows who runs, a next waiter that is
+ * preempted is counted; the kick-ahead use also wakes the waiter after a
+ * sleeping next; the skip use passes the turn over a next that is not
+ * running (see CLAIM_* above).
+ */
 void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 {
 	/* The releasing fetch_add in pvlock_ticket_unlock() was acq_rel: it acquired
 	 * the waiting-slot bits and records that the waiters released with
 	 * their flag RMW.  So the bitmap loads are relaxed. */
 	PREEMPT_POINT(TICKET_BEFORE_KICK);
-	struct ticket_wait *w = ticket_waiter(lock, next);
+	struct pvlock_slot *me = pvlock__slot_peek();
+	struct ticket_wait *w;
 
-	if (!w)
-		return;
+	for (;;) {
+		w = ticket_waiter(lock, next);
+		if (!w)
+			return;
+		if (!claim_for_skip(lock, w, next))
+			break;
+		ev_inc(me, ticket_skip);
+		PREEMPT_POINT(TICKET_SKIP_CLAIMED);
+		uint16_t head = pass_turn(lock, next);
+		ticket_kick(w);			/* so that it takes a new ticket */
+		if (!(head & TICKET_FLAG))
+			return;			/* nobody sleeps behind it */
+		next = (uint16_t)(next + TICKET_INC);
+	}
 	ticket_kick(w);
 	if (!preempt_known())
 		return;
 	/* next has to be woken (it published a record to sleep) or is
 	 * preempted: its turn stalls, so wake the one after it now. */
 	if (pvlock__pv_vcpu_is_preempted(slot_of_record(w)))
-		ev_inc(pvlock__slot_peek(), preempt_waiter);
+		ev_inc(me, preempt_waiter);
 	if (preempt_use(PVLOCK_USE_KICK_AHEAD) &&
 	    (w = ticket_waiter(lock, (uint16_t)(next + TICKET_INC))) &&
 	    !load_relaxed(&w->kicked))

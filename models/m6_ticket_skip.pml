@@ -1,0 +1,246 @@
+/*
+ * M6: the pv ticket lock's skip use (src/algo/ticket.c, lock_skipping,
+ * skip_ahead, pvlock__ticket_unlock_kick), sequential consistency.
+ *
+ * A waiter that may be passed over publishes a record {want, claim} for its
+ * whole wait.  An unlocker (after releasing to `next`) or the waiter right
+ * behind (seeing head == its ticket - 2) may claim a waiter that "does not
+ * run" (the bpf backend's answer: any answer is possible here, so it is a
+ * nondeterministic choice), CAS its claim WAITING -> SKIPPED, move head past
+ * it, and kick it; the skipped waiter takes a new ticket and waits FIRM.  A
+ * waiter owns its turn only after its own CAS WAITING|FIRM -> DONE.
+ *
+ * State: head (bit 0 = FLAG), tail; tickets advance by 2 modulo TMASK + 1.
+ * Per thread t: rpub (record published), rwant, rclaim (DONE 0, WAITING 1,
+ * SKIPPED 2, FIRM 3), rgen (the claim's generation), rkicked, tok (the
+ * backend's sticky wake token).  Publication is one step; the skipper's
+ * read of the claim, look at head and claim CAS are three.  Tickets wrap
+ * (4 values), so a skipper's `next` can be stale.  Knobs: ACQ, TMASK.
+ *
+ * Properties: mutual exclusion (assert at the acquiring step); every
+ * thread finishes (a lost kick or an orphaned ticket = invalid end state);
+ * a skipper only moves head from the skipped ticket (assert).
+ *
+ * Mutants (models/check.sh must see each rejected):
+ *   MUTANT_NO_RETIRE      the waiter owns its turn on head == want without
+ *                         retiring its claim: two owners
+ *   MUTANT_SLEEP_SKIPPED  the waiter's re-check before sleeping ignores a
+ *                         skip that came before it reset kicked: lost kick
+ *   MUTANT_NO_HEAD_CHECK  the skipper claims without looking at head: a
+ *                         stale `next` (tickets wrapped while it was
+ *                         preempted) skips a waiter whose turn it is not
+ */
+#ifndef TMASK
+#define TMASK 7
+#endif
+#define FLAG 1
+#define NTHR 3
+#ifndef ACQ
+#define ACQ 2
+#endif
+#define DONE 0
+#define WAITING 1
+#define SKIPPED 2
+#define FIRM 3
+
+byte head, tail;
+bit  rpub[NTHR];
+byte rwant[NTHR];
+byte rclaim[NTHR];
+bit  rkicked[NTHR];
+bit  tok[NTHR];
+byte owners;
+byte rgen[NTHR];
+byte spur = 1;
+
+#define KICK(i) rkicked[i] = 1; tok[i] = 1
+
+/* The unlocker's search (ticket_waiter): a published record for `want`. */
+/* (A skipped record keeps its spent ticket until its thread runs again;
+ * the search ignores it, which matters once tickets wrap.) */
+#define MATCH(i, want) (rpub[i] && rwant[i] == want && rclaim[i] != SKIPPED)
+
+/* The search, in one step (the C search is a scan of relaxed loads; what
+ * matters is the claim CAS that follows, which re-checks everything). */
+#define FIND(i, want) \
+	atomic { \
+		if \
+		:: MATCH(0, want) -> i = 0 \
+		:: MATCH(1, want) -> i = 1 \
+		:: MATCH(2, want) -> i = 2 \
+		:: else -> i = NTHR \
+		fi \
+	}
+
+/* claim_for_skip: read the claim, look at head, CAS the claim unchanged.
+ * ok = 1 if we now hold the turn `want` on behalf of thread i. */
+inline claim_for_skip(i, want, g, ok)
+{
+	ok = 0;
+	if
+	:: atomic { rclaim[i] == WAITING && MATCH(i, want) -> g = rgen[i] }
+		/* "not running" is the bpf backend's answer: any */
+#ifndef MUTANT_NO_HEAD_CHECK
+		if
+		:: (head & ~FLAG) == want ->
+#endif
+			atomic {
+				if
+				:: rclaim[i] == WAITING && rgen[i] == g -> rclaim[i] = SKIPPED; ok = 1
+				:: else -> skip
+				fi
+			}
+#ifndef MUTANT_NO_HEAD_CHECK
+		:: else -> skip
+		fi
+#endif
+	:: true -> skip		/* it runs, or is not WAITING */
+	fi;
+	g = 0
+}
+
+/* pass_turn: nobody owns the claimed turn; move head on (keeps FLAG). */
+inline pass_turn(next, old)
+{
+	atomic {
+		assert((head & ~FLAG) == next);
+		old = head;
+		head = (head + 2) & TMASK
+	}
+}
+
+/* unlock: release, then if FLAG, kick or skip the waiter of next. */
+inline unlock(old, next, i, h, g, ok)
+{
+	atomic { old = head; head = ((head & ~FLAG) + 2) & TMASK | (head & FLAG); owners-- };
+	if
+	:: old & FLAG ->
+		next = ((old & ~FLAG) + 2) & TMASK;
+again:
+		FIND(i, next);
+		if
+		:: i == NTHR -> goto done
+		:: else -> skip
+		fi;
+		claim_for_skip(i, next, g, ok);
+		if
+		:: ok ->
+			pass_turn(next, h);
+			KICK(i);
+			if
+			:: h & FLAG -> next = (next + 2) & TMASK; goto again
+			:: else -> goto done
+			fi
+		:: else -> KICK(i)	/* it runs, or is FIRM: an ordinary kick */
+		fi
+	:: else -> skip
+	fi;
+done:
+	old = 0; next = 0; i = 0; h = 0; ok = 0
+}
+
+/* The owner clears FLAG when nobody waits behind it. */
+inline clear_flag(my)
+{
+	atomic {
+		if
+		:: head == (my | FLAG) && tail == ((my + 2) & TMASK) -> head = my
+		:: else -> skip
+		fi
+	}
+}
+
+proctype T(byte me)
+{
+	byte my, n = 0, old, next, i, h, st, p, g;
+	bit ok;
+
+	do
+	:: n == ACQ -> break
+	:: n < ACQ ->
+		atomic { my = tail; tail = (tail + 2) & TMASK };
+		if
+		:: atomic { (head & ~FLAG) == my -> owners++; assert(owners == 1) } -> goto cs
+		:: else -> skip
+		fi;
+		st = WAITING;
+publish:
+		atomic { rclaim[me] = DONE; rgen[me]++; rkicked[me] = 0; rwant[me] = my; rpub[me] = 1; rclaim[me] = st };
+wait:
+		if
+		:: atomic { (head & ~FLAG) == my ->
+#ifdef MUTANT_NO_RETIRE
+			owners++; assert(owners == 1); rclaim[me] = DONE
+#else
+			if
+			:: rclaim[me] == WAITING || rclaim[me] == FIRM ->
+				rclaim[me] = DONE; owners++; assert(owners == 1)
+			:: else -> skip
+			fi
+#endif
+		   } ->
+			if
+			:: rclaim[me] == DONE -> goto got
+			:: else -> goto retake
+			fi
+		:: rclaim[me] == SKIPPED -> goto retake
+		:: atomic { (head & ~FLAG) == ((my - 2) & TMASK) } ->
+			/* skip_ahead: claim the waiter before us if it "does not run" */
+			p = (my - 2) & TMASK;
+			FIND(i, p);
+			if
+			:: i < NTHR ->
+				claim_for_skip(i, p, g, ok);
+				if
+				:: ok -> pass_turn(p, h); KICK(i)
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
+			i = 0; h = 0; p = 0;
+			goto wait
+		:: true ->
+			/* sleep_once */
+			rkicked[me] = 0;
+			atomic { h = head; head = head | FLAG };
+			if
+			:: (h & ~FLAG) == my -> skip
+#ifndef MUTANT_SLEEP_SKIPPED
+			:: (h & ~FLAG) != my && rclaim[me] == SKIPPED -> skip
+#endif
+			:: else ->
+				atomic {
+					if
+					:: rkicked[me] -> skip
+					:: else ->
+						if
+						:: tok[me] -> tok[me] = 0
+						:: spur > 0 -> spur--
+						fi
+					fi
+				}
+			fi;
+			h = 0;
+			goto wait
+		fi;
+retake:
+		atomic { my = tail; tail = (tail + 2) & TMASK };
+		st = FIRM;
+		goto publish;
+got:
+		rpub[me] = 0;
+cs:
+		if
+		:: head & FLAG -> clear_flag(my)
+		:: else -> skip
+		fi;
+		unlock(old, next, i, h, g, ok);
+		n++
+	od
+}
+
+init {
+	atomic {
+		run T(0); run T(1); run T(2)
+	}
+}
