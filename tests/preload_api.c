@@ -27,6 +27,7 @@
 #include "lib/check.h"
 
 #define THREADS 4
+#define ROUNDS 5000	/* per thread: enough to contend, quick on a loaded machine */
 
 static const char *kind;	/* PVLOCK_PRELOAD_LOCK of this run */
 
@@ -87,7 +88,7 @@ static void *add_loop(void *arg)
 {
 	pthread_mutex_t *m = arg;
 
-	for (int i = 0; i < 20000; i++) {
+	for (int i = 0; i < ROUNDS; i++) {
 		pthread_mutex_lock(m);
 		long c = counter;
 		__asm__ __volatile__("" ::: "memory");
@@ -106,7 +107,7 @@ static void exclusion(pthread_mutex_t *m)
 		t[i] = test_start(add_loop, m);
 	for (int i = 0; i < THREADS; i++)
 		test_join(t[i]);
-	CHECK_EQ(counter, THREADS * 20000);
+	CHECK_EQ(counter, THREADS * ROUNDS);
 }
 
 static void case_static_mutex(void)
@@ -280,7 +281,7 @@ static void *spin_loop(void *arg)
 {
 	long *n = arg;
 
-	for (int i = 0; i < 20000; i++) {
+	for (int i = 0; i < ROUNDS; i++) {
 		pthread_spin_lock(&spin);
 		long c = *n;
 		__asm__ __volatile__("" ::: "memory");
@@ -311,7 +312,7 @@ static void case_spinlock(void)
 		t[i] = test_start(spin_loop, &n);
 	for (int i = 0; i < THREADS; i++)
 		test_join(t[i]);
-	CHECK_EQ(n, THREADS * 20000);
+	CHECK_EQ(n, THREADS * ROUNDS);
 	CHECK_EQ(pthread_spin_destroy(&spin), 0);
 }
 
@@ -333,7 +334,7 @@ static void case_spinlock_shared(void)
 #endif
 	pid_t child = fork();
 	CHECK(child >= 0);
-	for (int i = 0; i < 200000; i++) {
+	for (int i = 0; i < 10 * ROUNDS; i++) {
 		pthread_spin_lock(&s->lock);
 		s->n++;
 		pthread_spin_unlock(&s->lock);
@@ -343,7 +344,7 @@ static void case_spinlock_shared(void)
 	int status;
 	waitpid(child, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK_EQ(s->n, 400000);
+	CHECK_EQ(s->n, 20 * ROUNDS);
 	CHECK_EQ(pthread_spin_destroy(&s->lock), 0);
 	/* The same memory, now private: pvlock's again. */
 	CHECK_EQ(pthread_spin_init(&s->lock, PTHREAD_PROCESS_PRIVATE), 0);
@@ -437,7 +438,7 @@ static void case_cond_glibc_mutex(void)
 		t[i] = test_start(add_loop, i % 2 ? &p : &p);
 	for (int i = 0; i < THREADS; i++)
 		test_join(t[i]);
-	CHECK_EQ(counter, THREADS * 20000);
+	CHECK_EQ(counter, THREADS * ROUNDS);
 	pthread_mutex_lock(&r);
 	pthread_mutex_lock(&p);
 	CHECK(by_pvlock(&p) && r.__data.__owner != 0);
@@ -488,7 +489,7 @@ static void case_cond_timed(void)
 	pthread_condattr_destroy(&a);
 }
 
-/* No lost wake-up: ping-pong between two threads, each waiting for its
+/* No lost wake-up: ping-pong (ROUNDS) between two threads, each waiting for its
  * turn; a lost wake-up hangs (the watchdog fails the case). */
 struct pingpong { pthread_mutex_t m; pthread_cond_t c; int turn; };
 
@@ -496,7 +497,7 @@ static void *pong(void *arg)
 {
 	struct pingpong *p = arg;
 
-	for (int i = 0; i < 20000; i++) {
+	for (int i = 0; i < ROUNDS; i++) {
 		pthread_mutex_lock(&p->m);
 		while (p->turn != 1)
 			pthread_cond_wait(&p->c, &p->m);
@@ -512,7 +513,7 @@ static void case_cond_no_lost_wakeup(void)
 	struct pingpong p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
 	test_thread t = test_start(pong, &p);
 
-	for (int i = 0; i < 20000; i++) {
+	for (int i = 0; i < ROUNDS; i++) {
 		pthread_mutex_lock(&p.m);
 		while (p.turn != 0)
 			pthread_cond_wait(&p.c, &p.m);
@@ -765,7 +766,7 @@ int main(int argc, char **argv)
 		{ "cond: signal wakes one, broadcast wakes N (pvlock mutex)", case_cond_pvlock_mutex },
 		{ "cond: glibc-kept mutexes (recursive, errorcheck EPERM); mixed", case_cond_glibc_mutex },
 		{ "cond: timedwait/clockwait ETIMEDOUT on the right clock, EINVAL", case_cond_timed },
-		{ "cond: no lost wake-up in 20000 ping-pongs", case_cond_no_lost_wakeup },
+		{ "cond: no lost wake-up in 5000 ping-pongs", case_cond_no_lost_wakeup },
 		{ "cond: cancelled wait holds the mutex (pvlock, errorcheck)", case_cond_cancel },
 		{ "cond: process-shared condvar and mutex stay glibc", case_cond_shared },
 		{ "fork with a held, contended mutex; the child's own locks work", case_fork },
