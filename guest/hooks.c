@@ -82,7 +82,7 @@ void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val)
 	if (kicked_at) {
 		uint64_t now = now_ns();
 		ev_inc(self, pv_kick_wake);
-		ev_add(self, PVLOCK_EV_pv_latency_wake_ns, now > kicked_at ? now - kicked_at : 0);
+		ev_add(self, pv_latency_wake_ns, now > kicked_at ? now - kicked_at : 0);
 	}
 }
 
@@ -92,7 +92,7 @@ void pvlock__pv_kick(struct pvlock_slot *target)
 
 	__atomic_store_n(&target->kick_ns, start, __ATOMIC_RELAXED);
 	pvlock__guest_backend.kick(target);
-	ev_add(pvlock__slot_peek(), PVLOCK_EV_pv_latency_kick_ns, now_ns() - start);
+	ev_add(pvlock__slot_peek(), pv_latency_kick_ns, now_ns() - start);
 }
 
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)
