@@ -12,6 +12,7 @@ extern const struct pvlock_backend pvlock__guest_backend;
 
 void guest_slots_init(void);
 void guest_set_mode(bool pv);
+void guest_backend_knows(bool knows);	/* KVM steal time: who runs is known */
 void guest_set_spin_threshold(unsigned loops);
 unsigned guest_spin_threshold(void);
 

@@ -100,13 +100,70 @@ bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)
 	return pvlock__guest_backend.vcpu_is_preempted(slot);
 }
 
-void pvlock__report_bad_unlock(const char *function, const void *lock, unsigned found)
+/* A vCPU never changes slot: nothing to record. */
+void pvlock__slot_attached(struct pvlock_slot *slot)
 {
-	kprintf("FAIL: guest: %s(%p) on a lock that was not locked (word %x)\n",
-		function, lock, found);
+	(void)slot;
+}
+
+/* "Who runs" for the slow paths: known only under KVM with steal time, from
+ * the host-written preempted byte (guest/pv.c); otherwise "don't know". */
+bool pvlock__backend_knows;
+unsigned pvlock__preempt_uses = PVLOCK_USES_DEFAULT;
+
+void guest_backend_knows(bool knows)
+{
+	__atomic_store_n(&pvlock__backend_knows, knows, __ATOMIC_RELAXED);
+}
+
+int pvlock__pv_slot_state(const struct pvlock_slot *slot)
+{
+	if (!pvlock__backend_knows)
+		return PVLOCK_SLOT_UNKNOWN;
+	return pvlock__pv_vcpu_is_preempted(slot) ? PVLOCK_SLOT_RUNNABLE : PVLOCK_SLOT_RUNNING;
+}
+
+uint64_t pvlock__pv_steal_ns(const struct pvlock_slot *slot)
+{
+	return pv_steal_ns(slot->index);
+}
+
+/* A waiter without a node or record: nobody else runs on this vCPU, so
+ * there is nothing to give the CPU to; pause and try again. */
+void pvlock__pv_yield(struct pvlock_slot *self)
+{
+	ev_inc(self, pv_no_node_yield);
+	__builtin_ia32_pause();
+}
+
+/* The tail we replaced must name a queued node of an online vCPU. */
+void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qnode *node)
+{
+	uint32_t s = (tail >> 18) - 1;
+	int idx = (int)((tail >> 16) & 3);
+
+	if (s < ncpus && &pvlock__slots[s].qnodes[idx] != node &&
+	    __atomic_load_n(&pvlock__slots[s].qnodes[0].count, __ATOMIC_RELAXED) > idx)
+		return;
+	pvlock__fatal_word("pvlock_lock", lock, *(volatile uint32_t *)lock,
+			   "the queue tail names a waiter that does not exist", true);
+}
+
+void pvlock__report_bad_unlock(const char *function, const void *lock, uint32_t word,
+			       bool corrupt)
+{
+	kprintf("FAIL: guest: %s(%p) on a lock that was not locked (word %x%s)\n",
+		function, lock, word, corrupt ? ", corrupt" : "");
 }
 
 void pvlock__fatal(const char *what, const void *lock)
 {
 	panic("pvlock: %s (lock %p)", what, lock);
+}
+
+void pvlock__fatal_word(const char *function, const void *lock, uint32_t word,
+			const char *what, bool corrupt)
+{
+	panic("pvlock: %s(%p): %s (lock word %x%s)", function, lock, what, word,
+	      corrupt ? "; memory corrupt?" : "");
 }

@@ -21,6 +21,7 @@
  */
 #include "guest/kernel.h"
 #include "backend/backend.h"
+#include "guest/guest.h"
 
 #define CPUID_HYPERVISOR_BIT	(1u << 31)	/* leaf 1 ECX: running under a hypervisor */
 #define KVM_CPUID_SIGNATURE	0x40000000
@@ -67,6 +68,7 @@ void pv_detect(void)
 	cpuid(KVM_CPUID_FEATURES, &a, &b, &c, &d);
 	kvm_unhalt = a & (1u << KVM_FEATURE_PV_UNHALT);
 	kvm_steal = a & (1u << KVM_FEATURE_STEAL_TIME);
+	guest_backend_knows(kvm_steal);				/* KVM */
 }
 
 bool pv_kvm_unhalt(void)

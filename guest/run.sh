@@ -1,57 +1,46 @@
 #!/usr/bin/env bash
-# guest/run.sh - boot the bare-metal guest under QEMU and print its serial
-# console.  Used by tests/guest.sh (make check) and guest/demo.sh.
+# guest/run.sh - boot the bare-metal guest and print its serial console.
+# Used by tests/guest.sh (make check) and guest/demo.sh (make guest-demo).
 #
-#   guest/run.sh [--vcpus V] [--host-cpus LIST] [--timeout S] [--log FILE] -- GUEST-ARGS
+#   guest/run.sh [--vcpus V] [--pcpus P] [--timeout S] [--log FILE] [--meta FILE] -- GUEST-ARGS
 #
-#   --vcpus V        vCPUs (QEMU -smp V); the guest is told cpus=V
-#   --host-cpus LIST host CPUs the whole QEMU process may use (taskset -c);
-#                    default: the first two this process may use
-#   --timeout S      watchdog: kill QEMU after S seconds (default 60)
-#   --log FILE       keep the serial output there (default: a temporary file)
-#   GUEST-ARGS       the guest's command line: ms=N hz=N cs=N think=N spin=N check
+#   --vcpus V      vCPUs (default 4); the guest is told cpus=V
+#   --pcpus P      host CPUs: QEMU, every thread, pinned to the first P this
+#                  process may use (default 2)
+#   --timeout S    watchdog: kill QEMU after S seconds (default 60)
+#   --log FILE     keep the serial console there (default: a temporary file)
+#   --meta FILE    tools/vm/qemu-run.sh's key=value facts (accel, host CPUs)
+#   GUEST-ARGS     the guest's command line: ms=N hz=N cs=N think=N spin=N check
 #
 # Exit status: 0 the guest ended with status 0; 1 it reported failures;
-# 2 it did not finish (crash, watchdog); 3 QEMU is missing or failed to start.
+# 2 it did not finish (crash, watchdog); 3 bad usage or no QEMU.
 #
-# Acceleration: TCG with one host thread per vCPU (-accel tcg,thread=multi),
-# always.  The image itself picks KVM's paravirtual paths by CPUID when a
-# standard KVM runs it; this launcher does not use /dev/kvm.
+# The QEMU plumbing (pinning, accelerator choice, serial capture, watchdog)
+# is tools/vm/qemu-run.sh's: KVM where /dev/kvm is a standard KVM (then the
+# guest takes its KVM paths, chosen by CPUID), else multi-threaded TCG.  We
+# add only QEMU's isa-debug-exit device, through which the guest ends QEMU
+# with status 2v+1 (guest/console.c).
 set -u
 cd "$(dirname "$0")/.." || exit 3
-VCPUS=4 HOST_CPUS="" TIMEOUT=60 LOG=""
+VCPUS=4 PCPUS=2 TIMEOUT=60 LOG="" META=""
 while [ $# -gt 0 ]; do
 	case $1 in
-	--vcpus) VCPUS=$2; shift 2 ;;
-	--host-cpus) HOST_CPUS=$2; shift 2 ;;
-	--timeout) TIMEOUT=$2; shift 2 ;;
-	--log) LOG=$2; shift 2 ;;
+	--vcpus) VCPUS=${2-}; shift 2 ;;
+	--pcpus) PCPUS=${2-}; shift 2 ;;
+	--timeout) TIMEOUT=${2-}; shift 2 ;;
+	--log) LOG=${2-}; shift 2 ;;
+	--meta) META=${2-}; shift 2 ;;
 	--) shift; break ;;
-	*) echo "guest/run.sh: unknown option '$1'; accepted: --vcpus V, --host-cpus LIST, --timeout S, --log FILE, then -- and the guest's arguments" >&2
+	*) echo "guest/run.sh: unknown option '$1'; accepted: --vcpus V, --pcpus P, --timeout S, --log FILE, --meta FILE, then -- and the guest's arguments" >&2
 	   exit 3 ;;
 	esac
 done
 if ! [[ "$VCPUS" =~ ^[0-9]+$ ]] || [ "$VCPUS" -lt 1 ] || [ "$VCPUS" -gt 16 ]; then
-	echo "guest/run.sh: --vcpus '$VCPUS' is not valid; accepted: 1 to 16" >&2
+	echo "guest/run.sh: --vcpus '$VCPUS' is not valid; accepted: 1 to 16 (the guest's MAX_CPUS)" >&2
 	exit 3
 fi
-QEMU=$(command -v qemu-system-x86_64) || { echo "guest/run.sh: qemu-system-x86_64 not found" >&2; exit 3; }
 IMAGE=build/guest/pvlock-guest
 [ -f "$IMAGE" ] || { echo "guest/run.sh: $IMAGE not built (make $IMAGE)" >&2; exit 3; }
-
-# The first two CPUs we may run on, unless told.
-if [ -z "$HOST_CPUS" ]; then
-	allowed=$(taskset -pc $$ 2>/dev/null | sed 's/.*: //')
-	HOST_CPUS=$(python3 - "$allowed" <<'PY' 2>/dev/null || echo 0
-import sys
-cpus = []
-for part in sys.argv[1].split(","):
-    a, _, b = part.partition("-")
-    cpus += range(int(a), int(b or a) + 1)
-print(",".join(map(str, cpus[:2])))
-PY
-)
-fi
 
 tmp=""
 if [ -z "$LOG" ]; then
@@ -59,25 +48,18 @@ if [ -z "$LOG" ]; then
 	LOG=$tmp
 	trap 'rm -f "$tmp"' EXIT
 fi
-: >"$LOG"
+meta_args=()
+[ -z "$META" ] || meta_args=(--meta "$META")
 
-# -nodefaults: no VGA, network or disks, only what we ask for:
-#   COM1 into the log; isa-debug-exit at port 0xf4, through which the guest
-#   ends QEMU with status 2v+1 (guest/console.c).
-timeout -k 5 "$TIMEOUT" taskset -c "$HOST_CPUS" "$QEMU" \
-	-accel tcg,thread=multi -smp "$VCPUS" -m 128M -nodefaults -display none \
-	-monitor none -no-reboot -serial "file:$LOG" \
-	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	-kernel "$IMAGE" -append "cpus=$VCPUS $*" 2>"$LOG.err"
+bash tools/vm/qemu-run.sh --quiet --kernel "$IMAGE" --append "cpus=$VCPUS $*" \
+	--vcpus "$VCPUS" --pcpus "$PCPUS" --mem 128 --console "$LOG" \
+	--timeout "$TIMEOUT" "${meta_args[@]}" -- -device isa-debug-exit,iobase=0xf4,iosize=0x04
 rc=$?
-cat "$LOG"
-if [ -s "$LOG.err" ]; then
-	sed 's/^/qemu: /' "$LOG.err" >&2
-fi
-rm -f "$LOG.err"
+tr -d '\r' <"$LOG"
 case $rc in
 1) exit 0 ;;			# guest_exit(0)
 3) exit 1 ;;			# guest_exit(1): failures reported
-124|137) echo "guest/run.sh: watchdog: no exit after ${TIMEOUT}s (host CPUs $HOST_CPUS)" >&2; exit 2 ;;
+2) exit 3 ;;			# qemu-run.sh: bad usage, no QEMU
+124) echo "guest/run.sh: watchdog: the guest did not exit within ${TIMEOUT}s" >&2; exit 2 ;;
 *) echo "guest/run.sh: QEMU ended with status $rc" >&2; exit 2 ;;
 esac
