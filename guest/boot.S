@@ -25,6 +25,28 @@
 	.long	0
 	.long	-MB_MAGIC
 
+/*
+ * Long mode, in the order the architecture requires: PAE on, CR3 = our
+ * PML4, EFER.LME on, then paging (and protection) on, which activates long
+ * mode; the caller's far jump then loads the 64-bit code segment.  Used by
+ * the boot vCPU (from 32-bit code) and the APs (from 16-bit code): the same
+ * instructions, assembled for the mode each runs in.
+ */
+	.macro	ENTER_LONG_MODE
+	movl	%cr4, %eax
+	orl	$CR4_PAE, %eax
+	movl	%eax, %cr4
+	movl	$pml4, %eax
+	movl	%eax, %cr3
+	movl	$MSR_EFER, %ecx
+	rdmsr
+	orl	$EFER_LME, %eax
+	wrmsr
+	movl	%cr0, %eax
+	orl	$(CR0_PG | CR0_PE), %eax
+	movl	%eax, %cr0
+	.endm
+
 /* ---- 2. boot vCPU: 32-bit protected mode -> long mode ------------------------ */
 	.section .text.boot, "ax"
 	.code32
@@ -77,21 +99,9 @@ _start:
 	cmpl	$2048, %ecx
 	jne	2b
 
-	/* Long mode, in the order the architecture requires: PAE on, CR3 set,
-	 * EFER.LME on, then paging on (which activates long mode, running our
-	 * 32-bit code in compatibility mode until the far jump below). */
-	movl	%cr4, %eax
-	orl	$CR4_PAE, %eax
-	movl	%eax, %cr4
-	movl	$pml4, %eax
-	movl	%eax, %cr3
-	movl	$MSR_EFER, %ecx
-	rdmsr
-	orl	$EFER_LME, %eax
-	wrmsr
-	movl	%cr0, %eax
-	orl	$(CR0_PG | CR0_PE), %eax
-	movl	%eax, %cr0
+	/* Long mode (running this 32-bit code in compatibility mode until the
+	 * far jump below). */
+	ENTER_LONG_MODE
 
 	/* Our GDT has the 64-bit code segment; a far jump loads it into CS. */
 	lgdt	gdt_ptr
@@ -132,18 +142,7 @@ ap_trampoline:
 	xorw	%ax, %ax
 	movw	%ax, %ds		/* ds = 0: TRAMP() addresses are absolute */
 	lgdtl	TRAMP(ap_gdt_ptr)
-	movl	%cr4, %eax
-	orl	$CR4_PAE, %eax
-	movl	%eax, %cr4
-	movl	$pml4, %eax		/* the boot vCPU's page tables */
-	movl	%eax, %cr3
-	movl	$MSR_EFER, %ecx
-	rdmsr
-	orl	$EFER_LME, %eax
-	wrmsr
-	movl	%cr0, %eax
-	orl	$(CR0_PG | CR0_PE), %eax
-	movl	%eax, %cr0
+	ENTER_LONG_MODE
 	ljmpl	$KERNEL_CS, $ap_long_mode
 	.balign 4
 ap_gdt_ptr:
