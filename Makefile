@@ -95,6 +95,8 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 -include src/preload/rules.mk
 # tests/hostile/rules.mk: issue 11 test builds (plugin.so, hostile_dlopen).
 -include tests/hostile/rules.mk
+# guest/rules.mk: the bare-metal guest kernel (build/guest/, make guest-demo).
+-include guest/rules.mk
 
 # Install missing Debian packages (needs root); a no-op when all are there.
 deps:
