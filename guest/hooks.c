@@ -9,6 +9,7 @@
 #include "guest/guest.h"
 #include "algo/hooks.h"
 #include "backend/backend.h"
+#include "runtime/pv_latency.h"
 
 /* Slots are vCPUs: slot i belongs to cpus[i] for the life of the guest. */
 struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
@@ -72,27 +73,20 @@ static uint64_t now_ns(void)
 }
 
 /* pv_wait and pv_kick as the algorithms see them: the backend, plus the
- * kick-to-wake latency the library also counts (src/runtime/pv_ops.c). */
+ * kick and wake latency accounting the library shares (runtime/pv_latency.h). */
 void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val)
 {
-	__atomic_store_n(&self->kick_ns, 0, __ATOMIC_RELAXED);
+	pv_latency_wait_begin(self);
 	pvlock__guest_backend.wait(self, ptr, val);
-
-	uint64_t kicked_at = __atomic_exchange_n(&self->kick_ns, 0, __ATOMIC_RELAXED);
-	if (kicked_at) {
-		uint64_t now = now_ns();
-		ev_inc(self, pv_kick_wake);
-		ev_add(self, pv_latency_wake_ns, now > kicked_at ? now - kicked_at : 0);
-	}
+	pv_latency_wait_end(self, now_ns);
 }
 
 void pvlock__pv_kick(struct pvlock_slot *target)
 {
-	uint64_t start = now_ns();
+	uint64_t start = pv_latency_kick_begin(target, now_ns);
 
-	__atomic_store_n(&target->kick_ns, start, __ATOMIC_RELAXED);
 	pvlock__guest_backend.kick(target);
-	ev_add(pvlock__slot_peek(), pv_latency_kick_ns, now_ns() - start);
+	pv_latency_kick_end(start, now_ns);
 }
 
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)

@@ -15,6 +15,7 @@
 #include "algo/hooks.h"
 #include "backend/backend.h"
 #include "runtime/fault_internal.h"
+#include "runtime/pv_latency.h"
 
 static const struct pvlock_backend *backend = &pvlock__futex_backend;
 
@@ -49,18 +50,11 @@ static uint64_t now_ns(void)
 
 void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val)
 {
-	/* Forget a kick that reached us while we were not waiting. */
-	__atomic_store_n(&self->kick_ns, 0, __ATOMIC_RELAXED);
+	pv_latency_wait_begin(self);
 	if (fault_spurious_wakeup())
 		return;
 	pvlock__backend_current()->wait(self, ptr, val);
-
-	uint64_t kicked_at = __atomic_exchange_n(&self->kick_ns, 0, __ATOMIC_RELAXED);
-	if (kicked_at) {
-		uint64_t now = now_ns();
-		ev_inc(self, pv_kick_wake);
-		ev_add(self, pv_latency_wake_ns, now > kicked_at ? now - kicked_at : 0);
-	}
+	pv_latency_wait_end(self, now_ns);
 }
 
 void pvlock__pv_kick(struct pvlock_slot *target)
@@ -69,10 +63,9 @@ void pvlock__pv_kick(struct pvlock_slot *target)
 		return;
 	fault_delay_kick();
 
-	uint64_t start = now_ns();
-	__atomic_store_n(&target->kick_ns, start, __ATOMIC_RELAXED);
+	uint64_t start = pv_latency_kick_begin(target, now_ns);
 	pvlock__backend_current()->kick(target);
-	ev_add(pvlock__slot_peek(), pv_latency_kick_ns, now_ns() - start);
+	pv_latency_kick_end(start, now_ns);
 }
 
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)
