@@ -16,6 +16,8 @@ PACKAGES=(
 	kyotocabinet-utils stress-ng	#   tools/pvlock-preload-programs.sh)
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user	# make check-aarch64
 	qemu-system-x86 linux-image-amd64 busybox-static cpio python3	# make vm-demo, tests/vm.sh (tools/vm/)
+	clang libbpf-dev bpftool	# the bpf backend (src/backend/bpf/); clang, clang++ for tests/headers.sh
+	groff-base mandoc		# man page lint (tests/man.sh)
 )
 
 missing=()
