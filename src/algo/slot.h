@@ -60,7 +60,7 @@ struct pvlock_slot {
 	struct ticket_wait twait[PVLOCK_MAX_NODES];	/* scanned by unlockers */
 	int ticket_depth;				/* nesting depth of twait */
 	uint32_t index;
-	uint32_t tid;		/* its thread's kernel thread id (gettid()) */
+	uint32_t tid;		/* its thread's kernel thread id; 0: free (src/runtime/slots.c) */
 	/* The backend's line: written by kickers. */
 	uint32_t token __attribute__((aligned(64)));	/* bumped by every kick */
 	uint32_t sleepers;				/* futex sleeps in progress */

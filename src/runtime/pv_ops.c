@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
@@ -91,11 +90,7 @@ void pvlock__slot_attached(struct pvlock_slot *slot)
 {
 	const struct pvlock_backend *b = pvlock__backend_current();
 
-	/* A syscall: async-signal-safe.  Atomic: the slot's previous owner
-	 * wrote it too, and the slot may have come back through a reclaim
-	 * pass that learnt of that owner's exit from the kernel (tgkill), an
-	 * order no memory access carries.  Read by this thread only (attach). */
-	__atomic_store_n(&slot->tid, (uint32_t)gettid(), __ATOMIC_RELAXED);
+	/* slot->tid is already ours: slots.c wrote it when it took the slot. */
 	if (b->attach)
 		b->attach(slot);
 }

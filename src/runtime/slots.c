@@ -41,10 +41,12 @@ uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
 static uint64_t slot_used[BITMAP_WORDS];
 static unsigned high_water;	/* slots [0, high_water) have been used */
 
-/* Owner of each slot: its thread id; 0 while being taken or free; -1 retired.
- * A slot's bit is set before its tid and cleared after it (reclaim). */
-#define TID_RETIRED (-1)
-static int32_t slot_tid[PVLOCK_MAX_SLOTS];
+/* Owner of each slot: pvlock__slots[s].tid, its thread id (the one copy: the
+ * bpf backend registers the thread by it too); 0 while being taken or free;
+ * TID_RETIRED retired.  A slot's bit is set before its tid and cleared after
+ * it (reclaim). */
+#define TID_RETIRED UINT32_MAX
+#define slot_tid(s) (pvlock__slots[s].tid)
 
 /* Reclaim passes: one at a time; when the last one ran; slots taken since. */
 static int reclaiming;
@@ -67,11 +69,11 @@ static long quiet_syscall3(long nr, long a, long b, long c, int *err)
 	return r;
 }
 
-static int32_t my_tid(void)
+static uint32_t my_tid(void)
 {
 	int err;
 
-	return (int32_t)quiet_syscall3(SYS_gettid, 0, 0, 0, &err);
+	return (uint32_t)quiet_syscall3(SYS_gettid, 0, 0, 0, &err);
 }
 
 /* Does that thread of this process still exist?  Any doubt says yes. */
@@ -128,19 +130,19 @@ static unsigned reclaim(void)
 	for (unsigned s = 0; s < hw; s++) {
 		if (!(__atomic_load_n(&slot_used[s / 64], __ATOMIC_RELAXED) & (1ull << (s % 64))))
 			continue;
-		int32_t tid = __atomic_load_n(&slot_tid[s], __ATOMIC_ACQUIRE);
-		if (tid <= 0 || thread_exists(tid))
+		uint32_t tid = __atomic_load_n(&slot_tid(s), __ATOMIC_ACQUIRE);
+		if (tid == 0 || tid == TID_RETIRED || thread_exists((int32_t)tid))
 			continue;
 		/* Its thread is gone: nothing it did can still be in flight. */
 		if (slot_busy(&pvlock__slots[s])) {
 			/* Left while queued or waiting: a neighbour may still
 			 * point at its nodes or records.  Never reuse it. */
-			if (__atomic_compare_exchange_n(&slot_tid[s], &tid, TID_RETIRED, false,
+			if (__atomic_compare_exchange_n(&slot_tid(s), &tid, TID_RETIRED, false,
 							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 				ev_inc(&pvlock__slots[s], slot_retired);
 			continue;
 		}
-		if (__atomic_compare_exchange_n(&slot_tid[s], &tid, 0, false,
+		if (__atomic_compare_exchange_n(&slot_tid(s), &tid, 0, false,
 						__ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
 			slot_free(s);
 			freed++;
@@ -235,7 +237,7 @@ struct pvlock_slot *pvlock__slot_self(void)
 	 * access carries) still read plainly. */
 	if (__atomic_load_n(&slot->index, __ATOMIC_RELAXED) != (uint32_t)index)
 		__atomic_store_n(&slot->index, (uint32_t)index, __ATOMIC_RELAXED);
-	__atomic_store_n(&slot_tid[index], my_tid(), __ATOMIC_RELEASE);
+	__atomic_store_n(&slot_tid(index), my_tid(), __ATOMIC_RELEASE);
 	__atomic_fetch_add(&taken_since_reclaim, 1, __ATOMIC_RELAXED);
 	raise_high_water((unsigned)index + 1);
 
@@ -243,7 +245,7 @@ struct pvlock_slot *pvlock__slot_self(void)
 	if (!__atomic_compare_exchange_n(&self_plus1, &none, (uint32_t)index + 1, false,
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 		/* A signal handler gave this thread a slot meanwhile: use it. */
-		__atomic_store_n(&slot_tid[index], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&slot_tid(index), 0, __ATOMIC_RELAXED);
 		slot_free((uint32_t)index);
 		return &pvlock__slots[none - 1];
 	}
@@ -321,11 +323,11 @@ static void slots_after_fork(void)
 		slot->ticket_depth = 0;
 		for (int level = 0; level < PVLOCK_MAX_NODES; level++)
 			__atomic_store_n(&slot->twait[level].lock, NULL, __ATOMIC_RELAXED);
-		slot_tid[s] = 0;
+		slot_tid(s) = 0;
 		slot_free(s);
 	}
 	if (self)
-		slot_tid[self->index] = my_tid();
+		slot_tid(self->index) = my_tid();
 	pvlock__ticket_forget_others(self);
 	pvlock__pv_hash_forget_others(self);
 	reclaiming = 0;
