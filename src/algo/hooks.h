@@ -63,7 +63,7 @@ void pvlock__pv_kick(struct pvlock_slot *target);
 /* Known to be runnable but not running (preempted)?  false: running,
  * blocked, or don't know. */
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot);
-/* A thread just took this slot: record its kernel tid, tell the backend. */
+/* A thread just took this slot (slot->tid is set): tell the backend. */
 void pvlock__slot_attached(struct pvlock_slot *slot);
 
 /* corrupt: the word is no state of this lock (else: it is just not locked). */
