@@ -63,7 +63,7 @@ unsigned pvlock_get_spin_threshold(void);
  * at any time; also read from PVLOCK_STEAL_SPIN at start-up.  Returns 0, or
  * -1 with errno EINVAL above PVLOCK_STEAL_SPIN_MAX.
  */
-#define PVLOCK_STEAL_SPIN_DEFAULT	16u
+#define PVLOCK_STEAL_SPIN_DEFAULT	256u
 #define PVLOCK_STEAL_SPIN_MAX		(1u << 24)
 int pvlock_set_steal_spin(unsigned loops);
 unsigned pvlock_get_steal_spin(void);
