@@ -566,6 +566,7 @@ static void cancel_in_wait(pthread_mutex_t *m)
 	CHECK_EQ(pthread_mutex_trylock(m), 0);		/* and released by it */
 	CHECK_EQ(pthread_mutex_unlock(m), 0);
 	CHECK_EQ(pthread_cond_destroy(&x.c), 0);	/* no waiter left behind */
+	CHECK_EQ(m->__data.__nusers, 0u);		/* nor its reference to m */
 }
 
 static void case_cond_cancel(void)
@@ -580,6 +581,72 @@ static void case_cond_cancel(void)
 	cancel_in_wait(&e);
 	pthread_mutex_destroy(&e);
 	pthread_mutexattr_destroy(&a);
+}
+
+/*
+ * Destroying a mutex that another thread waits on a condvar with: EBUSY, as
+ * glibc answers (it counts the waiter in the mutex's __nusers until it has
+ * relocked).  The waiter then wakes, relocks and unlocks with 0.  Before the
+ * preload's waits counted themselves the destroy succeeded, and the waiter's
+ * relock and its unlock failed with EINVAL (docs/preload-results.md).
+ * main() runs this on plain glibc too, so glibc's answer is checked, not
+ * assumed.
+ */
+struct referenced {
+	pthread_mutex_t *m;
+	pthread_cond_t c;
+	int waiting, go;	/* under m */
+	int wait_ret, unlock_ret;
+};
+
+static void *referencing_waiter(void *arg)
+{
+	struct referenced *r = arg;
+	int ret = 0;
+
+	pthread_mutex_lock(r->m);
+	r->waiting = 1;
+	while (!r->go && ret == 0)
+		ret = pthread_cond_wait(&r->c, r->m);
+	r->wait_ret = ret;
+	r->unlock_ret = pthread_mutex_unlock(r->m);
+	return NULL;
+}
+
+static void destroy_while_waited_with(pthread_mutex_t *m)
+{
+	struct referenced r = { m, PTHREAD_COND_INITIALIZER, 0, 0, -1, -1 };
+	test_thread t = test_start(referencing_waiter, &r);
+
+	/* Once we can take m and see `waiting`, the waiter is inside the wait
+	 * for good (go is 0): asleep, or relocking after a spurious wake-up. */
+	WAIT_UNTIL(({ pthread_mutex_lock(m); int w = r.waiting; pthread_mutex_unlock(m); w; }), 10);
+	CHECK_EQ(pthread_mutex_destroy(m), EBUSY);
+	pthread_mutex_lock(m);
+	r.go = 1;
+	CHECK_EQ(pthread_cond_signal(&r.c), 0);
+	pthread_mutex_unlock(m);
+	test_join(t);
+	CHECK_EQ(r.wait_ret, 0);
+	CHECK_EQ(r.unlock_ret, 0);
+	CHECK_EQ(pthread_mutex_destroy(m), 0);		/* no reference left */
+	CHECK_EQ(pthread_cond_destroy(&r.c), 0);
+}
+
+static void case_destroy_waited_with(void)
+{
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutexattr_t a;
+
+	destroy_while_waited_with(&m);
+	int types[] = { PTHREAD_MUTEX_ERRORCHECK, PTHREAD_MUTEX_RECURSIVE };
+	for (int i = 0; i < 2; i++) {
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_settype(&a, types[i]);
+		CHECK_EQ(pthread_mutex_init(&m, &a), 0);
+		destroy_while_waited_with(&m);
+		pthread_mutexattr_destroy(&a);
+	}
 }
 
 /* A process-shared condvar and mutex stay glibc's, across processes. */
@@ -733,7 +800,10 @@ int main(int argc, char **argv)
 		char preload[2 * PATH_MAX] = "";
 		dl_iterate_phdr(find_sanitizer, preload);
 		strcat(preload, lib);
-		int failed = 0;
+		/* glibc's own answers, which the preload's must equal. */
+		test_run("glibc [reference]: mutex destroy while waited with on a condvar: EBUSY",
+			 -1, case_destroy_waited_with);
+		int failed = test_finish();
 		static const char *const kinds[] = { "queued", "ticket", "tas" };
 		for (int i = 0; i < 3; i++) {
 			fflush(stdout);
@@ -768,6 +838,7 @@ int main(int argc, char **argv)
 		{ "cond: timedwait/clockwait ETIMEDOUT on the right clock, EINVAL", case_cond_timed },
 		{ "cond: no lost wake-up in 5000 ping-pongs", case_cond_no_lost_wakeup },
 		{ "cond: cancelled wait holds the mutex (pvlock, errorcheck)", case_cond_cancel },
+		{ "mutex destroy while waited with on a condvar: EBUSY, as glibc", case_destroy_waited_with },
 		{ "cond: process-shared condvar and mutex stay glibc", case_cond_shared },
 		{ "fork with a held, contended mutex; the child's own locks work", case_fork },
 	};

@@ -18,6 +18,14 @@
  * 2.36 at least; tests/preload_api.c checks it), so a shared condvar made by
  * a process without the preload is recognised too.
  *
+ * A waiter keeps the mutex referenced while it waits, as glibc's own condvar
+ * does: glibc counts in a mutex's __nusers its holder and every thread inside
+ * a condvar wait with it, and pthread_mutex_destroy answers EBUSY while that
+ * count is not zero.  Ours count themselves there too (mutex_ref), for pvlock
+ * mutexes and glibc-kept ones alike; without it a destroy that raced a
+ * waiter succeeded, and the waiter's relock and unlock then failed with
+ * EINVAL where glibc gives 0 (docs/preload-results.md, stress-ng).
+ *
  * No lost wake-up: a waiter reads seq while it holds the mutex and sleeps
  * only while seq still has that value (FUTEX_WAIT compares atomically).  A
  * signaller that changes the predicate under the mutex after the waiter
@@ -156,7 +164,38 @@ static void leave(struct pvcond *cv)
 struct waiting {
 	struct pvcond *cv;
 	pthread_mutex_t *m;
+	int ref;		/* counted in m's __nusers (mutex_ref) */
 };
+
+/*
+ * Count the caller, who holds m, in m's __nusers for the length of its wait.
+ * Only a holder changes the count (glibc's lock and unlock change it while
+ * they own the mutex, with plain writes), so this never races them; the
+ * atomic add is for pvlock mutexes, whose unlock checks no owner, so that a
+ * program waiting without the mutex still cannot lose a count.  A glibc-kept
+ * mutex is counted only if glibc says we own it (its __owner, which glibc
+ * keeps for every kind): otherwise its unlock below fails (EPERM) or the
+ * program waits on a mutex it does not hold, and the count is not ours to
+ * touch.  0 if not counted.
+ */
+static int mutex_ref(pthread_mutex_t *m)
+{
+	if (!mutex_is_pvlock(m) &&
+	    __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED) != gettid())
+		return 0;
+	/* Relaxed: pthread_mutex_destroy orders its read after the unlock
+	 * that follows (see there). */
+	__atomic_fetch_add(&m->__data.__nusers, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* The wait is over: uncount, once the relock has made the caller the holder
+ * again (0, or EOWNERDEAD from a robust mutex, which is held too). */
+static void mutex_unref(struct waiting *w, int relock)
+{
+	if (w->ref && (relock == 0 || relock == EOWNERDEAD))
+		__atomic_fetch_sub(&w->m->__data.__nusers, 1, __ATOMIC_RELAXED);
+}
 
 /* Cancelled while asleep: leave and retake the mutex, as POSIX says the
  * cancellation handlers of the caller must find it. */
@@ -165,7 +204,7 @@ static void wait_cancelled(void *arg)
 	struct waiting *w = arg;
 
 	leave(w->cv);
-	preload_mutex_lock(w->m);
+	mutex_unref(w, preload_mutex_lock(w->m));
 }
 
 /* Sleep on seq while it is `seen`; a cancellation point.  0, or ETIMEDOUT. */
@@ -196,7 +235,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 		     const struct timespec *abstime)
 {
 	struct pvcond *cv = pvcond(c);
-	struct waiting w = { cv, m };
+	struct waiting w = { cv, m, 0 };
 
 	/* Relaxed: COUNTED only makes the report count each condvar once. */
 	if (pvlock__unlikely(!(__atomic_load_n(&cv->flags, __ATOMIC_RELAXED) & COND_COUNTED)) &&
@@ -212,14 +251,17 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 	__atomic_fetch_add(&cv->waiters, 1, __ATOMIC_RELAXED);
 	uint32_t seen = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
 
+	w.ref = mutex_ref(m);
 	int ret = preload_mutex_unlock(m);
 	if (ret) {		/* a glibc error-checking mutex we do not own */
+		mutex_unref(&w, 0);
 		leave(cv);
 		return ret;
 	}
 	ret = sleep_on(&w, seen, clock, abstime);
 	leave(cv);
 	int relock = preload_mutex_lock(m);
+	mutex_unref(&w, relock);
 	return relock ? relock : ret;	/* EOWNERDEAD from a robust mutex wins */
 }
 

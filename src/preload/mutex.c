@@ -137,10 +137,19 @@ PRELOAD_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexatt
 
 PRELOAD_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 {
-	/* A locked mutex: EBUSY, as glibc says.  Then glibc marks it destroyed
-	 * (its own use counter, never touched for a pvlock mutex, is zero). */
-	if (mutex_is_pvlock(m) && word_is_locked(mutex_word(m)))
-		return EBUSY;
+	/*
+	 * A locked mutex: EBUSY, as glibc says.  Then glibc's destroy answers
+	 * EBUSY for one still referenced by a thread inside a condvar wait
+	 * (its __nusers, which cond.c's waits keep for pvlock mutexes too),
+	 * and otherwise marks it destroyed.  Acquire fence: if the word read
+	 * free because a waiter released the mutex in cond_wait, its count,
+	 * made before that release, is seen by glibc's read that follows.
+	 */
+	if (mutex_is_pvlock(m)) {
+		if (word_is_locked(mutex_word(m)))
+			return EBUSY;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	}
 	return preload_real()->mutex_destroy(m);
 }
 
