@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,6 +650,97 @@ static void case_destroy_waited_with(void)
 	}
 }
 
+/*
+ * stress-ng --pthread's ending (docs/preload-results.md): a mutex destroyed
+ * while a thread is still inside pthread_mutex_lock on it.  The late thread
+ * read the kind before the destroy and takes the lock after it; its unlock
+ * must release it (0).  Under plain glibc, and under the preload before it
+ * kept its own mark for destroyed pvlock mutexes, that unlock fails with
+ * EINVAL.  Forced: the late thread is parked in a signal handler while the
+ * holder unlocks and destroys.  The destroy itself answers 0, or EBUSY for
+ * the ticket lock, whose word shows the lock handed to the waiting ticket.
+ * A destroyed mutex then answers EINVAL, as glibc's does.
+ */
+struct late {
+	pthread_mutex_t *m;
+	int started, parked, release;	/* atomics */
+	int lock_ret, unlock_ret;
+};
+static struct late *late_now;		/* for the signal handler */
+
+static void late_park(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&late_now->parked, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&late_now->release, __ATOMIC_ACQUIRE))
+		test_pause();
+}
+
+static void *late_locker(void *arg)
+{
+	struct late *l = arg;
+
+	__atomic_store_n(&l->started, 1, __ATOMIC_RELEASE);
+	l->lock_ret = pthread_mutex_lock(l->m);
+	l->unlock_ret = l->lock_ret ? -1 : pthread_mutex_unlock(l->m);
+	return NULL;
+}
+
+/* 1 if the late thread took the lock after the destroy (the case forced);
+ * 0 if it reached the kind only after the destroy (not forced: try again). */
+static int destroy_under_late_locker(pthread_mutex_t *m)
+{
+	struct late l = { m, 0, 0, 0, -1, -1 };
+	struct timespec t;
+	pthread_t id;
+
+	late_now = &l;
+	CHECK_EQ(pthread_mutex_lock(m), 0);
+	CHECK_EQ(pthread_create(&id, NULL, late_locker, &l), 0);
+	WAIT_UNTIL(__atomic_load_n(&l.started, __ATOMIC_ACQUIRE), 10);
+	test_sleep_ms(30);		/* waiting inside pthread_mutex_lock */
+	CHECK_EQ(pthread_kill(id, SIGUSR1), 0);
+	WAIT_UNTIL(__atomic_load_n(&l.parked, __ATOMIC_ACQUIRE), 10);
+	CHECK_EQ(pthread_mutex_unlock(m), 0);
+	int d = pthread_mutex_destroy(m);
+	CHECK(d == 0 || d == EBUSY);
+	__atomic_store_n(&l.release, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(id, NULL), 0);
+	if (d == 0 && l.lock_ret == EINVAL)
+		return 0;
+	CHECK_EQ(l.lock_ret, 0);
+	CHECK_EQ(l.unlock_ret, 0);
+	if (d == 0) {		/* destroyed: glibc's answers */
+		CHECK_EQ(pthread_mutex_lock(m), EINVAL);
+		CHECK_EQ(pthread_mutex_trylock(m), EINVAL);
+		in_ms(&t, CLOCK_REALTIME, 10);
+		CHECK_EQ(pthread_mutex_timedlock(m, &t), EINVAL);
+		CHECK_EQ(pthread_mutex_clocklock(m, CLOCK_REALTIME, &t), EINVAL);
+		CHECK_EQ(pthread_mutex_unlock(m), EINVAL);
+	}
+	CHECK_EQ(pthread_mutex_destroy(m), 0);
+	/* and a destroyed mutex can be initialised again */
+	CHECK_EQ(pthread_mutex_init(m, NULL), 0);
+	CHECK_EQ(pthread_mutex_lock(m), 0);
+	CHECK(by_pvlock(m));
+	CHECK_EQ(pthread_mutex_unlock(m), 0);
+	return 1;
+}
+
+static void case_destroy_late_locker(void)
+{
+	struct sigaction sa = { .sa_handler = late_park };
+
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	for (int i = 0; i < 10; i++) {
+		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+		if (destroy_under_late_locker(&m))
+			return;
+	}
+	FAIL("the late thread was never inside pthread_mutex_lock at the destroy (10 tries)");
+}
+
 /* A process-shared condvar and mutex stay glibc's, across processes. */
 static void case_cond_shared(void)
 {
@@ -839,6 +931,7 @@ int main(int argc, char **argv)
 		{ "cond: no lost wake-up in 5000 ping-pongs", case_cond_no_lost_wakeup },
 		{ "cond: cancelled wait holds the mutex (pvlock, errorcheck)", case_cond_cancel },
 		{ "mutex destroy while waited with on a condvar: EBUSY, as glibc", case_destroy_waited_with },
+		{ "mutex destroyed while a thread waits to lock it: its unlock still works", case_destroy_late_locker },
 		{ "cond: process-shared condvar and mutex stay glibc", case_cond_shared },
 		{ "fork with a held, contended mutex; the child's own locks work", case_fork },
 	};
