@@ -217,6 +217,16 @@ static void case_timedlock(void)
 	CHECK_EQ(pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &t), 0);
 	CHECK_EQ(pthread_mutex_unlock(&m), 0);
 	test_join(h);
+	/* A deadline past what 64-bit nanoseconds hold (after 2554) is as far
+	 * off as any other, as for glibc: taken when released.  It once
+	 * wrapped round to a deadline in the past (ETIMEDOUT at once). */
+	__atomic_store_n(&holding, 0, __ATOMIC_RELAXED);
+	h = test_start(hold_for, &m);
+	WAIT_UNTIL(__atomic_load_n(&holding, __ATOMIC_ACQUIRE), 5);
+	t = (struct timespec){ (time_t)1 << 62, 0 };
+	CHECK_EQ(pthread_mutex_timedlock(&m, &t), 0);
+	CHECK_EQ(pthread_mutex_unlock(&m), 0);
+	test_join(h);
 }
 
 /* Other kinds stay with glibc, and keep glibc's answers. */

@@ -228,6 +228,18 @@ static uint64_t now_ns(clockid_t clock)
 }
 
 /*
+ * A deadline in nanoseconds, saturating: one past what 64 bits of
+ * nanoseconds hold (after the year 2554) is as good as never, as it is for
+ * glibc's futex waits, and must not wrap round to one in the past.
+ */
+static uint64_t deadline_ns(const struct timespec *t)
+{
+	if ((uint64_t)t->tv_sec >= UINT64_MAX / 1000000000u)
+		return UINT64_MAX;
+	return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
+}
+
+/*
  * pvlock locks have no timed wait (a queued waiter cannot leave the queue),
  * so a timed lock polls with trylock and sleeps in between, 1 us doubling to
  * 1 ms, never past the deadline.  It can lose to queued waiters; it never
@@ -237,7 +249,7 @@ int word_timedlock(uint32_t *w, clockid_t clock, const struct timespec *abstime)
 {
 	if (abstime->tv_sec < 0)
 		return ETIMEDOUT;
-	uint64_t deadline = (uint64_t)abstime->tv_sec * 1000000000u + (uint64_t)abstime->tv_nsec;
+	uint64_t deadline = deadline_ns(abstime);
 	uint64_t nap = 1000;
 
 	for (int spin = 0; spin < 64; spin++) {
