@@ -76,6 +76,18 @@ static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *t)
 	return syscall(SYS_futex, w, op, val, t, NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
+/*
+ * syscall() for the one call that cancellation unwinds out of (sleep_on).
+ * glibc declares syscall() as never unwinding, and for such a call GCC
+ * records no stack adjustment: the seventh argument is pushed on x86-64,
+ * so the cleanup handler ran on a stack pointer 16 bytes off and read
+ * garbage for its state (a crash once the frame's layout changed; it had
+ * worked by luck of layout).  Called through a pointer the compiler cannot
+ * see through, the call may unwind as far as it knows, and it records the
+ * push for the unwinder.
+ */
+static long (*volatile cancellable_syscall)(long, ...) = syscall;
+
 PRELOAD_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
 {
 	int shared = PTHREAD_PROCESS_PRIVATE;
@@ -224,7 +236,8 @@ static int sleep_on(struct waiting *w, uint32_t seen, clockid_t clock,
 	 */
 	pthread_cleanup_push(wait_cancelled, w);
 	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-	if (futex(&w->cv->seq, op, seen, abstime) < 0 && errno == ETIMEDOUT)
+	if (cancellable_syscall(SYS_futex, &w->cv->seq, op, seen, abstime, NULL,
+				FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
 		ret = ETIMEDOUT;
 	pthread_setcanceltype(old, NULL);
 	pthread_cleanup_pop(0);
