@@ -519,20 +519,26 @@ static void *pong(void *arg)
 	return NULL;
 }
 
+static void ping(struct pingpong *p)
+{
+	test_thread t = test_start(pong, p);
+
+	for (int i = 0; i < ROUNDS; i++) {
+		pthread_mutex_lock(&p->m);
+		while (p->turn != 0)
+			pthread_cond_wait(&p->c, &p->m);
+		p->turn = 1;
+		pthread_cond_signal(&p->c);
+		pthread_mutex_unlock(&p->m);
+	}
+	test_join(t);
+}
+
 static void case_cond_no_lost_wakeup(void)
 {
 	struct pingpong p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
-	test_thread t = test_start(pong, &p);
 
-	for (int i = 0; i < ROUNDS; i++) {
-		pthread_mutex_lock(&p.m);
-		while (p.turn != 0)
-			pthread_cond_wait(&p.c, &p.m);
-		p.turn = 1;
-		pthread_cond_signal(&p.c);
-		pthread_mutex_unlock(&p.m);
-	}
-	test_join(t);
+	ping(&p);
 }
 
 /* Cancelled inside wait: the cancellation handler runs with the mutex held. */
@@ -561,10 +567,12 @@ static void *cancel_waiter(void *arg)
 	return NULL;
 }
 
-static void cancel_in_wait(pthread_mutex_t *m)
+static void cancel_in_wait(pthread_mutex_t *m, const pthread_condattr_t *ca)
 {
 	struct cancelled x = { m, PTHREAD_COND_INITIALIZER, 0, 0 };
 	pthread_t t;
+
+	CHECK_EQ(pthread_cond_init(&x.c, ca), 0);
 
 	CHECK_EQ(pthread_create(&t, NULL, cancel_waiter, &x), 0);
 	WAIT_UNTIL(({ pthread_mutex_lock(m); int w = x.waiting; pthread_mutex_unlock(m); w; }), 10);
@@ -585,11 +593,11 @@ static void case_cond_cancel(void)
 	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER, e;
 	pthread_mutexattr_t a;
 
-	cancel_in_wait(&m);
+	cancel_in_wait(&m, NULL);
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
 	pthread_mutex_init(&e, &a);
-	cancel_in_wait(&e);
+	cancel_in_wait(&e, NULL);
 	pthread_mutex_destroy(&e);
 	pthread_mutexattr_destroy(&a);
 }
@@ -793,6 +801,41 @@ static void case_cond_shared(void)
 	CHECK_EQ(pthread_mutex_destroy(&s->m), 0);
 }
 
+/*
+ * A process-shared condvar (glibc's) waited on with a pvlock mutex.  glibc's
+ * wait releases and retakes the mutex with its internal functions, which
+ * wrote glibc's values into the pvlock word: the unlock after a timed wait
+ * printed pvlock's misuse report and left the mutex held for good (the
+ * trylock below failed), and a ping-pong hung.  The preload bridges such
+ * waits through a glibc mutex of its own.
+ */
+static void case_cond_shared_pvlock_mutex(void)
+{
+	struct pingpong p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	pthread_condattr_t ca;
+	struct timespec t;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	CHECK_EQ(pthread_cond_init(&p.c, &ca), 0);
+	CHECK(p.c.__data.__wrefs & 1);		/* glibc's own shared condvar */
+	CHECK_EQ(pthread_mutex_lock(&p.m), 0);
+	CHECK(by_pvlock(&p.m));
+	in_ms(&t, CLOCK_REALTIME, 20);
+	CHECK_EQ(pthread_cond_timedwait(&p.c, &p.m, &t), ETIMEDOUT);
+	CHECK_EQ(pthread_mutex_trylock(&p.m), EBUSY);	/* held again */
+	in_ms(&t, CLOCK_MONOTONIC, 20);
+	CHECK_EQ(pthread_cond_clockwait(&p.c, &p.m, CLOCK_MONOTONIC, &t), ETIMEDOUT);
+	CHECK_EQ(pthread_mutex_unlock(&p.m), 0);
+	CHECK_EQ(pthread_mutex_trylock(&p.m), 0);	/* and really released */
+	CHECK_EQ(pthread_mutex_unlock(&p.m), 0);
+	ping(&p);					/* no lost wake-up */
+	cancel_in_wait(&p.m, &ca);
+	CHECK_EQ(pthread_cond_destroy(&p.c), 0);
+	CHECK_EQ(pthread_mutex_destroy(&p.m), 0);
+	pthread_condattr_destroy(&ca);
+}
+
 /* ---- fork ------------------------------------------------------------------------- */
 static pthread_mutex_t fork_held = PTHREAD_MUTEX_INITIALIZER;
 
@@ -943,6 +986,7 @@ int main(int argc, char **argv)
 		{ "mutex destroy while waited with on a condvar: EBUSY, as glibc", case_destroy_waited_with },
 		{ "mutex destroyed while a thread waits to lock it: its unlock still works", case_destroy_late_locker },
 		{ "cond: process-shared condvar and mutex stay glibc", case_cond_shared },
+		{ "cond: process-shared condvar with a pvlock mutex (bridged)", case_cond_shared_pvlock_mutex },
 		{ "fork with a held, contended mutex; the child's own locks work", case_fork },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -5,7 +5,8 @@
  * functions that no preload can reach, so it cannot wait with a pvlock
  * mutex.  Every process-private condvar is therefore ours, whatever mutex
  * it is used with; a glibc-kept mutex is released and retaken through glibc.
- * Process-shared condvars stay with glibc entirely.
+ * Process-shared condvars stay with glibc; a wait on one with a pvlock
+ * mutex goes through a bridge (bridged_wait).
  *
  * Our condvar, inside the 48 bytes of pthread_cond_t (all-zero = ready):
  *   seq      a futex word, bumped by every signal and broadcast
@@ -150,17 +151,56 @@ static int wake(pthread_cond_t *c, int n)
 	return 0;
 }
 
+/*
+ * glibc's condvars with pvlock mutexes.  glibc's wait on a process-shared
+ * condvar would release and retake a pvlock mutex by writing its lock word
+ * as if it were glibc's (pvlock's misuse report, then a hang: tried).  So
+ * such a wait goes through a bridge, a glibc mutex of the preload's own
+ * that glibc's wait releases and retakes instead: the waiter takes the
+ * bridge, releases its pvlock mutex, and waits on the condvar with the
+ * bridge.  Once any such wait has begun, signal and broadcast of a glibc
+ * condvar hold the bridge around glibc's own.  A signaller that changed the
+ * predicate under the pvlock mutex did so after the waiter released it, so
+ * after the waiter took the bridge; its signal gets the bridge only once
+ * glibc has registered the waiter and released the bridge: no lost wake-up.
+ * One bridge for the process: a process-shared condvar with a private
+ * mutex is rare, and a signal cannot tell which mutex its waiters use.
+ * Lock order: a pvlock mutex, then the bridge, never the other way round.
+ */
+static pthread_mutex_t bridge = PTHREAD_MUTEX_INITIALIZER;	/* glibc's functions only */
+static int bridged;	/* a glibc condvar has been waited on with a pvlock mutex */
+
+static int glibc_wake(pthread_cond_t *c, int (*glibc_fn)(pthread_cond_t *))
+{
+	/* Relaxed; pairs with the store in bridged_wait, which the release of
+	 * the waiter's mutex publishes to whoever changes the predicate next. */
+	if (pvlock__likely(!__atomic_load_n(&bridged, __ATOMIC_RELAXED)))
+		return glibc_fn(c);
+	const struct preload_real *r = preload_real();
+	r->mutex_lock(&bridge);
+	int ret = glibc_fn(c);
+	r->mutex_unlock(&bridge);
+	return ret;
+}
+
+/* A forked child has one thread: a bridge that another thread of the
+ * parent held at the fork would stay held. */
+void preload_cond_atfork_child(void)
+{
+	bridge = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}
+
 PRELOAD_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_signal(c);
+		return glibc_wake(c, preload_real()->cond_signal);
 	return wake(c, 1);
 }
 
 PRELOAD_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_broadcast(c);
+		return glibc_wake(c, preload_real()->cond_broadcast);
 	return wake(c, INT_MAX);
 }
 
@@ -278,10 +318,50 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 	return relock ? relock : ret;	/* EOWNERDEAD from a robust mutex wins */
 }
 
+/* Cancelled inside glibc's wait, which retook the bridge before unwinding:
+ * hand it back and retake the pvlock mutex for the caller's handlers. */
+static void bridged_cancelled(void *arg)
+{
+	struct waiting *w = arg;
+
+	preload_real()->mutex_unlock(&bridge);
+	mutex_unref(w, preload_mutex_lock(w->m));
+}
+
+enum glibc_wait { GLIBC_WAIT, GLIBC_TIMEDWAIT, GLIBC_CLOCKWAIT };
+
+/* A wait on glibc's condvar c with pvlock mutex m, through the bridge (see
+ * glibc_wake).  glibc checks the time and clock as it always does. */
+static int bridged_wait(pthread_cond_t *c, pthread_mutex_t *m, enum glibc_wait how,
+			clockid_t clock, const struct timespec *abstime)
+{
+	const struct preload_real *r = preload_real();
+	struct waiting w = { NULL, m, 0 };
+	int ret;
+
+	/* Relaxed: published by the release of m below (see glibc_wake). */
+	__atomic_store_n(&bridged, 1, __ATOMIC_RELAXED);
+	r->mutex_lock(&bridge);
+	w.ref = mutex_ref(m);
+	preload_mutex_unlock(m);	/* a pvlock mutex: never fails */
+	pthread_cleanup_push(bridged_cancelled, &w);
+	switch (how) {
+	case GLIBC_WAIT:      ret = r->cond_wait(c, &bridge); break;
+	case GLIBC_TIMEDWAIT: ret = r->cond_timedwait(c, &bridge, abstime); break;
+	default:              ret = r->cond_clockwait(c, &bridge, clock, abstime); break;
+	}
+	pthread_cleanup_pop(0);
+	r->mutex_unlock(&bridge);
+	int relock = preload_mutex_lock(m);
+	mutex_unref(&w, relock);
+	return relock ? relock : ret;
+}
+
 PRELOAD_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_wait(c, m);
+		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_WAIT, 0, NULL)
+					  : preload_real()->cond_wait(c, m);
 	return cond_wait(c, m, CLOCK_REALTIME, NULL);
 }
 
@@ -289,7 +369,8 @@ PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  const struct timespec *abstime)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_timedwait(c, m, abstime);
+		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_TIMEDWAIT, 0, abstime)
+					  : preload_real()->cond_timedwait(c, m, abstime);
 	if (!timespec_ok(abstime))
 		return EINVAL;
 	return cond_wait(c, m, (wrefs(c) & WREFS_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME,
@@ -300,7 +381,8 @@ PRELOAD_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  clockid_t clock, const struct timespec *abstime)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_clockwait(c, m, clock, abstime);
+		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_CLOCKWAIT, clock, abstime)
+					  : preload_real()->cond_clockwait(c, m, clock, abstime);
 	if (!clock_ok(clock) || !timespec_ok(abstime))
 		return EINVAL;
 	return cond_wait(c, m, clock, abstime);

@@ -172,6 +172,9 @@ static inline uint32_t *mutex_word(pthread_mutex_t *m)
 int preload_mutex_lock(pthread_mutex_t *m);
 int preload_mutex_unlock(pthread_mutex_t *m);
 
+/* cond.c's state for a forked child (its bridge mutex). */
+void preload_cond_atfork_child(void);
+
 /* ---- time ---------------------------------------------------------------- */
 /* The clocks glibc accepts for timed waits. */
 static inline int clock_ok(clockid_t c)
