@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,16 @@ static void case_timedlock(void)
 	WAIT_UNTIL(__atomic_load_n(&holding, __ATOMIC_ACQUIRE), 5);
 	in_ms(&t, CLOCK_MONOTONIC, 5000);
 	CHECK_EQ(pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &t), 0);
+	CHECK_EQ(pthread_mutex_unlock(&m), 0);
+	test_join(h);
+	/* A deadline past what 64-bit nanoseconds hold (after 2554) is as far
+	 * off as any other, as for glibc: taken when released.  It once
+	 * wrapped round to a deadline in the past (ETIMEDOUT at once). */
+	__atomic_store_n(&holding, 0, __ATOMIC_RELAXED);
+	h = test_start(hold_for, &m);
+	WAIT_UNTIL(__atomic_load_n(&holding, __ATOMIC_ACQUIRE), 5);
+	t = (struct timespec){ (time_t)1 << 62, 0 };
+	CHECK_EQ(pthread_mutex_timedlock(&m, &t), 0);
 	CHECK_EQ(pthread_mutex_unlock(&m), 0);
 	test_join(h);
 }
@@ -508,20 +519,26 @@ static void *pong(void *arg)
 	return NULL;
 }
 
+static void ping(struct pingpong *p)
+{
+	test_thread t = test_start(pong, p);
+
+	for (int i = 0; i < ROUNDS; i++) {
+		pthread_mutex_lock(&p->m);
+		while (p->turn != 0)
+			pthread_cond_wait(&p->c, &p->m);
+		p->turn = 1;
+		pthread_cond_signal(&p->c);
+		pthread_mutex_unlock(&p->m);
+	}
+	test_join(t);
+}
+
 static void case_cond_no_lost_wakeup(void)
 {
 	struct pingpong p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
-	test_thread t = test_start(pong, &p);
 
-	for (int i = 0; i < ROUNDS; i++) {
-		pthread_mutex_lock(&p.m);
-		while (p.turn != 0)
-			pthread_cond_wait(&p.c, &p.m);
-		p.turn = 1;
-		pthread_cond_signal(&p.c);
-		pthread_mutex_unlock(&p.m);
-	}
-	test_join(t);
+	ping(&p);
 }
 
 /* Cancelled inside wait: the cancellation handler runs with the mutex held. */
@@ -550,10 +567,12 @@ static void *cancel_waiter(void *arg)
 	return NULL;
 }
 
-static void cancel_in_wait(pthread_mutex_t *m)
+static void cancel_in_wait(pthread_mutex_t *m, const pthread_condattr_t *ca)
 {
 	struct cancelled x = { m, PTHREAD_COND_INITIALIZER, 0, 0 };
 	pthread_t t;
+
+	CHECK_EQ(pthread_cond_init(&x.c, ca), 0);
 
 	CHECK_EQ(pthread_create(&t, NULL, cancel_waiter, &x), 0);
 	WAIT_UNTIL(({ pthread_mutex_lock(m); int w = x.waiting; pthread_mutex_unlock(m); w; }), 10);
@@ -566,6 +585,7 @@ static void cancel_in_wait(pthread_mutex_t *m)
 	CHECK_EQ(pthread_mutex_trylock(m), 0);		/* and released by it */
 	CHECK_EQ(pthread_mutex_unlock(m), 0);
 	CHECK_EQ(pthread_cond_destroy(&x.c), 0);	/* no waiter left behind */
+	CHECK_EQ(m->__data.__nusers, 0u);		/* nor its reference to m */
 }
 
 static void case_cond_cancel(void)
@@ -573,13 +593,170 @@ static void case_cond_cancel(void)
 	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER, e;
 	pthread_mutexattr_t a;
 
-	cancel_in_wait(&m);
+	cancel_in_wait(&m, NULL);
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
 	pthread_mutex_init(&e, &a);
-	cancel_in_wait(&e);
+	cancel_in_wait(&e, NULL);
 	pthread_mutex_destroy(&e);
 	pthread_mutexattr_destroy(&a);
+}
+
+/*
+ * Destroying a mutex that another thread waits on a condvar with: EBUSY, as
+ * glibc answers (it counts the waiter in the mutex's __nusers until it has
+ * relocked).  The waiter then wakes, relocks and unlocks with 0.  Before the
+ * preload's waits counted themselves the destroy succeeded, and the waiter's
+ * relock and its unlock failed with EINVAL (docs/preload-results.md).
+ * main() runs this on plain glibc too, so glibc's answer is checked, not
+ * assumed.
+ */
+struct referenced {
+	pthread_mutex_t *m;
+	pthread_cond_t c;
+	int waiting, go;	/* under m */
+	int wait_ret, unlock_ret;
+};
+
+static void *referencing_waiter(void *arg)
+{
+	struct referenced *r = arg;
+	int ret = 0;
+
+	pthread_mutex_lock(r->m);
+	r->waiting = 1;
+	while (!r->go && ret == 0)
+		ret = pthread_cond_wait(&r->c, r->m);
+	r->wait_ret = ret;
+	r->unlock_ret = pthread_mutex_unlock(r->m);
+	return NULL;
+}
+
+static void destroy_while_waited_with(pthread_mutex_t *m)
+{
+	struct referenced r = { m, PTHREAD_COND_INITIALIZER, 0, 0, -1, -1 };
+	test_thread t = test_start(referencing_waiter, &r);
+
+	/* Once we can take m and see `waiting`, the waiter is inside the wait
+	 * for good (go is 0): asleep, or relocking after a spurious wake-up. */
+	WAIT_UNTIL(({ pthread_mutex_lock(m); int w = r.waiting; pthread_mutex_unlock(m); w; }), 10);
+	CHECK_EQ(pthread_mutex_destroy(m), EBUSY);
+	pthread_mutex_lock(m);
+	r.go = 1;
+	CHECK_EQ(pthread_cond_signal(&r.c), 0);
+	pthread_mutex_unlock(m);
+	test_join(t);
+	CHECK_EQ(r.wait_ret, 0);
+	CHECK_EQ(r.unlock_ret, 0);
+	CHECK_EQ(pthread_mutex_destroy(m), 0);		/* no reference left */
+	CHECK_EQ(pthread_cond_destroy(&r.c), 0);
+}
+
+static void case_destroy_waited_with(void)
+{
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutexattr_t a;
+
+	destroy_while_waited_with(&m);
+	int types[] = { PTHREAD_MUTEX_ERRORCHECK, PTHREAD_MUTEX_RECURSIVE };
+	for (int i = 0; i < 2; i++) {
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_settype(&a, types[i]);
+		CHECK_EQ(pthread_mutex_init(&m, &a), 0);
+		destroy_while_waited_with(&m);
+		pthread_mutexattr_destroy(&a);
+	}
+}
+
+/*
+ * stress-ng --pthread's ending (docs/preload-results.md): a mutex destroyed
+ * while a thread is still inside pthread_mutex_lock on it.  The late thread
+ * read the kind before the destroy and takes the lock after it; its unlock
+ * must release it (0).  Under plain glibc, and under the preload before it
+ * kept its own mark for destroyed pvlock mutexes, that unlock fails with
+ * EINVAL.  Forced: the late thread is parked in a signal handler while the
+ * holder unlocks and destroys.  The destroy itself answers 0, or EBUSY for
+ * the ticket lock, whose word shows the lock handed to the waiting ticket.
+ * A destroyed mutex then answers EINVAL, as glibc's does.
+ */
+struct late {
+	pthread_mutex_t *m;
+	int started, parked, release;	/* atomics */
+	int lock_ret, unlock_ret;
+};
+static struct late *late_now;		/* for the signal handler */
+
+static void late_park(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&late_now->parked, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&late_now->release, __ATOMIC_ACQUIRE))
+		test_pause();
+}
+
+static void *late_locker(void *arg)
+{
+	struct late *l = arg;
+
+	__atomic_store_n(&l->started, 1, __ATOMIC_RELEASE);
+	l->lock_ret = pthread_mutex_lock(l->m);
+	l->unlock_ret = l->lock_ret ? -1 : pthread_mutex_unlock(l->m);
+	return NULL;
+}
+
+/* 1 if the late thread took the lock after the destroy (the case forced);
+ * 0 if it reached the kind only after the destroy (not forced: try again). */
+static int destroy_under_late_locker(pthread_mutex_t *m)
+{
+	struct late l = { m, 0, 0, 0, -1, -1 };
+	struct timespec t;
+	pthread_t id;
+
+	late_now = &l;
+	CHECK_EQ(pthread_mutex_lock(m), 0);
+	CHECK_EQ(pthread_create(&id, NULL, late_locker, &l), 0);
+	WAIT_UNTIL(__atomic_load_n(&l.started, __ATOMIC_ACQUIRE), 10);
+	test_sleep_ms(30);		/* waiting inside pthread_mutex_lock */
+	CHECK_EQ(pthread_kill(id, SIGUSR1), 0);
+	WAIT_UNTIL(__atomic_load_n(&l.parked, __ATOMIC_ACQUIRE), 10);
+	CHECK_EQ(pthread_mutex_unlock(m), 0);
+	int d = pthread_mutex_destroy(m);
+	CHECK(d == 0 || d == EBUSY);
+	__atomic_store_n(&l.release, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(id, NULL), 0);
+	if (d == 0 && l.lock_ret == EINVAL)
+		return 0;
+	CHECK_EQ(l.lock_ret, 0);
+	CHECK_EQ(l.unlock_ret, 0);
+	if (d == 0) {		/* destroyed: glibc's answers */
+		CHECK_EQ(pthread_mutex_lock(m), EINVAL);
+		CHECK_EQ(pthread_mutex_trylock(m), EINVAL);
+		in_ms(&t, CLOCK_REALTIME, 10);
+		CHECK_EQ(pthread_mutex_timedlock(m, &t), EINVAL);
+		CHECK_EQ(pthread_mutex_clocklock(m, CLOCK_REALTIME, &t), EINVAL);
+		CHECK_EQ(pthread_mutex_unlock(m), EINVAL);
+	}
+	CHECK_EQ(pthread_mutex_destroy(m), 0);
+	/* and a destroyed mutex can be initialised again */
+	CHECK_EQ(pthread_mutex_init(m, NULL), 0);
+	CHECK_EQ(pthread_mutex_lock(m), 0);
+	CHECK(by_pvlock(m));
+	CHECK_EQ(pthread_mutex_unlock(m), 0);
+	return 1;
+}
+
+static void case_destroy_late_locker(void)
+{
+	struct sigaction sa = { .sa_handler = late_park };
+
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	for (int i = 0; i < 10; i++) {
+		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+		if (destroy_under_late_locker(&m))
+			return;
+	}
+	FAIL("the late thread was never inside pthread_mutex_lock at the destroy (10 tries)");
 }
 
 /* A process-shared condvar and mutex stay glibc's, across processes. */
@@ -622,6 +799,41 @@ static void case_cond_shared(void)
 	CHECK_EQ(pthread_cond_broadcast(&s->c), 0);
 	CHECK_EQ(pthread_cond_destroy(&s->c), 0);
 	CHECK_EQ(pthread_mutex_destroy(&s->m), 0);
+}
+
+/*
+ * A process-shared condvar (glibc's) waited on with a pvlock mutex.  glibc's
+ * wait releases and retakes the mutex with its internal functions, which
+ * wrote glibc's values into the pvlock word: the unlock after a timed wait
+ * printed pvlock's misuse report and left the mutex held for good (the
+ * trylock below failed), and a ping-pong hung.  The preload bridges such
+ * waits through a glibc mutex of its own.
+ */
+static void case_cond_shared_pvlock_mutex(void)
+{
+	struct pingpong p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	pthread_condattr_t ca;
+	struct timespec t;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	CHECK_EQ(pthread_cond_init(&p.c, &ca), 0);
+	CHECK(p.c.__data.__wrefs & 1);		/* glibc's own shared condvar */
+	CHECK_EQ(pthread_mutex_lock(&p.m), 0);
+	CHECK(by_pvlock(&p.m));
+	in_ms(&t, CLOCK_REALTIME, 20);
+	CHECK_EQ(pthread_cond_timedwait(&p.c, &p.m, &t), ETIMEDOUT);
+	CHECK_EQ(pthread_mutex_trylock(&p.m), EBUSY);	/* held again */
+	in_ms(&t, CLOCK_MONOTONIC, 20);
+	CHECK_EQ(pthread_cond_clockwait(&p.c, &p.m, CLOCK_MONOTONIC, &t), ETIMEDOUT);
+	CHECK_EQ(pthread_mutex_unlock(&p.m), 0);
+	CHECK_EQ(pthread_mutex_trylock(&p.m), 0);	/* and really released */
+	CHECK_EQ(pthread_mutex_unlock(&p.m), 0);
+	ping(&p);					/* no lost wake-up */
+	cancel_in_wait(&p.m, &ca);
+	CHECK_EQ(pthread_cond_destroy(&p.c), 0);
+	CHECK_EQ(pthread_mutex_destroy(&p.m), 0);
+	pthread_condattr_destroy(&ca);
 }
 
 /* ---- fork ------------------------------------------------------------------------- */
@@ -733,7 +945,10 @@ int main(int argc, char **argv)
 		char preload[2 * PATH_MAX] = "";
 		dl_iterate_phdr(find_sanitizer, preload);
 		strcat(preload, lib);
-		int failed = 0;
+		/* glibc's own answers, which the preload's must equal. */
+		test_run("glibc [reference]: mutex destroy while waited with on a condvar: EBUSY",
+			 -1, case_destroy_waited_with);
+		int failed = test_finish();
 		static const char *const kinds[] = { "queued", "ticket", "tas" };
 		for (int i = 0; i < 3; i++) {
 			fflush(stdout);
@@ -768,7 +983,10 @@ int main(int argc, char **argv)
 		{ "cond: timedwait/clockwait ETIMEDOUT on the right clock, EINVAL", case_cond_timed },
 		{ "cond: no lost wake-up in 5000 ping-pongs", case_cond_no_lost_wakeup },
 		{ "cond: cancelled wait holds the mutex (pvlock, errorcheck)", case_cond_cancel },
+		{ "mutex destroy while waited with on a condvar: EBUSY, as glibc", case_destroy_waited_with },
+		{ "mutex destroyed while a thread waits to lock it: its unlock still works", case_destroy_late_locker },
 		{ "cond: process-shared condvar and mutex stay glibc", case_cond_shared },
+		{ "cond: process-shared condvar with a pvlock mutex (bridged)", case_cond_shared_pvlock_mutex },
 		{ "fork with a held, contended mutex; the child's own locks work", case_fork },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -149,6 +149,11 @@ report_sums() {	# tag
 		END { printf "%d %d %d %d %d %d\n", n, s, m, c, p, mg }'
 }
 
+# stress-ng 0.15 --pthread destroys its mutex while a worker it did not join
+# may still be inside pthread_mutex_lock; that worker's unlock then fails on
+# plain glibc (docs/preload-results.md, tools/stress-ng-pthread-race.sh).
+STRESS_NG_RACE='pthread: pthread_mutex_unlock failed, tid=[0-9]*, errno=22'
+
 # ---- check: the bounded subset of make check ------------------------------------------
 check() {
 	local failed=0
@@ -162,10 +167,19 @@ check() {
 			continue
 		fi
 		run_one plain "" "$w.plain"; local rc_plain=$RC
+		# stress-ng's own end-of-run race fails a plain --pthread run now
+		# and then (docs/preload-results.md): run it again, not blame pvlock.
+		for _ in 1 2; do
+			grep -q "$STRESS_NG_RACE" "$WORK/$w.plain.err" || break
+			echo "  (the plain run of $w hit stress-ng's own race; running it again)" >&2
+			run_one plain "" "$w.plain"; rc_plain=$RC
+		done
 		run_one pvlock "" "$w.pvlock"; local rc_pv=$RC
 		read -r procs spins mutexes condvars slow glibc_m <<<"$(report_sums "$w.pvlock")"
 		WHY=
-		if [ "$rc_plain" -ne 0 ]; then
+		if grep -q "$STRESS_NG_RACE" "$WORK/$w.plain.err"; then
+			echo "SKIP: preload program $w: the plain run hit stress-ng's own race three times (docs/preload-results.md)"
+		elif [ "$rc_plain" -ne 0 ]; then
 			echo "SKIP: preload program $w: the plain run itself failed (status $rc_plain): $(tail -2 "$WORK/$w.plain.err" | tr '\n' ' ')"
 		elif [ "$rc_pv" -ne "$rc_plain" ]; then
 			echo "FAIL: preload program $w: exit status $rc_pv under pvlock-run, $rc_plain plain: $(tail -3 "$WORK/$w.pvlock.err" | tr '\n' ' ')"; failed=1
@@ -235,9 +249,14 @@ table() {
 	done
 	cp "$csv" docs/preload-results.csv
 	cp "$csv.same" docs/preload-results.same.csv
-	render "$csv" "$repeats" "$commit" >"$out"
+	# The page's hand-written sections, from KEEP_MARK on, outlive the table.
+	local kept; kept=$(awk -v m="$KEEP_MARK" 'index($0, m) == 1 { k = 1 } k' "$out" 2>/dev/null)
+	{ render "$csv" "$repeats" "$commit"; [ -n "$kept" ] && printf '\n%s\n' "$kept"; } >"$out.new" &&
+		mv "$out.new" "$out"
 	echo "wrote $out" >&2
 }
+
+KEEP_MARK='<!-- kept by tools/pvlock-preload-programs.sh table'
 
 # render CSV REPEATS COMMIT: the markdown table, on stdout.
 render() {

@@ -5,7 +5,8 @@
  * functions that no preload can reach, so it cannot wait with a pvlock
  * mutex.  Every process-private condvar is therefore ours, whatever mutex
  * it is used with; a glibc-kept mutex is released and retaken through glibc.
- * Process-shared condvars stay with glibc entirely.
+ * Process-shared condvars stay with glibc; a wait on one with a pvlock
+ * mutex goes through a bridge (bridged_wait).
  *
  * Our condvar, inside the 48 bytes of pthread_cond_t (all-zero = ready):
  *   seq      a futex word, bumped by every signal and broadcast
@@ -17,6 +18,14 @@
  * glibc itself sets bit 1 in pthread_cond_init of a shared condvar (2.25 to
  * 2.36 at least; tests/preload_api.c checks it), so a shared condvar made by
  * a process without the preload is recognised too.
+ *
+ * A waiter keeps the mutex referenced while it waits, as glibc's own condvar
+ * does: glibc counts in a mutex's __nusers its holder and every thread inside
+ * a condvar wait with it, and pthread_mutex_destroy answers EBUSY while that
+ * count is not zero.  Ours count themselves there too (mutex_ref), for pvlock
+ * mutexes and glibc-kept ones alike; without it a destroy that raced a
+ * waiter succeeded, and the waiter's relock and unlock then failed with
+ * EINVAL where glibc gives 0 (docs/preload-results.md, stress-ng).
  *
  * No lost wake-up: a waiter reads seq while it holds the mutex and sleeps
  * only while seq still has that value (FUTEX_WAIT compares atomically).  A
@@ -67,6 +76,18 @@ static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *t)
 {
 	return syscall(SYS_futex, w, op, val, t, NULL, FUTEX_BITSET_MATCH_ANY);
 }
+
+/*
+ * syscall() for the one call that cancellation unwinds out of (sleep_on).
+ * glibc declares syscall() as never unwinding, and for such a call GCC
+ * records no stack adjustment: the seventh argument is pushed on x86-64,
+ * so the cleanup handler ran on a stack pointer 16 bytes off and read
+ * garbage for its state (a crash once the frame's layout changed; it had
+ * worked by luck of layout).  Called through a pointer the compiler cannot
+ * see through, the call may unwind as far as it knows, and it records the
+ * push for the unwinder.
+ */
+static long (*volatile cancellable_syscall)(long, ...) = syscall;
 
 PRELOAD_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
 {
@@ -130,17 +151,56 @@ static int wake(pthread_cond_t *c, int n)
 	return 0;
 }
 
+/*
+ * glibc's condvars with pvlock mutexes.  glibc's wait on a process-shared
+ * condvar would release and retake a pvlock mutex by writing its lock word
+ * as if it were glibc's (pvlock's misuse report, then a hang: tried).  So
+ * such a wait goes through a bridge, a glibc mutex of the preload's own
+ * that glibc's wait releases and retakes instead: the waiter takes the
+ * bridge, releases its pvlock mutex, and waits on the condvar with the
+ * bridge.  Once any such wait has begun, signal and broadcast of a glibc
+ * condvar hold the bridge around glibc's own.  A signaller that changed the
+ * predicate under the pvlock mutex did so after the waiter released it, so
+ * after the waiter took the bridge; its signal gets the bridge only once
+ * glibc has registered the waiter and released the bridge: no lost wake-up.
+ * One bridge for the process: a process-shared condvar with a private
+ * mutex is rare, and a signal cannot tell which mutex its waiters use.
+ * Lock order: a pvlock mutex, then the bridge, never the other way round.
+ */
+static pthread_mutex_t bridge = PTHREAD_MUTEX_INITIALIZER;	/* glibc's functions only */
+static int bridged;	/* a glibc condvar has been waited on with a pvlock mutex */
+
+static int glibc_wake(pthread_cond_t *c, int (*glibc_fn)(pthread_cond_t *))
+{
+	/* Relaxed; pairs with the store in bridged_wait, which the release of
+	 * the waiter's mutex publishes to whoever changes the predicate next. */
+	if (pvlock__likely(!__atomic_load_n(&bridged, __ATOMIC_RELAXED)))
+		return glibc_fn(c);
+	const struct preload_real *r = preload_real();
+	r->mutex_lock(&bridge);
+	int ret = glibc_fn(c);
+	r->mutex_unlock(&bridge);
+	return ret;
+}
+
+/* A forked child has one thread: a bridge that another thread of the
+ * parent held at the fork would stay held. */
+void preload_cond_atfork_child(void)
+{
+	bridge = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}
+
 PRELOAD_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_signal(c);
+		return glibc_wake(c, preload_real()->cond_signal);
 	return wake(c, 1);
 }
 
 PRELOAD_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_broadcast(c);
+		return glibc_wake(c, preload_real()->cond_broadcast);
 	return wake(c, INT_MAX);
 }
 
@@ -156,7 +216,38 @@ static void leave(struct pvcond *cv)
 struct waiting {
 	struct pvcond *cv;
 	pthread_mutex_t *m;
+	int ref;		/* counted in m's __nusers (mutex_ref) */
 };
+
+/*
+ * Count the caller, who holds m, in m's __nusers for the length of its wait.
+ * Only a holder changes the count (glibc's lock and unlock change it while
+ * they own the mutex, with plain writes), so this never races them; the
+ * atomic add is for pvlock mutexes, whose unlock checks no owner, so that a
+ * program waiting without the mutex still cannot lose a count.  A glibc-kept
+ * mutex is counted only if glibc says we own it (its __owner, which glibc
+ * keeps for every kind): otherwise its unlock below fails (EPERM) or the
+ * program waits on a mutex it does not hold, and the count is not ours to
+ * touch.  0 if not counted.
+ */
+static int mutex_ref(pthread_mutex_t *m)
+{
+	if (!mutex_is_pvlock(m) &&
+	    __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED) != gettid())
+		return 0;
+	/* Relaxed: pthread_mutex_destroy orders its read after the unlock
+	 * that follows (see there). */
+	__atomic_fetch_add(&m->__data.__nusers, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* The wait is over: uncount, once the relock has made the caller the holder
+ * again (0, or EOWNERDEAD from a robust mutex, which is held too). */
+static void mutex_unref(struct waiting *w, int relock)
+{
+	if (w->ref && (relock == 0 || relock == EOWNERDEAD))
+		__atomic_fetch_sub(&w->m->__data.__nusers, 1, __ATOMIC_RELAXED);
+}
 
 /* Cancelled while asleep: leave and retake the mutex, as POSIX says the
  * cancellation handlers of the caller must find it. */
@@ -165,7 +256,7 @@ static void wait_cancelled(void *arg)
 	struct waiting *w = arg;
 
 	leave(w->cv);
-	preload_mutex_lock(w->m);
+	mutex_unref(w, preload_mutex_lock(w->m));
 }
 
 /* Sleep on seq while it is `seen`; a cancellation point.  0, or ETIMEDOUT. */
@@ -185,7 +276,8 @@ static int sleep_on(struct waiting *w, uint32_t seen, clockid_t clock,
 	 */
 	pthread_cleanup_push(wait_cancelled, w);
 	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-	if (futex(&w->cv->seq, op, seen, abstime) < 0 && errno == ETIMEDOUT)
+	if (cancellable_syscall(SYS_futex, &w->cv->seq, op, seen, abstime, NULL,
+				FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
 		ret = ETIMEDOUT;
 	pthread_setcanceltype(old, NULL);
 	pthread_cleanup_pop(0);
@@ -196,7 +288,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 		     const struct timespec *abstime)
 {
 	struct pvcond *cv = pvcond(c);
-	struct waiting w = { cv, m };
+	struct waiting w = { cv, m, 0 };
 
 	/* Relaxed: COUNTED only makes the report count each condvar once. */
 	if (pvlock__unlikely(!(__atomic_load_n(&cv->flags, __ATOMIC_RELAXED) & COND_COUNTED)) &&
@@ -212,21 +304,64 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 	__atomic_fetch_add(&cv->waiters, 1, __ATOMIC_RELAXED);
 	uint32_t seen = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
 
+	w.ref = mutex_ref(m);
 	int ret = preload_mutex_unlock(m);
 	if (ret) {		/* a glibc error-checking mutex we do not own */
+		mutex_unref(&w, 0);
 		leave(cv);
 		return ret;
 	}
 	ret = sleep_on(&w, seen, clock, abstime);
 	leave(cv);
 	int relock = preload_mutex_lock(m);
+	mutex_unref(&w, relock);
 	return relock ? relock : ret;	/* EOWNERDEAD from a robust mutex wins */
+}
+
+/* Cancelled inside glibc's wait, which retook the bridge before unwinding:
+ * hand it back and retake the pvlock mutex for the caller's handlers. */
+static void bridged_cancelled(void *arg)
+{
+	struct waiting *w = arg;
+
+	preload_real()->mutex_unlock(&bridge);
+	mutex_unref(w, preload_mutex_lock(w->m));
+}
+
+enum glibc_wait { GLIBC_WAIT, GLIBC_TIMEDWAIT, GLIBC_CLOCKWAIT };
+
+/* A wait on glibc's condvar c with pvlock mutex m, through the bridge (see
+ * glibc_wake).  glibc checks the time and clock as it always does. */
+static int bridged_wait(pthread_cond_t *c, pthread_mutex_t *m, enum glibc_wait how,
+			clockid_t clock, const struct timespec *abstime)
+{
+	const struct preload_real *r = preload_real();
+	struct waiting w = { NULL, m, 0 };
+	int ret;
+
+	/* Relaxed: published by the release of m below (see glibc_wake). */
+	__atomic_store_n(&bridged, 1, __ATOMIC_RELAXED);
+	r->mutex_lock(&bridge);
+	w.ref = mutex_ref(m);
+	preload_mutex_unlock(m);	/* a pvlock mutex: never fails */
+	pthread_cleanup_push(bridged_cancelled, &w);
+	switch (how) {
+	case GLIBC_WAIT:      ret = r->cond_wait(c, &bridge); break;
+	case GLIBC_TIMEDWAIT: ret = r->cond_timedwait(c, &bridge, abstime); break;
+	default:              ret = r->cond_clockwait(c, &bridge, clock, abstime); break;
+	}
+	pthread_cleanup_pop(0);
+	r->mutex_unlock(&bridge);
+	int relock = preload_mutex_lock(m);
+	mutex_unref(&w, relock);
+	return relock ? relock : ret;
 }
 
 PRELOAD_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_wait(c, m);
+		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_WAIT, 0, NULL)
+					  : preload_real()->cond_wait(c, m);
 	return cond_wait(c, m, CLOCK_REALTIME, NULL);
 }
 
@@ -234,7 +369,8 @@ PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  const struct timespec *abstime)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_timedwait(c, m, abstime);
+		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_TIMEDWAIT, 0, abstime)
+					  : preload_real()->cond_timedwait(c, m, abstime);
 	if (!timespec_ok(abstime))
 		return EINVAL;
 	return cond_wait(c, m, (wrefs(c) & WREFS_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME,
@@ -245,7 +381,8 @@ PRELOAD_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  clockid_t clock, const struct timespec *abstime)
 {
 	if (cond_is_glibc(c))
-		return preload_real()->cond_clockwait(c, m, clock, abstime);
+		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_CLOCKWAIT, clock, abstime)
+					  : preload_real()->cond_clockwait(c, m, clock, abstime);
 	if (!clock_ok(clock) || !timespec_ok(abstime))
 		return EINVAL;
 	return cond_wait(c, m, clock, abstime);

@@ -124,6 +124,7 @@ static void counts_reset_in_child(void)
 	for (int i = 0; i < COUNT_N; i++)
 		__atomic_store_n(&preload_counts[i], 0, __ATOMIC_RELAXED);
 	pvlock_stats_reset();
+	preload_cond_atfork_child();
 }
 
 __attribute__((constructor)) static void preload_init(void)

@@ -129,18 +129,37 @@ static inline void preload_count(enum preload_count c)
 #define PRELOAD_KIND_ELISION_BITS 0x300
 
 /*
+ * The kind pthread_mutex_destroy writes into a pvlock mutex.  glibc marks
+ * its own destroyed mutexes with -1; ours get a mark of their own, so that a
+ * thread which took the lock through pvlock (having read kind 0 before the
+ * destroy: the program's race, stress-ng's) still releases it through
+ * pvlock.  glibc answers EINVAL for both marks, as for any kind it does not
+ * know: that is what locking a destroyed mutex gives, here as under glibc.
+ */
+#define PRELOAD_KIND_DESTROYED (-2)
+
+/*
  * NORMAL or DEFAULT (glibc kind 0, which an all-zero mutex has), not robust,
  * not priority-inheriting or -protecting, not process-shared: all those are
  * other bits of glibc's kind word.  The kind is written by init (or is zero
- * from a static initialiser) and never changes while the mutex is in use.
+ * from a static initialiser) and changes only when the program destroys or
+ * re-initialises the mutex, which it may do only once nobody uses it.
  */
 static inline int mutex_is_pvlock(const pthread_mutex_t *m)
 {
 	/* Relaxed: pairs with no atomic; init wrote the kind before the
 	 * program published the mutex to other threads, and that publication
-	 * (a mutex, pthread_create, a release store) orders it, on aarch64 too. */
+	 * (a mutex, pthread_create, a release store) orders it, on aarch64 too.
+	 * A destroy racing a lock is the program's race: its outcome is
+	 * settled by the lock word, not by this load (pthread_mutex_unlock). */
 	return (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) &
 		~PRELOAD_KIND_ELISION_BITS) == 0;
+}
+
+static inline int mutex_is_destroyed(const pthread_mutex_t *m)
+{
+	/* Relaxed: as mutex_is_pvlock. */
+	return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == PRELOAD_KIND_DESTROYED;
 }
 
 /* The pvlock word: glibc's lock word, which glibc never sees for these. */
@@ -152,6 +171,9 @@ static inline uint32_t *mutex_word(pthread_mutex_t *m)
 /* Lock and unlock, for the condition variables (no PLT, no interposer). */
 int preload_mutex_lock(pthread_mutex_t *m);
 int preload_mutex_unlock(pthread_mutex_t *m);
+
+/* cond.c's state for a forked child (its bridge mutex). */
+void preload_cond_atfork_child(void);
 
 /* ---- time ---------------------------------------------------------------- */
 /* The clocks glibc accepts for timed waits. */
