@@ -190,8 +190,12 @@ void test_run(const char *name, int mode, test_fn fn)
 
 void test_run_both(const char *name, test_fn fn)
 {
-	test_run(name, PVLOCK_MODE_NATIVE, fn);
-	test_run(name, PVLOCK_MODE_PV, fn);
+	const char *only = getenv("PVLOCK_TEST_MODES");
+
+	if (!only || strcmp(only, "pv"))
+		test_run(name, PVLOCK_MODE_NATIVE, fn);
+	if (!only || strcmp(only, "native"))
+		test_run(name, PVLOCK_MODE_PV, fn);
 }
 
 int test_finish(void)
