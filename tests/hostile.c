@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,7 +40,8 @@ struct child {
 	int fd;		/* its stderr */
 };
 
-/* Start fn in a child with stderr captured; it dies after `seconds`. */
+/* Start fn in a child with stderr captured; it dies after `seconds` (a hang
+ * detector: times test_time_scale()). */
 static struct child start_child(void (*fn)(void), unsigned seconds)
 {
 	struct child c;
@@ -53,7 +55,7 @@ static struct child start_child(void (*fn)(void), unsigned seconds)
 	if (c.pid == 0) {
 		close(fds[0]);
 		dup2(fds[1], STDERR_FILENO);
-		alarm(seconds);
+		alarm(seconds * test_time_scale());
 		fn();
 		_exit(0);
 	}
@@ -252,6 +254,15 @@ static void left_while_queued_case(void)
 	pthread_kill((pthread_t)t.id, SIGUSR2);
 	test_join(t);
 	left_queued = 1;
+	/* pthread_join returns once the kernel clears the thread's tid word,
+	 * a little before the thread is gone from the kernel; the library
+	 * looks at a dead thread's slot (here: retires it) only once tgkill
+	 * says ESRCH.  An exiting thread preempted in between would leave the
+	 * slot owned for the new thread, which would then take another and
+	 * retire nothing: wait for the kernel, not for luck. */
+	int32_t left_tid = (int32_t)pvlock__slots[0].tid;
+	WAIT_UNTIL(syscall(SYS_tgkill, getpid(), left_tid, 0) != 0 && errno == ESRCH,
+		   TEST_PATIENCE_S);
 
 	test_join(test_start(take_slot, &next));
 	if (next == &pvlock__slots[0])
@@ -306,7 +317,12 @@ static void no_node_case(void)
 	pvlock_ticket_lock(&nl_t);
 	test_thread q = test_start(nl_waiter, NULL);
 	test_thread t = test_start(nl_waiter, &nl_t);
-	test_sleep_ms(200);		/* many spin thresholds */
+	/* Both wait without a node or record, and (pv) yielded: counted once
+	 * they did, however long a loaded machine takes to run them. */
+	WAIT_UNTIL(({ struct pvlock_stats s_ = test_stats();
+		      s_.lock_no_node >= 1 && s_.ticket_slowpath >= 1 &&
+		      (!is_pv() || (s_.ticket_no_record >= 1 && s_.pv_no_node_yield >= 2)); }),
+		   TEST_PATIENCE_S);
 	pvlock_init(&nl_q);
 	pvlock_ticket_unlock(&nl_t);
 	test_join(q);
@@ -364,13 +380,27 @@ static void child(void)
 
 static long fork_count;
 
+/*
+ * The workers keep the lock contended, and wait for it whenever the forking
+ * thread holds it (atfork prepare).  They pause between acquisitions: the
+ * test-and-set lock is unfair, and a worker that loops straight back into
+ * it holds it nearly all of the time, so when it is preempted it mostly
+ * holds the lock.  With everything on one CPU (taskset -c 0, or a loaded
+ * machine) the forking thread then found the lock held at nearly every turn
+ * it got and starved in prepare() for the whole 120 s watchdog.
+ */
 static void *fork_worker(void *arg)
 {
-	(void)arg;
+	/* A slot now, as a first slow path would take one: the child must not
+	 * inherit it, however rarely these pausing workers collide. */
+	if (arg)
+		CHECK(pvlock__slot_self() != NULL);
 	while (!__atomic_load_n(&fork_stop, __ATOMIC_RELAXED)) {
 		any_lock();
 		fork_count++;
 		any_unlock();
+		for (int i = 0; i < 64; i++)
+			pvlock__cpu_relax();
 	}
 	return NULL;
 }
@@ -383,13 +413,17 @@ static void fork_case(void)
 	CHECK(pvlock_set_spin_threshold(256) == 0);
 	CHECK(pthread_atfork(prepare, parent, child) == 0);
 	for (int i = 0; i < WORKERS; i++)
-		w[i] = test_start(fork_worker, NULL);
+		w[i] = test_start(fork_worker, &w[i]);
 	WAIT_UNTIL(pvlock__slots_in_use() >= 2, 10);
 	for (int f = 0; f < FORKS; f++) {
 		test_sleep_ms(10);
 		pid_t pid = fork();
 		if (pid == 0) {
-			alarm(5);
+			/* A hang detector, not a speed limit (the 10 forks of
+			 * the tas case took 8.4 s at load 45, against 0.6 s
+			 * idle); one hang still ends well within the case's
+			 * watchdog. */
+			alarm(TEST_PATIENCE_S / 2 * test_time_scale());
 			/* Only the forking thread exists: at most its slot remains. */
 			if (pvlock__slots_in_use() > 1)
 				_exit(10);
@@ -518,7 +552,8 @@ static void shared_memory_case(void)
 {
 	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(shared != MAP_FAILED);
-	struct child a = start_child(shared_process, 15), b = start_child(shared_process, 15);
+	struct child a = start_child(shared_process, TEST_PATIENCE_S),
+		     b = start_child(shared_process, TEST_PATIENCE_S);
 	int status;
 	pid_t first = wait(&status);
 	CHECK(first == a.pid || first == b.pid);

@@ -274,20 +274,16 @@ static void nesting_case(void)
  * them; the SIGUSR1 handler takes H1, the SIGUSR2 handler H2. */
 
 #define WORKERS		4
-#define STRESS_MS	400	/* per case */
-#define EXTEND_MAX_MS	10000	/* longest wait for what all_seen() wants */
-
-/* That bound, times PVLOCK_TEST_TIME_SCALE (default 1): qemu-user (make
- * check-aarch64) runs the code several times slower, so a lucky signal
- * takes longer to come. */
-static unsigned extend_max_ms(void)
-{
-	const char *scale = getenv("PVLOCK_TEST_TIME_SCALE");
-	int k = scale ? atoi(scale) : 1;
-
-	return EXTEND_MAX_MS * (unsigned)(k > 0 && k <= 100 ? k : 1);
-}
-#define H1_WORK		300	/* pause loops in H1's critical section */
+#define STRESS_MS	400	/* per case, at least (then until all_seen()) */
+/*
+ * Pause loops in H1's critical section: long, so that handlers pile up on
+ * H1 and one that interrupted a waiter queued on L queues too (a second
+ * node).  With 300 that took 0.4 s idle but up to 48 s at load 30 on the
+ * 2-core machines, where three of our threads are rarely in one lock at
+ * once unless a holder is preempted inside its critical section; with 3000
+ * (about 0.1 ms) it took 0.4-0.6 s there too, and on one CPU.
+ */
+#define H1_WORK		3000
 
 struct worker {
 	pthread_t thread;
@@ -375,15 +371,14 @@ static void signal_stress_case(void)
 	WAIT_UNTIL(__atomic_load_n(&ready, __ATOMIC_ACQUIRE) == WORKERS, 10);
 	test_thread drv = test_start(driver, NULL);
 
-	test_sleep_ms(STRESS_MS);	/* the case's duration */
 	/* Queued: a handler must have entered a slow path while the code it
 	 * interrupted was in one (a second queue node).  That takes a lucky
-	 * signal; keep going until it happened, within a bound.  Likewise
-	 * until every level ran: on the noisy 2-core machines the driver
-	 * thread once did not run at all in the first 400 ms. */
-	uint64_t give_up = test_now_ns() + extend_max_ms() * 1000000ull;
-	while (!all_seen() && test_now_ns() < give_up)
-		test_sleep_ms(10);
+	 * signal; keep going until it happened.  Likewise until every level
+	 * ran: on the noisy 2-core machines the driver thread once did not
+	 * run at all in the first 400 ms.  The patience only detects a hang. */
+	uint64_t started = test_now_ns();
+	test_run_until(STRESS_MS, all_seen);
+	unsigned ran_ms = (unsigned)((test_now_ns() - started) / 1000000);
 
 	/* Signals first, so that none is sent to a thread that has exited. */
 	__atomic_store_n(&stop_driver, 1, __ATOMIC_RELAXED);
@@ -401,14 +396,14 @@ static void signal_stress_case(void)
 	check_guarded("H2 (SIGUSR2 handler)", &H2, h2);
 	if (outer == 0 || h1 == 0 || h2 == 0)
 		FAIL("a level never ran in %u ms: L %ld, H1 %ld, H2 %ld critical sections; "
-		     "driver rounds %u", STRESS_MS + extend_max_ms(), outer, h1, h2,
+		     "driver rounds %u", ran_ms, outer, h1, h2,
 		     __atomic_load_n(&driver_rounds, __ATOMIC_RELAXED));
 
 	struct pvlock_stats s = test_stats();
-	printf("# signal stress %s %s: L %ld, H1 %ld, H2 %ld; lock_slowpath %llu "
+	printf("# signal stress %s %s: %u ms; L %ld, H1 %ld, H2 %ld; lock_slowpath %llu "
 	       "use_node2 %llu use_node3 %llu no_node %llu pv_wait_node %llu pv_wait_head %llu "
 	       "ticket_wait %llu\n", kind_name[kind],
-	       pvlock_get_mode() == PVLOCK_MODE_PV ? "pv" : "native", outer, h1, h2,
+	       pvlock_get_mode() == PVLOCK_MODE_PV ? "pv" : "native", ran_ms, outer, h1, h2,
 	       (unsigned long long)s.lock_slowpath, (unsigned long long)s.lock_use_node2,
 	       (unsigned long long)s.lock_use_node3, (unsigned long long)s.lock_no_node,
 	       (unsigned long long)s.pv_wait_node, (unsigned long long)s.pv_wait_head,
@@ -417,7 +412,7 @@ static void signal_stress_case(void)
 	if (kind == QUEUED && s.lock_use_node2 == 0)
 		FAIL("no slow path at nesting level 2 in %u ms (lock_use_node2 == 0, "
 		     "lock_slowpath %llu): handlers never queued while the interrupted "
-		     "code was queued", STRESS_MS + extend_max_ms(),
+		     "code was queued", ran_ms,
 		     (unsigned long long)s.lock_slowpath);
 }
 

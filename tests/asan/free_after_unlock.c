@@ -63,10 +63,23 @@ static struct {
 	enum kind kind;
 	int users;		/* 2 or 3: the main thread and 1 or 2 helpers */
 	bool forced;
-	int rounds;
 } cfg;
 
-static struct object *current;		/* atomic: this round's object */
+/*
+ * Rounds per case: at least MIN_ROUNDS, and more, up to MAX_ROUNDS, while
+ * the case has run less than EXTRA_MS.  Every round is judged on its own
+ * (ASan on the freed object, the kick or the stopped unlocker counted per
+ * round), so the clock only caps the extra rounds.  Idle, 500 rounds take
+ * about 0.4 s; the 16 cases needed 100 s at load 30, near the 120 s
+ * watchdog, and at load 40 a round of the native 3-user cases (each step
+ * waits for a thread to get a CPU) took 300 ms.  The forced variants stop
+ * the unlocker in every round, so each of their rounds is a proof.
+ */
+#define MIN_ROUNDS	50
+#define MAX_ROUNDS	500
+#define EXTRA_MS	1000
+
+static struct object *current;		/* atomic: this round's object; NULL: done */
 static unsigned round_no;		/* atomic: 1, 2, ... */
 static unsigned freed_round;		/* atomic: last round whose object was freed */
 static pthread_barrier_t round_start, round_end;
@@ -113,7 +126,7 @@ static void after_release_hook(enum pvlock_preempt_point where)
 	if (last_user)
 		return;	/* a stale flag: nobody will free the object for us */
 	unsigned r = __atomic_load_n(&round_no, __ATOMIC_RELAXED);
-	uint64_t give_up = test_now_ns() + 5000000000ull;
+	uint64_t give_up = test_now_ns() + test_patience_ns();	/* a hang */
 
 	while (__atomic_load_n(&freed_round, __ATOMIC_ACQUIRE) != r) {
 		if (test_now_ns() > give_up) {
@@ -128,14 +141,15 @@ static void after_release_hook(enum pvlock_preempt_point where)
 static void *helper(void *arg)
 {
 	(void)arg;
-	for (int r = 0; r < cfg.rounds; r++) {
+	for (;;) {
 		pthread_barrier_wait(&round_start);
 		struct object *o = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+		if (!o)
+			return NULL;	/* no more rounds */
 		take(o);	/* held by the main thread: wait (pv: sleep) */
 		finish(o);
 		pthread_barrier_wait(&round_end);
 	}
-	return NULL;
 }
 
 /* Are the helpers waiting for the lock (pv: did they sleep)?  `base` is the
@@ -190,7 +204,10 @@ static void free_after_unlock_case(void)
 	for (int i = 0; i < helpers; i++)
 		h[i] = test_start(helper, NULL);
 
-	for (int r = 0; r < cfg.rounds; r++) {
+	uint64_t started = test_now_ns();
+	int rounds = 0;
+	for (int r = 0; r < MAX_ROUNDS && (r < MIN_ROUNDS ||
+	     test_now_ns() - started < EXTRA_MS * 1000000ull); r++) {
 		struct object *o = malloc(sizeof(*o));
 
 		CHECK(o != NULL);
@@ -201,14 +218,14 @@ static void free_after_unlock_case(void)
 		__atomic_store_n(&round_no, (unsigned)r + 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&current, o, __ATOMIC_RELEASE);
 		pthread_barrier_wait(&round_start);
-		uint64_t give_up = test_now_ns() + 10000000000ull;
+		uint64_t give_up = test_now_ns() + test_patience_ns();	/* a hang */
 		while (!helpers_waiting(o, &base)) {
 			if (test_now_ns() > give_up) {
 				struct pvlock_stats s = test_stats();
-				FAIL("round %d: the helpers are not waiting after 10 s: lock word "
+				FAIL("round %d: the helpers are not waiting after %u ms: lock word "
 				     "%#x, since the round began: lock_slowpath +%llu "
 				     "pv_wait_head +%llu pv_wait_node +%llu ticket_wait +%llu "
-				     "tas_slowpath +%llu", r + 1,
+				     "tas_slowpath +%llu", r + 1, test_patience_ms(),
 				     __atomic_load_n(&o->lock.q.val, __ATOMIC_RELAXED),
 				     (unsigned long long)(s.lock_slowpath - base.lock_slowpath),
 				     (unsigned long long)(s.pv_wait_head - base.pv_wait_head),
@@ -221,7 +238,10 @@ static void free_after_unlock_case(void)
 		finish(o);	/* the helpers follow, the last one frees */
 		pthread_barrier_wait(&round_end);
 		CHECK_EQ(__atomic_load_n(&freed_round, __ATOMIC_ACQUIRE), r + 1);
+		rounds++;
 	}
+	__atomic_store_n(&current, NULL, __ATOMIC_RELEASE);
+	pthread_barrier_wait(&round_start);	/* the helpers see NULL and return */
 	for (int i = 0; i < helpers; i++)
 		test_join(h[i]);
 
@@ -229,7 +249,7 @@ static void free_after_unlock_case(void)
 	printf("# %s %d users %s%s: %d rounds; pv_kick_unlock %llu pv_wait_head %llu "
 	       "pv_wait_node %llu ticket_wait %llu ticket_kick %llu; hook windows %lu misses %lu\n",
 	       kind_name[cfg.kind], cfg.users, pv ? "pv" : "native", cfg.forced ? " forced" : "",
-	       cfg.rounds, (unsigned long long)s.pv_kick_unlock,
+	       rounds, (unsigned long long)s.pv_kick_unlock,
 	       (unsigned long long)s.pv_wait_head, (unsigned long long)s.pv_wait_node,
 	       (unsigned long long)s.ticket_wait, (unsigned long long)s.ticket_kick,
 	       windows, misses);
@@ -245,15 +265,15 @@ static void free_after_unlock_case(void)
 	switch (cfg.kind) {
 	case QUEUED:
 		if (cfg.forced)
-			CHECK_GE(windows, (uint64_t)cfg.rounds);
+			CHECK_GE(windows, (uint64_t)rounds);
 		else
-			CHECK_GE(s.pv_kick_unlock, (uint64_t)cfg.rounds);
+			CHECK_GE(s.pv_kick_unlock, (uint64_t)rounds);
 		break;
 	case TICKET:
 		if (cfg.forced)
-			CHECK_GE(windows, (uint64_t)cfg.rounds);
+			CHECK_GE(windows, (uint64_t)rounds);
 		else
-			CHECK_GE(s.ticket_kick, (uint64_t)cfg.rounds);
+			CHECK_GE(s.ticket_kick, (uint64_t)rounds);
 		break;
 	case TAS:
 		break;
@@ -270,7 +290,6 @@ int main(void)
 			cfg.kind = (enum kind)k;
 			cfg.users = users;
 			cfg.forced = false;
-			cfg.rounds = 500;
 			snprintf(name, sizeof(name), "asan: %s, %d users, the last frees after unlock",
 				 kind_name[k], users);
 			test_run_both(name, free_after_unlock_case);

@@ -42,6 +42,44 @@ void test_pause(void)
 	nanosleep(&ts, NULL);
 }
 
+unsigned test_time_scale(void)
+{
+	static unsigned scale;	/* atomic; 0: not read yet (any thread may ask) */
+	unsigned k = __atomic_load_n(&scale, __ATOMIC_RELAXED);
+
+	if (!k) {
+		const char *env = getenv("PVLOCK_TEST_TIME_SCALE");
+		int v = env ? atoi(env) : 1;
+
+		k = v > 0 && v <= 100 ? (unsigned)v : 1;
+		__atomic_store_n(&scale, k, __ATOMIC_RELAXED);
+	}
+	return k;
+}
+
+uint64_t test_patience_ns(void)
+{
+	return (uint64_t)TEST_PATIENCE_S * test_time_scale() * 1000000000ull;
+}
+
+unsigned test_patience_ms(void)
+{
+	return TEST_PATIENCE_S * test_time_scale() * 1000u;
+}
+
+bool test_run_until(unsigned min_ms, bool (*done)(void))
+{
+	test_sleep_ms(min_ms);
+	uint64_t give_up = test_now_ns() + test_patience_ns();
+
+	while (!done()) {
+		if (test_now_ns() > give_up)
+			return done();
+		test_sleep_ms(10);
+	}
+	return true;
+}
+
 struct pvlock_stats test_stats(void)
 {
 	struct pvlock_stats s;
@@ -102,6 +140,7 @@ void test_run(const char *name, int mode, test_fn fn)
 	int fds[2];
 
 	fflush(stdout);
+	uint64_t started = test_now_ns();
 	if (pipe(fds) != 0) {
 		perror("pipe");
 		exit(2);
@@ -110,7 +149,7 @@ void test_run(const char *name, int mode, test_fn fn)
 	if (pid == 0) {
 		close(fds[0]);
 		report_fd = fds[1];
-		alarm(TEST_WATCHDOG_S);		/* default action: the child dies */
+		alarm(TEST_WATCHDOG_S * test_time_scale());	/* default action: the child dies */
 		if (mode >= 0 && pvlock_set_mode((enum pvlock_mode)mode) != 0)
 			FAIL("pvlock_set_mode: %s", strerror(errno));
 		pvlock__fault_reset();
@@ -126,6 +165,10 @@ void test_run(const char *name, int mode, test_fn fn)
 	close(fds[0]);
 	int status;
 	waitpid(pid, &status, 0);
+	/* For the log (run.sh counts only PASS/FAIL/SKIP lines): how long each
+	 * case took, so that a slow machine's margins can be read off. */
+	printf("# %s%s: %llu ms\n", name, mode_name,
+	       (unsigned long long)((test_now_ns() - started) / 1000000));
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !reason[0]) {
 		printf("PASS: %s%s\n", name, mode_name);
@@ -136,8 +179,8 @@ void test_run(const char *name, int mode, test_fn fn)
 	if (reason[0])
 		printf("FAIL: %s%s: %s\n", name, mode_name, reason);
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-		printf("FAIL: %s%s: watchdog: no result after %d s (hang)\n", name, mode_name,
-		       TEST_WATCHDOG_S);
+		printf("FAIL: %s%s: watchdog: no result after %u s (hang)\n", name, mode_name,
+		       TEST_WATCHDOG_S * test_time_scale());
 	else if (WIFSIGNALED(status))
 		printf("FAIL: %s%s: killed by signal %d (%s)\n", name, mode_name,
 		       WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -147,8 +190,12 @@ void test_run(const char *name, int mode, test_fn fn)
 
 void test_run_both(const char *name, test_fn fn)
 {
-	test_run(name, PVLOCK_MODE_NATIVE, fn);
-	test_run(name, PVLOCK_MODE_PV, fn);
+	const char *only = getenv("PVLOCK_TEST_MODES");
+
+	if (!only || strcmp(only, "pv"))
+		test_run(name, PVLOCK_MODE_NATIVE, fn);
+	if (!only || strcmp(only, "native"))
+		test_run(name, PVLOCK_MODE_PV, fn);
 }
 
 int test_finish(void)
