@@ -302,8 +302,10 @@ static void delay_us(uint64_t us)
  * INIT (reset into wait-for-SIPI), 10 ms, then STARTUP twice with vector
  * 0x08 (start in real mode at 0x8000), 200 us apart (the second is for CPUs
  * that missed the first).  Broadcast to "all but self", so we need no table
- * of APIC ids: each AP takes a cpu index in the trampoline.  Then wait up to
- * a second for `want` vCPUs to say they are online.
+ * of APIC ids: each AP takes a cpu index in the trampoline.  Then wait for
+ * `want` vCPUs to say they are online, up to 30 s: a hang detector (under
+ * TCG on a loaded host a vCPU thread may wait long for a host CPU; the
+ * caller reports a vCPU that did not come).
  */
 void smp_boot(unsigned want)
 {
@@ -318,7 +320,7 @@ void smp_boot(unsigned want)
 		delay_us(200);
 	}
 
-	uint64_t deadline = now_us() + 1000000;
+	uint64_t deadline = now_us() + 30000000;
 	for (;;) {
 		unsigned online = 0;
 		for (unsigned i = 0; i < MAX_CPUS; i++)

@@ -6,7 +6,8 @@
  * Command line (QEMU -append): cpus=N (vCPUs to expect), ms=N (per lock),
  * hz=N (timer), cs=N and think=N (pause loops inside and outside the
  * critical section), spin=N (pv spin threshold), check (print PASS/FAIL
- * lines and run the unlocked control).
+ * lines, run the unlocked control, and let each phase go on past ms until
+ * it has shown what is checked: see PHASE_CAP).
  *
  * Output, one line per lock (the host's guest/demo.sh parses it):
  *   RESULT lock=NAME vcpus=V ms=T total=N jain=0.xxxx counts=a,b,.. halts=..
@@ -121,7 +122,21 @@ static struct {
 /* The running phase.  end_tsc is published last (release) and read first
  * (acquire): a handler that sees the new deadline sees the new kind. */
 static enum kind phase_kind;
+static const struct lock_case *phase_case;
 static uint64_t phase_end_tsc;
+/* Check mode: a phase goes on past its end until it has shown what
+ * phase_report() checks (phase_shown()), for at most PHASE_CAP times its
+ * length, a hang detector.  At load 8-30 on the 2-core test machines, with
+ * TCG's vCPU threads waiting for host CPUs, ticket-native made 467
+ * acquisitions in its second and two vCPUs 2 each, and queued-native 182:
+ * a busier host could have left a level at 0, a FAIL of a correct lock.
+ * over_end is the end_tsc of the last phase that is over (written once,
+ * when it is): a vCPU still seeing that deadline sees it over. */
+#define PHASE_CAP 20
+static uint64_t phase_over_end;
+static uint64_t phase_next_look;	/* the next phase_shown(), at most 1 per ms */
+static uint64_t nested_node2;		/* node-2 slow paths of the queued phases so far */
+static uint64_t phase_start_tsc;
 
 static void lock_take(struct guarded *g)
 {
@@ -163,9 +178,60 @@ static void one_acquisition(enum level level, unsigned cs)
 	done[this_cpu()->index].n[level]++;
 }
 
+static uint64_t load_relaxed(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Has the current phase shown all that phase_report() will check?  (A sum
+ * of other vCPUs' counters while they run: each only grows.) */
+static bool phase_shown(void)
+{
+	const struct lock_case *c = phase_case;
+	uint64_t per_level[NLEVELS] = { 0 }, halts = 0, kicks = 0;
+
+	for (unsigned i = 0; i < ncpus; i++) {
+		for (unsigned l = 0; l < NLEVELS; l++)
+			per_level[l] += load_relaxed(&done[i].n[l]);
+		halts += load_relaxed(&cpus[i].halts);
+		kicks += load_relaxed(&cpus[i].kicks_sent);
+	}
+	if (c->kind == K_NONE) {
+		/* A lost update: the acquisitions counted (read first) exceed
+		 * the counter (read after), which only in-flight increments
+		 * could make up for, and those only make the counter larger. */
+		__asm__ __volatile__("" ::: "memory");
+		return per_level[L_TASK] > load_relaxed(&guarded[L_TASK].counter);
+	}
+	for (unsigned l = 0; l < NLEVELS; l++)
+		if (!per_level[l])
+			return false;
+	if (c->pv && !(halts > 0 && kicks > 0))
+		return false;
+	if (c->kind == K_QUEUED && c->pv) {
+		struct pvlock_stats st;
+
+		pvlock_stats_read(&st);
+		return nested_node2 + st.lock_use_node2 > 0;
+	}
+	return true;
+}
+
 static bool phase_running(void)
 {
-	return rdtsc() < __atomic_load_n(&phase_end_tsc, __ATOMIC_ACQUIRE);
+	uint64_t end = __atomic_load_n(&phase_end_tsc, __ATOMIC_ACQUIRE), now = rdtsc();
+
+	if (now < end)
+		return true;
+	if (!opt.check || __atomic_load_n(&phase_over_end, __ATOMIC_ACQUIRE) == end)
+		return false;
+	if (now < __atomic_load_n(&phase_next_look, __ATOMIC_RELAXED))
+		return true;
+	__atomic_store_n(&phase_next_look, now + 1000 * tsc_per_us, __ATOMIC_RELAXED);
+	if (now < end + (uint64_t)opt.ms * 1000 * tsc_per_us * PHASE_CAP && !phase_shown())
+		return true;
+	__atomic_store_n(&phase_over_end, end, __ATOMIC_RELEASE);
+	return false;
 }
 
 /* ---- interrupt handlers' work ---------------------------------------------------- */
@@ -242,6 +308,9 @@ static void phase_setup(const struct lock_case *c)
 	pvlock_stats_reset();
 	guest_set_mode(c->pv);
 	phase_kind = c->kind;
+	phase_case = c;
+	__atomic_store_n(&phase_next_look, 0, __ATOMIC_RELAXED);
+	phase_start_tsc = rdtsc();
 	__atomic_store_n(&phase_end_tsc, rdtsc() + (uint64_t)opt.ms * 1000 * tsc_per_us,
 			 __ATOMIC_RELEASE);
 }
@@ -298,6 +367,9 @@ static void phase_report(const struct lock_case *c)
 	}
 	pvlock_stats_read(&st);
 	unsigned j = jain_x10000(task, ncpus);
+	if (opt.check)	/* RESULT's ms= is the planned length; this the real one */
+		kprintf("guest: %s ran %lu ms\n", c->name,
+			(rdtsc() - phase_start_tsc) / tsc_per_us / 1000);
 
 	kprintf("RESULT lock=%s vcpus=%u ms=%u total=%lu jain=0.%04u counts=", c->name, ncpus,
 		opt.ms, per_level[L_TASK], j);
@@ -339,9 +411,9 @@ static void phase_report(const struct lock_case *c)
 	}
 	/* Nesting, over both queued phases together (each alone depends on
 	 * how often handlers on different vCPUs overlap). */
-	static uint64_t nested;
 	if (c->kind == K_QUEUED) {
-		nested += st.lock_use_node2;
+		nested_node2 += st.lock_use_node2;
+		uint64_t nested = nested_node2;
 		if (c->pv) {
 			if (!nested)
 				kprintf("guest: queued: no slow path at nesting level 2\n");

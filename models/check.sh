@@ -9,15 +9,26 @@
 # exit) and never writes into the source tree.
 #
 # Environment knobs: SPIN (default spin), CC (default gcc),
-# PAN_TIMEOUT (seconds per pan run, default 300), MEMLIM (MB, default 4096),
-# DEPTH (pan -m, default 1000000).
+# PAN_CPU_LIMIT (CPU seconds per pan run, default 300; PAN_TIMEOUT is the
+# old name), MEMLIM (MB, default 4096), DEPTH (pan -m, default 1000000),
+# MODEL_JOBS (checks run at once, default: the CPUs this process may use).
+#
+# No verdict depends on the machine's speed or load: a pan run is bounded
+# by the CPU time it used (ulimit -t), not by the clock, so a search that
+# a loaded machine runs slowly is not cut short; run.sh's watchdog is the
+# hang detector.  (The script takes 83 s idle; it ran past run.sh's old
+# 400 s watchdog at load 30-60, and took 574 s with three busy loops.)  The
+# checks are independent and each mostly compiles pan.c, so they run
+# MODEL_JOBS at a time (231 s with the same three loops); the lines are
+# printed in the order below.
 
 set -u
 
 MODELS_DIR=$(cd "$(dirname "$0")" && pwd)
 SPIN=${SPIN:-spin}
 CC=${CC:-gcc}
-PAN_TIMEOUT=${PAN_TIMEOUT:-300}
+PAN_CPU_LIMIT=${PAN_CPU_LIMIT:-${PAN_TIMEOUT:-300}}
+MODEL_JOBS=${MODEL_JOBS:-$(nproc 2>/dev/null || echo 1)}
 MEMLIM=${MEMLIM:-4096}
 DEPTH=${DEPTH:-1000000}
 
@@ -25,23 +36,23 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-models.XXXXXX") || {
 	echo "FAIL: setup: mktemp -d failed"; exit 1; }
 trap 'rm -rf "$TMP"' EXIT
 
-nfail=0
-npass=0
 seq=0
 
-fail() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
-pass() { echo "PASS: $*"; npass=$((npass + 1)); }
+# Each check runs in a subshell of its own (see run_check): these print its
+# one line, which the end of the script collects and counts.
+fail() { echo "FAIL: $*"; }
+pass() { echo "PASS: $*"; }
 
-for tool in "$SPIN" "$CC" timeout; do
+for tool in "$SPIN" "$CC"; do
 	command -v "$tool" >/dev/null 2>&1 || { fail "setup: $tool not found"; exit 1; }
 done
 
 # build_and_run MODEL "SPIN_DEFINES" "CC_FLAGS" "PAN_FLAGS"
-# Sets WORK (the run directory), RC (pan exit status, 124 = timeout),
-# OUT (pan output file), BUILD_ERR (non-empty if spin/gcc failed).
+# Sets WORK (the run directory: $TMP/run$seq, seq set by run_check),
+# RC (pan exit status; CPU_OUT: it used up PAN_CPU_LIMIT), OUT (pan output
+# file), BUILD_ERR (non-empty if spin/gcc failed).
 build_and_run() {
 	local model=$1 sdefs=$2 ccflags=$3 panflags=$4
-	seq=$((seq + 1))
 	WORK="$TMP/run$seq"
 	BUILD_ERR=""
 	RC=0
@@ -64,8 +75,12 @@ build_and_run() {
 	fi
 	OUT="$WORK/pan.out"
 	# shellcheck disable=SC2086
-	(cd "$WORK" && timeout "$PAN_TIMEOUT" ./pan -m$DEPTH $panflags >pan.out 2>&1)
+	# SIGXCPU at the soft limit (pan does not catch it), SIGKILL at the hard.
+	(cd "$WORK" && ulimit -S -t "$PAN_CPU_LIMIT" && ulimit -H -t $((PAN_CPU_LIMIT + 10)) &&
+		exec ./pan -m$DEPTH $panflags >pan.out 2>&1) 2>/dev/null
 	RC=$?
+	CPU_OUT=""
+	[ "$RC" -eq $((128 + $(kill -l XCPU))) ] || [ "$RC" -eq $((128 + $(kill -l KILL))) ] && CPU_OUT=1
 }
 
 # stats: "N states, depth D, T s"
@@ -92,7 +107,7 @@ check_model() {
 	local label=$1 desc=$2
 	build_and_run "$3" "$4" "$5" "$6"
 	if [ -n "$BUILD_ERR" ]; then fail "model $label $desc: $BUILD_ERR"; return; fi
-	if [ "$RC" -eq 124 ]; then fail "model $label $desc: timeout after ${PAN_TIMEOUT}s"; return; fi
+	if [ -n "$CPU_OUT" ]; then fail "model $label $desc: no result in ${PAN_CPU_LIMIT} CPU seconds"; return; fi
 	local why
 	why=$(truncated)
 	if [ -n "$why" ]; then fail "model $label $desc: $why"; return; fi
@@ -112,7 +127,7 @@ check_mutant() {
 	local label=$1 expect=$2 meaning=$3
 	build_and_run "$4" "$5" "-O0 $6" "$7"
 	if [ -n "$BUILD_ERR" ]; then fail "mutant $label: $BUILD_ERR"; return; fi
-	if [ "$RC" -eq 124 ]; then fail "mutant $label: timeout after ${PAN_TIMEOUT}s without finding the bug"; return; fi
+	if [ -n "$CPU_OUT" ]; then fail "mutant $label: ${PAN_CPU_LIMIT} CPU seconds without finding the bug"; return; fi
 	if grep -q 'errors: 0$' "$OUT"; then
 		local why
 		why=$(truncated)
@@ -133,6 +148,16 @@ check_mutant() {
 	pass "mutant $label rejected (spin found: $err = $meaning)"
 }
 
+# run_check check_model|check_mutant ARGS...: in the background, at most
+# MODEL_JOBS at a time; its line goes to $TMP/result.N, N in script order.
+run_check() {
+	seq=$((seq + 1))
+	while [ "$(jobs -rp | wc -l)" -ge "$MODEL_JOBS" ]; do
+		wait -n
+	done
+	("$@" >"$TMP/result.$seq" 2>&1) &
+}
+
 SAFE="-DSAFETY"
 SAFE0="-O0 -DSAFETY"     # for state spaces small enough that -O2 does not pay
 NP="-DNP"
@@ -142,78 +167,78 @@ start=$(date +%s)
 
 # ---------------------------------------------------------------- M1
 M=m1_pv_qspinlock.pml
-check_model M1 "safety (mutual exclusion, assertions, end states, hash invariant; 3 threads x 2 acquisitions, 2 colliding locks)" \
+run_check check_model M1 "safety (mutual exclusion, assertions, end states, hash invariant; 3 threads x 2 acquisitions, 2 colliding locks)" \
 	$M "" "$SAFE" "-w26"
-check_model M1 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
+run_check check_model M1 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
 	$M "-DNTHR=2 -DACQ=0" "$NP" "$NPRUN"
-check_mutant M1-as-briefed 'assertion violated .*hnode\[0\]!=\(me\+1\)' \
+run_check check_mutant M1-as-briefed 'assertion violated .*hnode\[0\]!=\(me\+1\)' \
 	"stale hash entry: head re-hashed before the slow unlocker's release, which overwrote its SLOW" \
 	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" ""
-check_mutant M1-as-briefed-hang 'invalid end state' \
+run_check check_mutant M1-as-briefed-hang 'invalid end state' \
 	"lost wake-up: a later slow unlock removes the stale entry and kicks the wrong thread" \
 	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" "-A"
-check_mutant M1-double-hash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
+run_check check_mutant M1-double-hash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
 	"race 1: a second hash entry for the same lock" \
 	$M "-DMUTANT_DOUBLE_HASH -DNO_MONITOR" "$SAFE" ""
-check_mutant M1-no-unhash-notice-rehash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
+run_check check_mutant M1-no-unhash-notice-rehash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
 	"race 1 variant: a second hash entry for the same lock ('still hashed?' guessed from the lock word)" \
 	$M "-DMUTANT_NO_UNHASH_NOTICE_REHASH -DNO_MONITOR" "$SAFE" ""
-check_mutant M1-slow-before-hash 'assertion violated \(\(ent\+1\)<2\)' \
+run_check check_mutant M1-slow-before-hash 'assertion violated \(\(ent\+1\)<2\)' \
 	"race 3: unlock saw SLOW and probed the whole table without finding an entry" \
 	$M "-DMUTANT_SLOW_BEFORE_HASH -DNO_MONITOR" "$SAFE" ""
-check_mutant M1-slow-before-hash-invariant 'assertion violated .*lk\[0\]!=3' \
+run_check check_mutant M1-slow-before-hash-invariant 'assertion violated .*lk\[0\]!=3' \
 	"race 3: invariant 'SLOW => hash entry exists' broken" \
 	$M "-DMUTANT_SLOW_BEFORE_HASH" "$SAFE" ""
-check_mutant M1-release-before-unhash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
+run_check check_mutant M1-release-before-unhash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
 	"race 4: a new head hashed the lock while the old entry was still there" \
 	$M "-DMUTANT_RELEASE_BEFORE_UNHASH -DNO_MONITOR" "$SAFE" ""
 
 # ---------------------------------------------------------------- M2
 M=m2_store_buffer_tso.pml
-check_model M2 "safety (no lost wake-up under TSO store buffers, relaxed CAS, both fences)" \
+run_check check_model M2 "safety (no lost wake-up under TSO store buffers, relaxed CAS, both fences)" \
 	$M "" "$SAFE0" ""
-check_model M2 "x86 control (LOCK CMPXCHG drains the buffer: kicker fence redundant on x86)" \
+run_check check_model M2 "x86 control (LOCK CMPXCHG drains the buffer: kicker fence redundant on x86)" \
 	$M "-DMUTANT_NO_KICKER_BARRIER -DX86_LOCKED_CAS" "$SAFE0" ""
-check_mutant M2-no-waiter-barrier 'invalid end state' \
+run_check check_mutant M2-no-waiter-barrier 'invalid end state' \
 	"lost wake-up: waiter's HALTED store still buffered, kicker's CAS saw RUNNING" \
 	$M "-DMUTANT_NO_WAITER_BARRIER" "$SAFE" ""
-check_mutant M2-no-kicker-barrier 'invalid end state' \
+run_check check_mutant M2-no-kicker-barrier 'invalid end state' \
 	"race 2: lost wake-up, failed CAS did not order the locked=1 store" \
 	$M "-DMUTANT_NO_KICKER_BARRIER" "$SAFE" ""
 
 # ---------------------------------------------------------------- M3
 M=m3_native_qspinlock.pml
-check_model M3 "safety (mutual exclusion, assertions, end states; 3 threads x 2 acquisitions)" \
+run_check check_model M3 "safety (mutual exclusion, assertions, end states; 3 threads x 2 acquisitions)" \
 	$M "" "$SAFE0" ""
-check_model M3 "progress (non-progress cycles, weak fairness; 3 threads looping forever)" \
+run_check check_model M3 "progress (non-progress cycles, weak fairness; 3 threads looping forever)" \
 	$M "-DNTHR=3 -DACQ=0" "$NP" "$NPRUN"
-check_mutant M3-clear-others-pending 'assertion violated \(incs==1\)' \
+run_check check_mutant M3-clear-others-pending 'assertion violated \(incs==1\)' \
 	"race 8: two owners (someone else's pending bit cleared)" \
 	$M "-DMUTANT_CLEAR_OTHERS_PENDING" "$SAFE" ""
-check_mutant M3-keep-pending 'invalid end state' \
+run_check check_mutant M3-keep-pending 'invalid end state' \
 	"race 8: deadlock, the queue head waits forever for our pending bit" \
 	$M "-DMUTANT_KEEP_PENDING" "$SAFE" ""
-check_mutant M3-claim-nonatomic 'invalid end state' \
+run_check check_mutant M3-claim-nonatomic 'invalid end state' \
 	"orphaned waiter: tail checked then overwritten without CAS" \
 	$M "-DMUTANT_CLAIM_NONATOMIC" "$SAFE" ""
 
 # ---------------------------------------------------------------- M4
 M=m4_pv_ticket.pml
-check_model M4 "safety (mutual exclusion, no lost kick, no access after final unlock, nested wait)" \
+run_check check_model M4 "safety (mutual exclusion, no lost kick, no access after final unlock, nested wait)" \
 	$M "" "$SAFE0" ""
-check_model M4 "safety, T1 acquires twice" \
+run_check check_model M4 "safety, T1 acquires twice" \
 	$M "-DACQ=2" "$SAFE" ""
-check_model M4 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
+run_check check_model M4 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
 	$M "-DNP_CONFIG" "-O0 $NP" "$NPRUN"
-check_model M4 "starvation freedom of thread 0 (progress label only in T0)" \
+run_check check_model M4 "starvation freedom of thread 0 (progress label only in T0)" \
 	$M "-DNP_CONFIG -DPROGRESS_T0" "-O0 $NP" "$NPRUN"
-check_mutant M4-flag-after-recheck 'invalid end state' \
+run_check check_mutant M4-flag-after-recheck 'invalid end state' \
 	"race 12: lost kick, unlock saw no FLAG" \
 	$M "-DMUTANT_FLAG_AFTER_RECHECK" "$SAFE" ""
-check_mutant M4-shared-record 'invalid end state' \
+run_check check_mutant M4-shared-record 'invalid end state' \
 	"race 13: lost kick, nested wait overwrote the outer record" \
 	$M "-DMUTANT_SHARED_RECORD" "$SAFE" ""
-check_mutant M4-unlock-reread 'assertion violated +!\(freed\[0\]\)' \
+run_check check_mutant M4-unlock-reread 'assertion violated +!\(freed\[0\]\)' \
 	"race 5: unlock read the lock word after the last owner freed it" \
 	$M "-DMUTANT_UNLOCK_REREAD" "$SAFE" ""
 
@@ -222,44 +247,55 @@ check_mutant M4-unlock-reread 'assertion violated +!\(freed\[0\]\)' \
 # visible out of program order, loads satisfied early, as ARMv8 and C11
 # allow).  TODAY is the orderings before issue 10's fix.
 M=m5_weak_memory.pml
-check_model M5 "unhashed notice: head re-sleeps, weak memory (orderings as in src/algo)" \
+run_check check_model M5 "unhashed notice: head re-sleeps, weak memory (orderings as in src/algo)" \
 	$M "-DSCENARIO_UNHASHED" "$SAFE0" ""
-check_model M5 "hash entry reuse by a second lock, weak memory (orderings as in src/algo)" \
+run_check check_model M5 "hash entry reuse by a second lock, weak memory (orderings as in src/algo)" \
 	$M "-DSCENARIO_REUSE" "$SAFE0" ""
-check_mutant M5-today-unhashed 'assertion violated +\(entry_lock!=1\)' \
+run_check check_mutant M5-today-unhashed 'assertion violated +\(entry_lock!=1\)' \
 	"the old orderings: head read the notice, then a locked byte older than SLOW, re-hashed; the release stranded its entry" \
 	$M "-DSCENARIO_UNHASHED -DTODAY" "$SAFE" ""
-check_mutant M5-today-reuse 'assertion violated +\(node==lid\)' \
+run_check check_mutant M5-today-reuse 'assertion violated +\(node==lid\)' \
 	"the old orderings: an unlocker read the next lock's node from a reused entry and would kick the wrong slot" \
 	$M "-DSCENARIO_REUSE -DTODAY" "$SAFE" ""
-check_mutant M5-unhashed-store-relaxed 'assertion violated +\(entry_lock!=1\)' \
+run_check check_mutant M5-unhashed-store-relaxed 'assertion violated +\(entry_lock!=1\)' \
 	"notice stored relaxed: visible before the unlocker's SLOW, so the head re-hashed" \
 	$M "-DSCENARIO_UNHASHED -DUNHASH_ST_RELAXED" "$SAFE" ""
-check_mutant M5-unhashed-load-relaxed 'assertion violated +\(entry_lock!=1\)' \
+run_check check_mutant M5-unhashed-load-relaxed 'assertion violated +\(entry_lock!=1\)' \
 	"notice loaded relaxed: the locked-byte load was satisfied before it, so the head re-hashed" \
 	$M "-DSCENARIO_UNHASHED -DUNHASH_LD_RELAXED" "$SAFE" ""
-check_mutant M5-insert-cas-relaxed 'assertion violated +\(node==lid\)' \
+run_check check_mutant M5-insert-cas-relaxed 'assertion violated +\(node==lid\)' \
 	"insert CAS relaxed: the new node store landed before the CAS, under the previous lock's remover" \
 	$M "-DSCENARIO_REUSE -DINS_CAS_RELAXED" "$SAFE" ""
-check_mutant M5-remove-null-relaxed 'assertion violated +\(node==lid\)' \
+run_check check_mutant M5-remove-null-relaxed 'assertion violated +\(node==lid\)' \
 	"remove's NULL store relaxed: performed before its node load, which then read the next lock's node" \
 	$M "-DSCENARIO_REUSE -DREM_NULL_RELAXED" "$SAFE" ""
 
 # The pv ticket lock's skip use (bpf backend): a waiter that does not run
 # may have its turn passed over it, by its unlocker or by its successor.
 M=m6_ticket_skip.pml
-check_model M6 "skip use: mutual exclusion, no lost kick, no orphaned ticket (3 threads, tickets wrap)" \
+run_check check_model M6 "skip use: mutual exclusion, no lost kick, no orphaned ticket (3 threads, tickets wrap)" \
 	$M "-DACQ=1" "$SAFE" ""
-check_mutant M6-no-retire 'invalid end state|assertion violated' \
+run_check check_mutant M6-no-retire 'invalid end state|assertion violated' \
 	"the waiter took its turn without retiring its claim: a skipper passed the same turn on" \
 	$M "-DMUTANT_NO_RETIRE" "$SAFE" ""
-check_mutant M6-sleep-skipped 'invalid end state' \
+run_check check_mutant M6-sleep-skipped 'invalid end state' \
 	"lost kick: the waiter slept although skipped before it reset kicked" \
 	$M "-DMUTANT_SLEEP_SKIPPED" "$SAFE" ""
-check_mutant M6-no-head-check 'assertion violated .*head' \
+run_check check_mutant M6-no-head-check 'assertion violated .*head' \
 	"a skipper with a stale next (tickets wrapped) claimed a waiter whose turn it was not" \
 	$M "-DMUTANT_NO_HEAD_CHECK" "$SAFE" ""
 
+wait
+npass=0 nfail=0
+for n in $(seq 1 "$seq"); do
+	line=$(cat "$TMP/result.$n" 2>/dev/null)
+	[ -n "$line" ] || line="FAIL: check $n of models/check.sh printed nothing"
+	echo "$line"
+	case $line in
+	PASS:*) npass=$((npass + 1)) ;;
+	*) nfail=$((nfail + 1)) ;;
+	esac
+done
 end=$(date +%s)
-echo "summary: $npass passed, $nfail failed, $((end - start)) s"
+echo "summary: $npass passed, $nfail failed, $((end - start)) s ($MODEL_JOBS at a time)"
 [ "$nfail" -eq 0 ]

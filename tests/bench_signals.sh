@@ -3,7 +3,11 @@
 # child run, writes what finished (table, CSV, JSON), says it was
 # interrupted and after how many runs, and exits 128+signal; --resume then
 # finishes the study from the journal.  --output naming a file is refused
-# before any run starts.
+# before any run starts.  The signal goes once two runs are in the journal,
+# waited for with 120 s as a hang detector (it was 10 s: the study runs at
+# nice 19, which a loaded machine starves).  The study kills and reaps its
+# child run before it exits, so no child may be found after it, whatever
+# the load.
 set -u
 cd "$(dirname "$0")/.."
 pass() { echo "PASS: $1"; }
@@ -34,11 +38,19 @@ interrupted() {
 	nice -n 19 $bench "${study[@]}" --output "$dir" >"$tmp/stdout" 2>"$tmp/stderr" &
 	local pid=$!
 	# Wait until at least two runs are in the journal, then signal the study alone.
-	for _ in $(seq 1 200); do
+	local n=0
+	for _ in $(seq 1 2400); do
 		n=$(grep -c '^run ' "$dir/journal.txt" 2>/dev/null)
 		[ "${n:-0}" -ge 2 ] && break
+		kill -0 $pid 2>/dev/null || break
 		sleep 0.05
 	done
+	if [ "${n:-0}" -lt 2 ]; then
+		fail "SIG$sig" "the study had not finished 2 runs after 120 s (${n:-0} in the journal)"
+		kill -KILL $pid 2>/dev/null
+		wait $pid
+		return
+	fi
 	kill -"$sig" $pid
 	wait $pid
 	local rc=$?

@@ -47,8 +47,8 @@ for case in "queued pv --signals --churn --stutter" "ticket pv --signals --churn
 	lock=$1 mode=$2; shift 2
 	name="bpf torture $lock/$mode ${*}"
 	log="$LOGS/$(tr -c 'A-Za-z0-9\n' '_' <<<"$name").log"
-	timeout -k 5 45 build/bin/pvlock-torture --threads 8 --duration 2 --lock "$lock" \
-		--mode "$mode" "$@" >"$log" 2>&1
+	timeout -k 5 300 build/bin/pvlock-torture --threads 8 --duration 2 --lock "$lock" \
+		--mode "$mode" --until preempt_steal_ns "$@" >"$log" 2>&1
 	rc=$?
 	steal=$(awk '$1 == "stat" && $2 == "preempt_steal_ns" { v = $3 } END { printf "%.0f", v + 0 }' "$log")
 	if [ "$rc" -ne 0 ] || [ "$(tail -n 1 "$log")" != SUCCESS ]; then

@@ -54,7 +54,16 @@ static const char usage[] =
 "Checking:\n"
 "  --stall SECONDS       watchdog: FAILURE when a writer makes no progress\n"
 "                        for this long (default 3; more beyond 4 threads per\n"
-"                        CPU, much more for native queued/ticket)\n"
+"                        CPU, much more for native queued/ticket), counted\n"
+"                        in the process's CPU time per CPU, so that a loaded\n"
+"                        machine is not a stall; or for 10 times as long by\n"
+"                        the clock\n"
+"  --until CONDITIONS    after --duration, go on until every writer has\n"
+"                        acquired a lock and each condition holds: a comma-\n"
+"                        separated list of NAME (the \"stat\" or \"fault\"\n"
+"                        counter is non-zero), NAME|NAME... (their sum is),\n"
+"                        or NAME>NAME\n"
+"  --until-max SECONDS   ... for at most this much longer (default 60)\n"
 "  --stat-interval S     print a progress line every S seconds (default 0: off)\n"
 "  --version             print the version of pvlock-torture and the library\n"
 "  --help                this text\n"
@@ -68,6 +77,7 @@ enum {
 	O_STUTTER, O_SIGNALS, O_DEPTH, O_CHURN,
 	O_SPURIOUS, O_KICK_DELAY, O_DROP_KICKS, O_HASH_LINES, O_PREEMPT,
 	O_PREEMPT_US, O_SLOTS, O_STALL, O_STAT_INTERVAL, O_HELP, O_VERSION,
+	O_UNTIL, O_UNTIL_MAX,
 };
 
 static const struct option longopts[] = {
@@ -91,6 +101,8 @@ static const struct option longopts[] = {
 	{ "slots", required_argument, NULL, O_SLOTS },
 	{ "stall", required_argument, NULL, O_STALL },
 	{ "stat-interval", required_argument, NULL, O_STAT_INTERVAL },
+	{ "until", required_argument, NULL, O_UNTIL },
+	{ "until-max", required_argument, NULL, O_UNTIL_MAX },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -149,15 +161,14 @@ static int parse_choice(const char *opt, const char *s, const char *const *names
 
 static void defaults(struct config *cfg)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->lock = LOCK_ALL;
 	cfg->mode = MODE_ALL;
-	cfg->threads = (unsigned)(cpus > 0 && cpus < 256 ? cpus * 4 : 8);
+	cfg->threads = usable_cpus() * 4;
 	cfg->locks = 2;
 	cfg->duration_s = 3;
 	cfg->stall_s = 3;
+	cfg->until_max_s = 60;
 	cfg->signal_depth = 2;
 	cfg->seed = now_ns() ^ ((uint64_t)getpid() << 32);
 }
@@ -172,8 +183,7 @@ static void defaults(struct config *cfg)
  */
 static double default_stall(const struct config *cfg)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double over = cfg->threads / (4.0 * (double)(cpus > 0 ? cpus : 1));
+	double over = cfg->threads / (4.0 * (double)usable_cpus());
 	bool fair_native = cfg->mode != PVLOCK_MODE_PV &&
 			   (cfg->lock == LOCK_QUEUED || cfg->lock == LOCK_TICKET || cfg->lock == LOCK_ALL);
 
@@ -260,6 +270,17 @@ void options_parse(int argc, char **argv, struct config *cfg)
 			break;
 		case O_STAT_INTERVAL:
 			cfg->stat_interval_s = parse_uint(name, optarg, 0, 3600);
+			break;
+		case O_UNTIL: {
+			char why[200];
+
+			if (!until_parse(optarg, why, sizeof(why)))
+				bad("--until: invalid value '%s' (%s)", optarg, why);
+			cfg->until = optarg;
+			break;
+		}
+		case O_UNTIL_MAX:
+			cfg->until_max_s = parse_seconds(name, optarg, 0, 86400);
 			break;
 		case O_VERSION:
 			printf(PROG " %d.%d.%d (pvlock %d.%d.%d)\n", PVLOCK_VERSION_MAJOR,

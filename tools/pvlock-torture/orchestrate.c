@@ -119,7 +119,8 @@ int orchestrate(int argc, char **argv, const struct config *cfg)
 	int locks[LOCK_KINDS], modes[2], nlocks = 0, nmodes = 0, failed = 0;
 	char seed[32], verdict[2048] = "";
 	char **args = calloc((size_t)argc + 8, sizeof(*args));
-	double limit = cfg->duration_s + 4 * cfg->stall_s + 60;
+	/* Above the child's own limits (watchdog.c): a hang detector. */
+	double limit = cfg->duration_s + cfg->until_max_s + (STALL_WALL_FACTOR + 4) * cfg->stall_s + 60;
 
 	if (!args)
 		return EXIT_FAILED;

@@ -146,6 +146,14 @@ int report_final(void)
 	struct pvlock_stats s;
 
 	totals(&writes, &handler, &max, &min);
+	if (R.ended_ns > R.deadline_ns || R.cfg->until) {
+		char missing[80];
+
+		until_describe_missing(missing, sizeof(missing));
+		printf("until: %s after %.2f s%s%s\n", R.until_met ? "shown" : "NOT shown",
+		       (double)(R.ended_ns - R.start_ns) / 1e9, R.until_met ? "" : "; missing: ",
+		       R.until_met ? "" : missing[0] ? missing : "a writer's first acquisition");
+	}
 	report_writes(writes, max, min);
 	report_signals(handler);
 	if (R.cfg->churn)

@@ -107,6 +107,16 @@ static void setup(const struct config *cfg)
 		signals_install();
 }
 
+/* Every writer acquired a lock at least once (report_final() calls a
+ * writer that never did starved), and --until holds. */
+static bool shown(void)
+{
+	for (unsigned i = 0; i < R.cfg->threads; i++)
+		if (!atomic_load(&R.writers[i].acquisitions))
+			return false;
+	return !R.cfg->until || until_holds();
+}
+
 int run_torture(const struct config *cfg)
 {
 	uint64_t rng = rnd_seed(cfg->seed, 0x57a7, 0);
@@ -117,6 +127,7 @@ int run_torture(const struct config *cfg)
 
 	R.start_ns = now_ns();
 	R.deadline_ns = R.start_ns + (uint64_t)(cfg->duration_s * 1e9);
+	R.end_limit_ns = R.deadline_ns + (uint64_t)(cfg->until_max_s * 1e9);
 	watchdog_start();
 	pthread_mutex_lock(&R.roster);
 	for (unsigned i = 0; i < cfg->threads; i++)
@@ -126,7 +137,9 @@ int run_torture(const struct config *cfg)
 
 	next_toggle = R.start_ns + 200000000 + rnd_below(&rng, 400000000);
 	next_stat = R.start_ns + (uint64_t)cfg->stat_interval_s * 1000000000u;
-	while ((now = now_ns()) < R.deadline_ns) {
+	/* The duration, then on until the run has shown what it must (a
+	 * loaded machine gets less done per second), at most until_max_s. */
+	while ((now = now_ns()) < R.deadline_ns || (now < R.end_limit_ns && !shown())) {
 		if (cfg->stutter && now >= next_toggle) {
 			/* Run 200-600 ms, pause 50-150 ms: all writers resume at once. */
 			bool pause = !atomic_load(&R.paused);
@@ -146,6 +159,8 @@ int run_torture(const struct config *cfg)
 		sleep_ns(1000000);
 	}
 
+	R.until_met = shown();
+	R.ended_ns = now;
 	atomic_store(&R.stop, true);
 	atomic_store(&R.paused, false);
 	signals_stop();

@@ -44,6 +44,8 @@ struct config {
 	unsigned locks;
 	double duration_s;
 	double stall_s;			/* watchdog: no progress for this long */
+	const char *until;		/* go on past duration_s until these hold */
+	double until_max_s;		/* ... for at most this long */
 	unsigned stat_interval_s;	/* 0: no periodic line */
 	bool stutter, signals, churn;
 	unsigned signal_depth;
@@ -119,6 +121,9 @@ struct run {
 	atomic_bool stop;
 	atomic_bool paused;
 	uint64_t start_ns, deadline_ns;
+	uint64_t end_limit_ns;		/* deadline_ns + until_max_s: the run's last end */
+	uint64_t ended_ns;		/* when the writers were told to stop */
+	bool until_met;			/* every writer acquired, and --until held */
 	/* Results. */
 	atomic_uint_fast64_t violations;
 	atomic_bool first_violation_taken;
@@ -138,6 +143,8 @@ void sleep_ns(uint64_t ns);
 uint64_t rnd(uint64_t *state);
 uint64_t rnd_below(uint64_t *state, uint64_t n);
 uint64_t rnd_seed(uint64_t seed, uint64_t a, uint64_t b);
+uint64_t cpu_ns(void);			/* the process's CPU time */
+unsigned usable_cpus(void);		/* CPUs this process may run on */
 void spin_loops(unsigned n);
 const char *lock_name(int kind);
 const char *mode_name(int mode);
@@ -145,6 +152,16 @@ const char *lock_set_name(int set);
 
 /* options.c */
 void options_parse(int argc, char **argv, struct config *cfg);
+
+/* until.c: --until NAME[|NAME...][,...] or NAME>NAME */
+bool until_parse(const char *spec, char *why, size_t len);	/* false: why */
+bool until_holds(void);		/* every term holds now */
+void until_describe_missing(char *buf, size_t len);	/* the first term that does not */
+
+/* The watchdog's stall clock: a writer is stuck after this much of the
+ * process's CPU time per usable CPU without progress, or after
+ * STALL_WALL_FACTOR times that by the clock (watchdog.c). */
+#define STALL_WALL_FACTOR	10
 
 /* orchestrate.c */
 int orchestrate(int argc, char **argv, const struct config *cfg);

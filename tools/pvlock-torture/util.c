@@ -3,7 +3,9 @@
  * util.c - time, delays and the random numbers every part of the tool uses.
  */
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "torture.h"
 
@@ -13,6 +15,25 @@ uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The CPUs of our affinity mask (taskset), not all the machine's. */
+unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return online > 0 && online < 256 ? (unsigned)online : 1;
 }
 
 /* Sleep, resuming after signal handlers (they are part of the torture). */

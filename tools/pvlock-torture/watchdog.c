@@ -4,7 +4,16 @@
  *
  * Every 50 ms it looks at each live writer: one that has not completed an
  * acquisition for --stall seconds (time parked by stutter excluded), or has
- * been inside a signal handler that long, is stuck.  The watchdog then says
+ * been inside a signal handler that long, is stuck.  Those seconds are the
+ * process's CPU time divided by the CPUs it may use (at most one per
+ * writer): on an idle machine, where a run's threads keep the CPUs busy,
+ * that is the clock, but on a loaded one the run gets less CPU and the stall
+ * clock slows with it, as the work does.  A writer whose lost wake-up the
+ * others run on past is found as soon.  So is one when the whole run sleeps
+ * (it used less than 2% of a CPU since the writer's last progress: a
+ * runnable thread gets more than that on any machine that still runs it);
+ * and STALL_WALL_FACTOR times --stall by the clock finds anything else.
+ * The watchdog then says
  * which writers are stuck and where, prints the lock words and statistics,
  * declares FAILURE and exits the process with status 1: a stuck thread
  * cannot be joined, so waiting for it would hang.  Per-writer rather than
@@ -22,6 +31,47 @@
 
 static pthread_t watchdog;
 static atomic_bool watchdog_quit;
+
+/* The stall clock: samples of (clock, CPU time) every 50 ms, read and
+ * written by the watchdog thread only.  A time older than the oldest sample
+ * gets the oldest sample's CPU time: less CPU than was used, never a stall
+ * too early. */
+#define SAMPLES 8192	/* 400 s */
+static struct { uint64_t wall, cpu; } samples[SAMPLES];
+static unsigned nsamples;	/* taken so far; the newest is (nsamples - 1) % SAMPLES */
+static unsigned stall_cpus;	/* CPUs the run can keep busy */
+
+static void sample(uint64_t wall)
+{
+	samples[nsamples % SAMPLES].wall = wall;
+	samples[nsamples % SAMPLES].cpu = cpu_ns();
+	nsamples++;
+}
+
+/* CPU time the run used since the clock read `then`, and over how long by
+ * the clock (ns): both from the samples, the newest and the last at or
+ * before `then`. */
+static uint64_t cpu_since(uint64_t then, uint64_t *wall)
+{
+	unsigned oldest = nsamples > SAMPLES ? nsamples - SAMPLES : 0, i = nsamples - 1;
+	unsigned newest = i;
+
+	while (i > oldest && samples[i % SAMPLES].wall > then)
+		i--;
+	*wall = samples[newest % SAMPLES].wall - samples[i % SAMPLES].wall;
+	return samples[newest % SAMPLES].cpu - samples[i % SAMPLES].cpu;
+}
+
+static bool overdue(uint64_t now, uint64_t since, uint64_t stall_ns)
+{
+	uint64_t wall, cpu;
+
+	if ((int64_t)(now - since) <= (int64_t)stall_ns)
+		return false;
+	cpu = cpu_since(since, &wall);
+	return cpu / stall_cpus > stall_ns || (wall > stall_ns && cpu < wall / 50) ||
+	       (int64_t)(now - since) > (int64_t)(STALL_WALL_FACTOR * stall_ns);
+}
 
 /* "acquiring writer lock 1 (word 0x00040003, owner writer 5 level 0)" */
 static int describe_doing(char *buf, size_t len, uint32_t doing)
@@ -61,14 +111,16 @@ static bool is_stuck(struct writer *w, uint64_t now, uint64_t stall_ns)
 
 	if (!atomic_load(&w->running) || atomic_load(&w->finished))
 		return false;
-	return (!parked && (int64_t)(now - last) > (int64_t)stall_ns) ||
-	       (depth > 0 && (int64_t)(now - hsince) > (int64_t)stall_ns);
+	return (!parked && overdue(now, last, stall_ns)) ||
+	       (depth > 0 && overdue(now, hsince, stall_ns));
 }
 
 static _Noreturn void stall(uint64_t now, uint64_t stall_ns, int nstuck, const char *first)
 {
-	printf("watchdog: FAILURE after %.2f s: %d writer(s) made no progress for %.1f s\n",
-	       (double)(now - R.start_ns) / 1e9, nstuck, R.cfg->stall_s);
+	printf("watchdog: FAILURE after %.2f s: %d writer(s) made no progress for %.1f s of "
+	       "the run's CPU time per CPU (%u CPUs), or that long while the run slept, or "
+	       "%.0f s by the clock\n", (double)(now - R.start_ns) / 1e9, nstuck,
+	       R.cfg->stall_s, stall_cpus, STALL_WALL_FACTOR * R.cfg->stall_s);
 	for (unsigned i = 0; i < R.cfg->threads; i++) {
 		struct writer *w = &R.writers[i];
 		int depth = atomic_load(&w->depth);
@@ -76,11 +128,13 @@ static _Noreturn void stall(uint64_t now, uint64_t stall_ns, int nstuck, const c
 
 		if (!atomic_load(&w->running) || atomic_load(&w->finished))
 			continue;
-		printf("  writer %u%s (tid %d, incarnation %u): last progress %.2f s ago%s, "
-		       "%llu acquisitions, %d handler(s) active\n",
+		uint64_t last = atomic_load(&w->last_progress_ns), wall, cpu = cpu_since(last, &wall);
+
+		printf("  writer %u%s (tid %d, incarnation %u): last progress %.2f s ago%s (the run "
+		       "used %.2f CPU-s since), %llu acquisitions, %d handler(s) active\n",
 		       i, is_stuck(w, now, stall_ns) ? " STUCK" : "", atomic_load(&w->tid),
-		       atomic_load(&w->incarnations), ago(now, atomic_load(&w->last_progress_ns)),
-		       atomic_load(&w->paused) ? " (parked)" : "",
+		       atomic_load(&w->incarnations), ago(now, last),
+		       atomic_load(&w->paused) ? " (parked)" : "", (double)cpu / 1e9,
 		       (unsigned long long)atomic_load(&w->acquisitions), depth);
 		/* Level k is signal k's handler; any subset may be active. */
 		for (int k = 0; k < LEVELS; k++) {
@@ -127,8 +181,9 @@ static void check(uint64_t now, uint64_t stall_ns)
 static void *watchdog_main(void *arg)
 {
 	uint64_t stall_ns = (uint64_t)(R.cfg->stall_s * 1e9);
-	/* Everything, including the final joins, must be over by then. */
-	uint64_t hard = R.deadline_ns + 2 * stall_ns + 10000000000ull;
+	/* Everything, including the final joins, must be over by then: a
+	 * hang detector, as far beyond the last end as a stall by the clock. */
+	uint64_t hard = R.end_limit_ns + (STALL_WALL_FACTOR + 2) * stall_ns + 10000000000ull;
 
 	(void)arg;
 	while (!atomic_load(&watchdog_quit)) {
@@ -136,6 +191,7 @@ static void *watchdog_main(void *arg)
 
 		sleep_ns(50000000);
 		now = now_ns();
+		sample(now);
 		check(now, stall_ns);
 		if (now > hard) {
 			printf("FAILURE: the run did not end %.1f s after its deadline\n",
@@ -161,7 +217,10 @@ void watchdog_start(void)
 	int err;
 
 	signal(SIGALRM, on_alarm);
-	alarm((unsigned)(R.cfg->duration_s + 4 * R.cfg->stall_s + 30));
+	alarm((unsigned)(R.cfg->duration_s + R.cfg->until_max_s +
+			 (STALL_WALL_FACTOR + 4) * R.cfg->stall_s + 30));
+	stall_cpus = usable_cpus() < R.cfg->threads ? usable_cpus() : R.cfg->threads;
+	sample(now_ns());
 	err = pthread_create(&watchdog, NULL, watchdog_main, NULL);
 	if (err) {
 		printf("FAILURE: pthread_create (watchdog): %s\n", strerror(err));
