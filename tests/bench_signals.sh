@@ -4,10 +4,11 @@
 # interrupted and after how many runs, and exits 128+signal; --resume then
 # finishes the study from the journal.  --output naming a file is refused
 # before any run starts.  The signal goes once two runs are in the journal,
-# waited for with 120 s as a hang detector (it was 10 s: the study runs at
-# nice 19, which a loaded machine starves).  The study kills and reaps its
-# child run before it exits, so no child may be found after it, whatever
-# the load.
+# waited for with 120 s as a hang detector (it was 10 s, for a study at
+# nice 19, which a loaded machine starves: it runs at an ordinary share of
+# the CPU now, and with --grace 120 a starved run is slow, not a timeout).
+# The study kills and reaps its child run before it exits, so no child may
+# be found after it, whatever the load.
 set -u
 cd "$(dirname "$0")/.."
 pass() { echo "PASS: $1"; }
@@ -19,7 +20,7 @@ tmp=$(mktemp -d /tmp/pvlock-benchsig.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 seed=$((700000 + RANDOM))	# marks this test's children for pgrep
 study=(--cpus 1 --locks pv-queued,mutex --threads 2,4 --duration 0.2 --repeat 4
-       --seed $seed --quiet)
+       --grace 120 --seed $seed --quiet)
 
 # --output names a file: refused, one line, before any run.
 touch "$tmp/file"
@@ -35,7 +36,7 @@ fi
 # interrupted(signal, expected status)
 interrupted() {
 	local sig=$1 want=$2 dir=$tmp/out-$1
-	nice -n 19 $bench "${study[@]}" --output "$dir" >"$tmp/stdout" 2>"$tmp/stderr" &
+	$bench "${study[@]}" --output "$dir" >"$tmp/stdout" 2>"$tmp/stderr" &
 	local pid=$!
 	# Wait until at least two runs are in the journal, then signal the study alone.
 	local n=0
@@ -82,7 +83,7 @@ interrupted INT 130
 interrupted TERM 143
 
 # The interrupted study resumes and completes from its journal.
-nice -n 19 $bench "${study[@]}" --output "$tmp/out-INT" --resume >"$tmp/stdout" 2>"$tmp/stderr"
+$bench "${study[@]}" --output "$tmp/out-INT" --resume >"$tmp/stdout" 2>"$tmp/stderr"
 rc=$?
 runs=$(grep -c '^run ' "$tmp/out-INT/journal.txt")
 if [ $rc -eq 0 ] && [ "$runs" -eq 16 ] && grep -q '^plus [0-9]* runs .* from earlier' "$tmp/stdout" &&

@@ -105,15 +105,22 @@ static void *passer(void *arg)
 	return NULL;
 }
 
-/* Hold the plugin's locks, let n threads queue on them, release. */
+/* Hold the plugin's locks, let n threads queue on them, release.  Queued
+ * means counted in the slow path: waited for (a loaded machine may take
+ * longer than the 50 ms this slept, and the threads then found the locks
+ * free and took no slow path), for at most 30 s, a hang detector; the
+ * caller's check of slowpaths() then says what is missing. */
 static void contend(pthread_t *t, int n, void *arg)
 {
+	unsigned long before = slowpaths();
+
 	__atomic_store_n(&passed_count, 0, __ATOMIC_RELAXED);
 	hold();
 	for (int i = 0; i < n; i++)
 		if (pthread_create(&t[i], NULL, passer, arg))
 			DIE("pthread_create");
-	sleep_ms(50);
+	for (int ms = 0; ms < 30000 && slowpaths() < before + (unsigned long)n; ms++)
+		sleep_ms(1);
 	release();
 	while (__atomic_load_n(&passed_count, __ATOMIC_ACQUIRE) < n)
 		sleep_ms(1);

@@ -9,16 +9,25 @@
  * Each case runs as a child process (this program again, with arguments),
  * and the parent reads the child's stderr for TSan's verdict.
  *
- * The two threads are alive together from before their first increment to
- * after their last (a barrier at each end: it orders nothing in between).
- * Without that, on one loaded CPU a thread could finish before the other
- * started, and TSan (clang 14) then missed the unprotected access: 3 of
- * 17 runs under taskset -c 0 with three busy loops (0 of 32 with the
- * barriers; the lead's CI run once too).  TSan does not keep a finished
- * thread's accesses for ever.
+ * TSan finds a race when an access meets, in the variable's shadow, an
+ * earlier access of another thread that does not happen before it; and it
+ * forgets: a thread's accesses once it has exited, and (clang 14's runtime)
+ * the shadows at a reset, which a thread's clock running out of epochs can
+ * bring (a lock/unlock pair advances it; 10000 of them here).  Left to
+ * the scheduler, on one loaded CPU the unlocked thread could run all its
+ * increments before, after or between such events, and TSan then missed
+ * the unprotected access: 3 of 17 runs under taskset -c 0 with three busy
+ * loops, still 1 in 15 with both threads kept alive (the lead's CI run
+ * once too).  So both threads stay alive from before the first increment
+ * to after the last (a barrier at each end: they order nothing in
+ * between), and in the outside case the unlocked thread starts its
+ * increments once the locked one has made its last, waiting on a relaxed
+ * flag (which orders nothing for TSan either): its first increment then
+ * meets that last one, whatever the scheduling.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +42,7 @@ static pvlock_tas_t s;
 static const char *lock_name;
 static long counter;
 static pthread_barrier_t both_alive, both_done;
+static int locked_done;		/* relaxed: the locked thread's loop is over */
 
 static void lock(void)
 {
@@ -57,6 +67,9 @@ static void unlock(void)
 static void *worker(void *use_lock)
 {
 	pthread_barrier_wait(&both_alive);
+	if (!use_lock)
+		while (!__atomic_load_n(&locked_done, __ATOMIC_RELAXED))
+			sched_yield();
 	for (int i = 0; i < 10000; i++) {
 		if (use_lock)
 			lock();
@@ -64,6 +77,8 @@ static void *worker(void *use_lock)
 		if (use_lock)
 			unlock();
 	}
+	if (use_lock)
+		__atomic_store_n(&locked_done, 1, __ATOMIC_RELAXED);
 	pthread_barrier_wait(&both_done);
 	return NULL;
 }
