@@ -46,6 +46,9 @@ unsigned pvlock__slot_high_water(void)
 unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;
 unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
 unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
+/* 0: a vCPU has no other thread to yield to, so a newcomer queues (and
+ * halts) as Linux's does. */
+unsigned pvlock__steal_yields = 0;
 
 enum pvlock_mode pvlock__mode_freeze(void)
 {
@@ -122,11 +125,10 @@ uint64_t pvlock__pv_steal_ns(const struct pvlock_slot *slot)
 	return pv_steal_ns(slot->index);
 }
 
-/* A waiter without a node or record: nobody else runs on this vCPU, so
- * there is nothing to give the CPU to; pause and try again. */
-void pvlock__pv_yield(struct pvlock_slot *self)
+/* Nobody else runs on this vCPU, so there is nothing to give the CPU to;
+ * pause and try again.  (Steal yields are off here: pvlock__steal_yields.) */
+void pvlock__pv_yield(void)
 {
-	ev_inc(self, pv_no_node_yield);
 	__builtin_ia32_pause();
 }
 

@@ -69,6 +69,21 @@ int pvlock_set_steal_spin(unsigned loops);
 unsigned pvlock_get_steal_spin(void);
 
 /*
+ * pv queued lock: how many times a newcomer that found no chance to steal in
+ * those looks gives up the CPU (sched_yield) and looks again, before it
+ * queues.  A waiter that yields stays runnable, so the scheduler keeps
+ * sharing the CPUs fairly; one that queues behind sleeping waiters waits a
+ * scheduler wake-up per waiter ahead of it (docs/design.md, departure 9).
+ * 0 queues at once, as before.  Settable at any time; also read from
+ * PVLOCK_STEAL_YIELDS at start-up.  Returns 0, or -1 with errno EINVAL
+ * above PVLOCK_STEAL_YIELDS_MAX.
+ */
+#define PVLOCK_STEAL_YIELDS_DEFAULT	1024u
+#define PVLOCK_STEAL_YIELDS_MAX		(1u << 24)
+int pvlock_set_steal_yields(unsigned yields);
+unsigned pvlock_get_steal_yields(void);
+
+/*
  * The wait/kick backend in use: "futex", or "bpf" (a sched_switch program
  * tells the slow paths which threads run; PVLOCK_BACKEND=auto|futex|bpf).
  */

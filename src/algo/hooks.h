@@ -9,7 +9,8 @@
  *   slots      pvlock__slots[], pvlock__slot_self(), pvlock__slot_peek(),
  *              pvlock__slot_high_water()            who am I, who exists
  *   mode       pvlock__mode_freeze()                native or pv, fixed now
- *   tunables   pvlock__spin_threshold, pvlock__steal_spin (read relaxed)
+ *   tunables   pvlock__spin_threshold, pvlock__steal_spin,
+ *              pvlock__steal_yields (read relaxed)
  *   wait/kick  pvlock__pv_wait(), pvlock__pv_kick(),
  *              pvlock__pv_vcpu_is_preempted()       Linux's pv_wait / pv_kick
  *   reports    pvlock__report_bad_unlock(), pvlock__fatal()
@@ -51,6 +52,7 @@ unsigned pvlock__slot_high_water(void);
 enum pvlock_mode pvlock__mode_freeze(void);
 extern unsigned pvlock__spin_threshold;
 extern unsigned pvlock__steal_spin;
+extern unsigned pvlock__steal_yields;
 
 /*
  * Sleep while *ptr == val.  May return early or spuriously: callers loop.
@@ -79,8 +81,9 @@ __attribute__((noreturn)) void pvlock__fatal_word(const char *function, const vo
  * (else fatal: garbage or a foreign lock word).  Slow path only. */
 union pvlock_qspin;
 void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qnode *node);
-/* pv: a waiter without a node or record gives up the CPU (pv_no_node_yield). */
-void pvlock__pv_yield(struct pvlock_slot *self);
+/* pv: give up the CPU to whoever can progress (callers count why:
+ * pv_no_node_yield, pv_steal_yield). */
+void pvlock__pv_yield(void);
 /* fork child: forget the waits and hash entries of every slot but `keep`. */
 void pvlock__ticket_forget_others(const struct pvlock_slot *keep);
 void pvlock__pv_hash_forget_others(const struct pvlock_slot *keep);
@@ -128,6 +131,11 @@ static inline unsigned spin_threshold(void)
 static inline unsigned steal_spin(void)
 {
 	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
+}
+
+static inline unsigned steal_yields(void)
+{
+	return __atomic_load_n(&pvlock__steal_yields, __ATOMIC_RELAXED);
 }
 
 /* What a backend that knows who runs (bpf) tells; 0 / false / 0 from one

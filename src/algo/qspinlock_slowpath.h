@@ -151,15 +151,26 @@ static inline bool native_trylock(pvlock_t *lock)
  * pv: the hybrid unfair trylock.  Take the lock whenever locked and pending
  * are both clear, even past a non-empty queue: the head sets pending while
  * it spins, so this only steals from a head that is asleep (or preempted),
- * which is what keeps an overcommitted system moving.  Give up and queue
- * when the queue is empty or the head is spinning, and (pvlock's departure
- * from Linux, which spins here for as long as the head sleeps) after
- * steal_spin() failed looks: a waiter that cannot steal soon is better off
- * queued, where it sleeps behind the sleeping head, than spinning on a CPU
- * the lock holder needs (docs/design.md has the measurements).
+ * which is what keeps an overcommitted system moving.  Queue when the queue
+ * is empty (we then become the head at once and spin with pending set).
+ *
+ * Two departures from Linux, which looks for as long as the head sleeps or
+ * until it sees the head spinning (docs/design.md, departures 7 and 9):
+ *   - after steal_spin() failed looks, stop spinning on a CPU the lock
+ *     holder may need;
+ *   - then yield the CPU and look again, steal_yields() times, before
+ *     queueing.  A queued waiter behind sleeping waiters waits one
+ *     scheduler wake-up per waiter ahead of it, while the running threads
+ *     steal; a waiter that yields stays runnable and gets its fair share of
+ *     the CPUs.  (The user-space analogue of a hypervisor's pause-loop
+ *     exit, which yields a spinning vCPU's CPU.)  While the head spins, we
+ *     keep looking too: it takes the next release, and the one after is
+ *     ours to steal.
  */
 static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 {
+	unsigned yields = steal_yields();
+
 	for (unsigned tries = steal_spin();; tries--) {
 		/* A hint; the byte CAS decides (acquire: pairs with the
 		 * release of the unlock that freed the byte). */
@@ -171,8 +182,15 @@ static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 			ev_inc(self, pv_lock_stealing);
 			return true;
 		}
-		if (!(val & Q_TAIL_MASK) || (val & Q_PENDING_MASK) || !tries)
+		if (!(val & Q_TAIL_MASK))
 			return false;
+		if (!tries) {
+			if (!yields--)
+				return false;
+			ev_inc(self, pv_steal_yield);
+			pvlock__pv_yield();
+			tries = steal_spin() + 1;
+		}
 		cpu_relax();
 	}
 }
@@ -578,7 +596,8 @@ no_node:
 	ev_inc(self, lock_no_node);
 	for (unsigned loop = 0; !qspin_trylock(lock, self, pv); loop++) {
 		if (pv && loop >= spin_threshold()) {
-			pvlock__pv_yield(self);
+			ev_inc(self, pv_no_node_yield);
+			pvlock__pv_yield();
 			loop = 0;
 		}
 		cpu_relax();

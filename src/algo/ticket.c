@@ -416,7 +416,8 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 			if (!no_record)		/* one count per wait */
 				ev_inc(self, ticket_no_record);
 			no_record = true;
-			pvlock__pv_yield(self);
+			ev_inc(self, pv_no_node_yield);
+			pvlock__pv_yield();
 		}
 	}
 got:

@@ -1,6 +1,6 @@
 /*
  * mode.c - the run-time switch between native and pv slow paths, and the pv
- * tunables (spin threshold, steal spin), all also read from the environment
+ * tunables (spin threshold, steal spin, steal yields), all also read from the environment
  * at start-up.
  */
 #include <errno.h>
@@ -15,6 +15,7 @@
 unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;	/* default: pv */
 unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
 unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
+unsigned pvlock__steal_yields = PVLOCK_STEAL_YIELDS_DEFAULT;
 
 enum pvlock_mode pvlock__mode_freeze(void)
 {
@@ -82,6 +83,21 @@ unsigned pvlock_get_steal_spin(void)
 	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
 }
 
+int pvlock_set_steal_yields(unsigned yields)
+{
+	if (yields > PVLOCK_STEAL_YIELDS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	__atomic_store_n(&pvlock__steal_yields, yields, __ATOMIC_RELAXED);
+	return 0;
+}
+
+unsigned pvlock_get_steal_yields(void)
+{
+	return __atomic_load_n(&pvlock__steal_yields, __ATOMIC_RELAXED);
+}
+
 /*
  * The one rule for numbers in the environment: plain decimal digits and
  * nothing else (no sign, no spaces, no 0x; leading zeros are decimal, so
@@ -141,4 +157,6 @@ __attribute__((constructor)) static void mode_from_environment(void)
 				 PVLOCK_SPIN_THRESHOLD_DEFAULT, pvlock_set_spin_threshold);
 	tunable_from_environment("PVLOCK_STEAL_SPIN", 0, PVLOCK_STEAL_SPIN_MAX,
 				 PVLOCK_STEAL_SPIN_DEFAULT, pvlock_set_steal_spin);
+	tunable_from_environment("PVLOCK_STEAL_YIELDS", 0, PVLOCK_STEAL_YIELDS_MAX,
+				 PVLOCK_STEAL_YIELDS_DEFAULT, pvlock_set_steal_yields);
 }

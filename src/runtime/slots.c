@@ -295,10 +295,9 @@ void pvlock__check_prev(union pvlock_qspin *lock, uint32_t tail, const struct qn
 			   true);
 }
 
-/* A waiter without a node or record: give the CPU to whoever can progress. */
-void pvlock__pv_yield(struct pvlock_slot *self)
+/* A waiter gives the CPU to whoever can progress (the lock holder, perhaps). */
+void pvlock__pv_yield(void)
 {
-	ev_inc(self, pv_no_node_yield);
 	sched_yield();		/* a system call; it cannot fail or touch errno */
 }
 
