@@ -158,14 +158,14 @@ static inline bool native_trylock(pvlock_t *lock)
  * until it sees the head spinning (docs/design.md, departures 7 and 9):
  *   - after steal_spin() failed looks, stop spinning on a CPU the lock
  *     holder may need;
- *   - then yield the CPU and look again, steal_yields() times, before
- *     queueing.  A queued waiter behind sleeping waiters waits one
- *     scheduler wake-up per waiter ahead of it, while the running threads
- *     steal; a waiter that yields stays runnable and gets its fair share of
- *     the CPUs.  (The user-space analogue of a hypervisor's pause-loop
- *     exit, which yields a spinning vCPU's CPU.)  While the head spins, we
- *     keep looking too: it takes the next release, and the one after is
- *     ours to steal.
+ *   - then, and at once while the head spins (it takes the next release),
+ *     yield the CPU and look again, steal_yields() times, before queueing.
+ *     A waiter queued behind sleeping waiters waits one scheduler wake-up
+ *     per waiter ahead of it while the running threads steal; a waiter
+ *     that yields stays runnable and gets its fair share of the CPUs.
+ *     (The user-space analogue of a hypervisor's pause-loop exit, which
+ *     gives a spinning vCPU's CPU away.)  With steal_yields() == 0 this is
+ *     the loop of departure 7 exactly.
  */
 static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 {
@@ -184,7 +184,7 @@ static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 		}
 		if (!(val & Q_TAIL_MASK))
 			return false;
-		if (!tries) {
+		if ((val & Q_PENDING_MASK) || !tries) {
 			if (!yields--)
 				return false;
 			ev_inc(self, pv_steal_yield);
