@@ -61,6 +61,9 @@
  *   MUTANT_DOUBLE_HASH (race 1), MUTANT_NO_UNHASH_NOTICE_REHASH (race 1
  *   variant), MUTANT_SLOW_BEFORE_HASH (race 3), MUTANT_RELEASE_BEFORE_UNHASH
  *   (race 4): each must be rejected by SPIN (models/check.sh).
+ *   MUTANT_STEAL_TEST_THEN_SET: a steal past a queue reads the byte free,
+ *   then stores LOCKED instead of CASing it: two owners (a stealer and the
+ *   head that took the lock in between).
  */
 
 #ifndef NTHR
@@ -336,8 +339,26 @@ inline trylock_steal(L, stolen, vfree, vtail)
 		atomic { vfree = (lk[L] == 0 && pend[L] == 0); vtail = (tail[L] != 0) };
 		if
 		:: vfree ->
+#ifdef MUTANT_STEAL_TEST_THEN_SET
+			/* a steal past a queue takes the byte, read free by the
+			 * look above, with a plain store instead of the CAS: a
+			 * head (its pending CAS or its xchg) or another stealer
+			 * that took the lock in between is overwritten.  Looks
+			 * that read the queue empty keep the CAS, so that the
+			 * counterexample is this race, not the older one with
+			 * the fast path (which a plain store on every look also
+			 * has, and which SPIN then finds first). */
+			atomic {
+				if
+				:: vtail -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L)
+				:: else ->
+					if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi
+				fi
+			}
+#else
 			/* CAS locked byte 0 -> LOCKED (pending not compared) */
 			atomic { if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi }
+#endif
 		:: else -> skip
 		fi;
 		if
