@@ -192,6 +192,9 @@ run_check check_mutant M1-slow-before-hash-invariant 'assertion violated .*lk\[0
 run_check check_mutant M1-release-before-unhash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
 	"race 4: a new head hashed the lock while the old entry was still there" \
 	$M "-DMUTANT_RELEASE_BEFORE_UNHASH -DNO_MONITOR" "$SAFE" ""
+run_check check_mutant M1-steal-test-then-set 'assertion violated \(incs\[L\]==1\)' \
+	"two owners: a stealer read the byte free and stored LOCKED over the queue head that took it meanwhile" \
+	$M "-DMUTANT_STEAL_TEST_THEN_SET -DNO_MONITOR" "$SAFE" ""
 
 # ---------------------------------------------------------------- M2
 M=m2_store_buffer_tso.pml

@@ -3,7 +3,7 @@
  *
  * Mirrors (src/algo/qspinlock_slowpath.h, pv mode):
  *   qspin_slowpath          -> proctype thread, labels slowpath..claim
- *   qspin_trylock_steal     -> inline trylock_steal
+ *   pv_trylock_steal        -> inline trylock_steal
  *   pv_wait_node            -> inline pv_wait_node
  *   pv_kick_node            -> inline pv_kick_node
  *   pv_wait_head_or_lock    -> inline pv_wait_head_or_lock
@@ -61,6 +61,9 @@
  *   MUTANT_DOUBLE_HASH (race 1), MUTANT_NO_UNHASH_NOTICE_REHASH (race 1
  *   variant), MUTANT_SLOW_BEFORE_HASH (race 3), MUTANT_RELEASE_BEFORE_UNHASH
  *   (race 4): each must be rejected by SPIN (models/check.sh).
+ *   MUTANT_STEAL_TEST_THEN_SET: a steal past a queue reads the byte free,
+ *   then stores LOCKED instead of CASing it: two owners (a stealer and the
+ *   head that took the lock in between).
  */
 
 #ifndef NTHR
@@ -310,31 +313,68 @@ inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
 	hashed = 0
 }
 
-/* qspin_trylock_steal(L): returns with stolen = 1 owning L, or 0 to queue. */
-inline trylock_steal(L, stolen, vfree, vtail, vpend)
+/* pv_trylock_steal(L): returns with stolen = 1 owning L, or 0 to queue.
+ * One look: a single load of the whole word (a hint), then, if locked and
+ * pending both read 0, the steal: CAS of the locked byte 0 -> LOCKED that
+ * does not compare pending.  It races with the head's CAS of
+ * locked_pending (0,1) -> (LOCKED,0) and its xchg of the locked byte to
+ * SLOW, which act on the same byte: only one of them finds it 0.
+ * The C gives up at once after a failed look that read the tail empty (we
+ * then become the head); otherwise it looks again, whatever pending read:
+ * steal_spin() looks, then pvlock__pv_yield and another round, up to
+ * steal_yields() rounds, then it queues.  Here, after a failed look that
+ * read the tail non-empty, the thread may look again or queue, at every
+ * look: that covers every steal_spin() / steal_yields() value (a yield is
+ * no step here; which thread runs next is the interleaving).
+ * The bound itself is not modelled: a look changes nothing but the two
+ * locals, so looking forever is a cycle, not a longer path, and the
+ * progress check (-DNP, pan -l -f) finds no non-progress cycle made of it:
+ * while a stealer looks at a non-empty queue some other thread owns the
+ * lock or is running toward it (the head sleeps only on SLOW, i.e. while
+ * someone owns the lock), and weak fairness runs that thread. */
+inline trylock_steal(L, stolen, vfree, vtail)
 {
 	do
 	::
-		atomic { vfree = (lk[L] == 0 && pend[L] == 0); vtail = (tail[L] != 0); vpend = pend[L] };
+		atomic { vfree = (lk[L] == 0 && pend[L] == 0); vtail = (tail[L] != 0) };
 		if
 		:: vfree ->
+#ifdef MUTANT_STEAL_TEST_THEN_SET
+			/* a steal past a queue takes the byte, read free by the
+			 * look above, with a plain store instead of the CAS: a
+			 * head (its pending CAS or its xchg) or another stealer
+			 * that took the lock in between is overwritten.  Looks
+			 * that read the queue empty keep the CAS, so that the
+			 * counterexample is this race, not the older one with
+			 * the fast path (which a plain store on every look also
+			 * has, and which SPIN then finds first). */
+			atomic {
+				if
+				:: vtail -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L)
+				:: else ->
+					if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi
+				fi
+			}
+#else
 			/* CAS locked byte 0 -> LOCKED (pending not compared) */
 			atomic { if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi }
+#endif
 		:: else -> skip
 		fi;
 		if
 		:: stolen -> break
-		:: !stolen && (!vtail || vpend) -> break
-		:: else -> skip                 /* relax and loop */
+		:: !stolen && !vtail -> break   /* queue empty: queue, become the head */
+		:: !stolen && vtail -> skip     /* look again (relax, or yield first) */
+		:: !stolen && vtail -> break    /* looks and yields used up: queue */
 		fi
 	od;
-	vfree = 0; vtail = 0; vpend = 0
+	vfree = 0; vtail = 0
 }
 
 proctype thread(byte me)
 {
 	byte L, prev, nx, ent, oldl, ul, n;
-	bit stolen, hashed, vfree, vtail, vpend, done;
+	bit stolen, hashed, vfree, vtail, done;
 
 	do
 	::
@@ -370,7 +410,7 @@ proctype thread(byte me)
 #endif
 			nlocked[me] = 0; nnext[me] = 0; nstate[me] = RUNNING; unhashed[me] = 0
 		};
-		trylock_steal(L, stolen, vfree, vtail, vpend);
+		trylock_steal(L, stolen, vfree, vtail);
 		if
 		:: stolen -> stolen = 0; goto cs
 		:: else -> skip
