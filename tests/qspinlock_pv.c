@@ -67,11 +67,12 @@ static uint8_t locked_byte(pvlock_t *l)
 }
 
 /*
- * Queue a second waiter behind a sleeping head.  A newcomer that finds the
- * head asleep (pending clear) spins in the steal loop rather than queueing,
- * as Linux's hybrid trylock does; it queues only while the head spins with
- * pending set.  So we set pending on the sleeping head's behalf until the
- * newcomer has queued and gone to sleep in pv_wait_node.
+ * Queue a second waiter behind a sleeping head.  The lock is held (by us),
+ * so the newcomer cannot steal; it looks steal_spin() times, then, with
+ * steal yields on, yields and looks again up to steal_yields() times before
+ * it queues.  The cases that use this need it queued and asleep in
+ * pv_wait_node, not yielding: they set steal yields to 0 (setup_queueing),
+ * so that it queues after its looks, and we wait until it has.
  */
 static test_thread second;
 static void queue_behind_sleeping_head(pvlock_t *l)
@@ -79,16 +80,26 @@ static void queue_behind_sleeping_head(pvlock_t *l)
 	uint32_t head_tail = word_of(l) & TAIL_MASK;
 	unsigned waits = rec_waits();
 
-	__atomic_store_n(&l->pending, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pvlock_get_steal_yields(), 0);
 	second = test_start(locker, l);
 	WAIT_UNTIL((word_of(l) & TAIL_MASK) != head_tail && rec_waits() == waits + 1, 10);
-	__atomic_store_n(&l->pending, 0, __ATOMIC_RELEASE);
 }
 
 static void setup(unsigned threshold)
 {
 	rec_install();
 	CHECK_EQ(pvlock_set_spin_threshold(threshold), 0);
+}
+
+/* For cases whose newcomers must queue behind a waiter already queued: with
+ * the default steal yields, a newcomer that cannot steal yields and looks
+ * again up to PVLOCK_STEAL_YIELDS_DEFAULT times before it queues, which on
+ * a loaded machine takes seconds and is not what these cases test.  0: it
+ * queues after its looks. */
+static void setup_queueing(unsigned threshold)
+{
+	setup(threshold);
+	CHECK_EQ(pvlock_set_steal_yields(0), 0);
 }
 
 /* The head spins, hashes itself, sets _Q_SLOW_VAL, sleeps; unlock finds the
@@ -120,7 +131,7 @@ static void head_sleeps_unlock_kicks(void)
  * kicking; B's unlock then kicks C. */
 static void node_sleeps_early_and_is_hashed_by_owner(void)
 {
-	setup(512);		/* loop 512 is a multiple of 256: prev checked at once */
+	setup_queueing(512);		/* loop 512 is a multiple of 256: prev checked at once */
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
@@ -215,7 +226,9 @@ static void head_finds_lock_free_at_xchg(void)
  * count spurious wake-ups and loop; nobody is lost, nothing is left hashed. */
 static void forced_spurious_wakeups(void)
 {
-	setup(64);
+	/* Only queued waiters behind the head count spurious wake-ups
+	 * (pv_wait_node): the second and third must queue, not yield. */
+	setup_queueing(64);
 	pvlock__fault.spurious_wakeup_pct = 100;
 	pvlock_lock(&lock);
 	test_thread t[3];
@@ -321,7 +334,7 @@ static void hook_wake_successor_mid_kick(enum pvlock_preempt_point where)
 
 static void no_double_hash_when_kicker_preempted(void)
 {
-	setup(512);
+	setup_queueing(512);
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
