@@ -1,7 +1,7 @@
 /*
  * api.c - the public interface: sizes and initialisers, modes and their
- * freezing, the environment (PVLOCK_MODE, PVLOCK_SPIN_THRESHOLD), the spin
- * threshold, statistics, the test-and-set lock, and misuse reports
+ * freezing, the environment (PVLOCK_MODE, PVLOCK_SPIN_THRESHOLD,
+ * PVLOCK_STEAL_SPIN, PVLOCK_STEAL_YIELDS), the pv tunables, statistics, the test-and-set lock, and misuse reports
  * (unlocking a lock that is not locked, reference race 11).
  */
 #define _GNU_SOURCE
@@ -88,6 +88,18 @@ static void spin_threshold(void)
 	CHECK_EQ(pvlock_set_steal_spin(PVLOCK_STEAL_SPIN_MAX + 1), -1);
 	CHECK_EQ(errno, EINVAL);
 	CHECK_EQ(pvlock_get_steal_spin(), 0);
+
+	CHECK_EQ(pvlock_get_steal_yields(), PVLOCK_STEAL_YIELDS_DEFAULT);
+	CHECK_EQ(pvlock_set_steal_yields(3), 0);
+	CHECK_EQ(pvlock_get_steal_yields(), 3);
+	CHECK_EQ(pvlock_set_steal_yields(0), 0);		/* 0: queue at once */
+	CHECK_EQ(pvlock_get_steal_yields(), 0);
+	CHECK_EQ(pvlock_set_steal_yields(PVLOCK_STEAL_YIELDS_MAX), 0);
+	CHECK_EQ(pvlock_get_steal_yields(), PVLOCK_STEAL_YIELDS_MAX);
+	errno = 0;
+	CHECK_EQ(pvlock_set_steal_yields(PVLOCK_STEAL_YIELDS_MAX + 1), -1);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(pvlock_get_steal_yields(), PVLOCK_STEAL_YIELDS_MAX);
 }
 
 /* Run this program again with an environment and capture what it says. */
@@ -164,6 +176,17 @@ static void environment(void)
 	CHECK_EQ(strtoul(out, NULL, 10), PVLOCK_STEAL_SPIN_DEFAULT);
 	CHECK_EQ(count_lines(err), 1);
 	CHECK(strstr(err, "PVLOCK_STEAL_SPIN") && strstr(err, "-3"));
+
+	run_self("PVLOCK_STEAL_YIELDS=0", "yields", err, sizeof(err), out, sizeof(out));
+	CHECK(strcmp(out, "0\n") == 0);
+	CHECK_EQ(err[0], 0);
+	run_self("-u PVLOCK_STEAL_YIELDS", "yields", err, sizeof(err), out, sizeof(out));
+	CHECK_EQ(strtoul(out, NULL, 10), PVLOCK_STEAL_YIELDS_DEFAULT);
+	CHECK_EQ(err[0], 0);
+	run_self("PVLOCK_STEAL_YIELDS=-3", "yields", err, sizeof(err), out, sizeof(out));
+	CHECK_EQ(strtoul(out, NULL, 10), PVLOCK_STEAL_YIELDS_DEFAULT);
+	CHECK_EQ(count_lines(err), 1);
+	CHECK(strstr(err, "PVLOCK_STEAL_YIELDS") && strstr(err, "-3"));
 }
 
 static void stats_read_reset(void)
@@ -259,6 +282,8 @@ int main(int argc, char **argv)
 			puts(pvlock_get_mode() == PVLOCK_MODE_PV ? "pv" : "native");
 		else if (strcmp(argv[2], "steal") == 0)
 			printf("%u\n", pvlock_get_steal_spin());
+		else if (strcmp(argv[2], "yields") == 0)
+			printf("%u\n", pvlock_get_steal_yields());
 		else
 			printf("%u\n", pvlock_get_spin_threshold());
 		return 0;
@@ -270,8 +295,9 @@ int main(int argc, char **argv)
 
 	test_run("sizes and initialisers", -1, sizes_and_initialisers);
 	test_run("mode set, get, EINVAL, EBUSY once frozen", -1, mode_set_get);
-	test_run("spin threshold and steal spin: set, get, EINVAL", -1, spin_threshold);
-	test_run("PVLOCK_MODE, PVLOCK_SPIN_THRESHOLD, PVLOCK_STEAL_SPIN, bad values", -1, environment);
+	test_run("spin threshold, steal spin, steal yields: set, get, EINVAL", -1, spin_threshold);
+	test_run("PVLOCK_MODE, PVLOCK_SPIN_THRESHOLD, PVLOCK_STEAL_SPIN, PVLOCK_STEAL_YIELDS, "
+		 "bad values", -1, environment);
 	test_run("statistics read and reset", -1, stats_read_reset);
 	test_run_both("test-and-set trylock and contended lock", tas_contended);
 	test_run("unlock of an unlocked lock is reported (race 11)", PVLOCK_MODE_PV,

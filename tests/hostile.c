@@ -462,9 +462,14 @@ static void fork_tas(void) { fork_kind = 2; fork_case(); }
 
 static pvlock_t garbage;
 
-/* The tail names slot 200, which this copy never handed out. */
+/* The tail names slot 200, which this copy never handed out.  pv: the lock
+ * reads held with a queue, so the newcomer looks to steal and then, with
+ * steal yields, yields and looks again PVLOCK_STEAL_YIELDS_DEFAULT times
+ * before it queues and meets the tail: seconds on a loaded machine, against
+ * the child's alarm.  0: it queues after its looks. */
 static void lock_foreign_tail(void)
 {
+	CHECK(pvlock_set_steal_yields(0) == 0);
 	garbage.val = (201u << 18) | 1;
 	pvlock_lock(&garbage);
 }

@@ -50,6 +50,10 @@ static uint32_t tail_of(void)
  * (preempt_waiter), B's hand-off goes to a preempted C (preempt_waiter), and
  * C as head finds its holder B preempted (preempt_holder).  The spin
  * threshold is huge, so any sleep here is a use acting, not a timeout.
+ * Steal yields are 0: a newcomer that cannot steal keeps looking while the
+ * head spins and yields up to steal_yields() times before it queues, long
+ * enough on a loaded machine for B's bounded spin to end in a sleep the
+ * cases below count as none; with 0, C queues after its steal_spin() looks.
  */
 static struct holder_arg b_arg, c_arg;
 static test_thread b_thread, c_thread;
@@ -61,6 +65,7 @@ static void queue_b_then_c(bool knowing, unsigned uses)
 	else
 		rec_install();
 	CHECK_EQ(pvlock_set_spin_threshold(PVLOCK_SPIN_THRESHOLD_MAX), 0);
+	CHECK_EQ(pvlock_set_steal_yields(0), 0);
 	rec_set_preempted(true);
 	pvlock_lock(&lock);
 	b_thread = test_start(hold_until_released, &b_arg);

@@ -2,7 +2,9 @@
  * qspinlock_pv.c - the paravirtual queued lock (reference section 5), step by
  * step: the head sleeps and unlock kicks it; a queued waiter sleeps early and
  * its new owner hashes it on its behalf (kick_node); lock stealing while the
- * head sleeps and the head sleeping again after a steal; the head finding
+ * head sleeps and the head sleeping again after a steal; a newcomer that
+ * cannot steal yielding (steal yields) before it queues, or stealing once
+ * the lock is free, and looking on while the head spins; the head finding
  * the lock free at its xchg; forced spurious wake-ups; colliding hash
  * entries; unlock never touching the lock after releasing it.
  *
@@ -67,11 +69,12 @@ static uint8_t locked_byte(pvlock_t *l)
 }
 
 /*
- * Queue a second waiter behind a sleeping head.  A newcomer that finds the
- * head asleep (pending clear) spins in the steal loop rather than queueing,
- * as Linux's hybrid trylock does; it queues only while the head spins with
- * pending set.  So we set pending on the sleeping head's behalf until the
- * newcomer has queued and gone to sleep in pv_wait_node.
+ * Queue a second waiter behind a sleeping head.  The lock is held (by us),
+ * so the newcomer cannot steal; it looks steal_spin() times, then, with
+ * steal yields on, yields and looks again up to steal_yields() times before
+ * it queues.  The cases that use this need it queued and asleep in
+ * pv_wait_node, not yielding: they set steal yields to 0 (setup_queueing),
+ * so that it queues after its looks, and we wait until it has.
  */
 static test_thread second;
 static void queue_behind_sleeping_head(pvlock_t *l)
@@ -79,16 +82,26 @@ static void queue_behind_sleeping_head(pvlock_t *l)
 	uint32_t head_tail = word_of(l) & TAIL_MASK;
 	unsigned waits = rec_waits();
 
-	__atomic_store_n(&l->pending, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pvlock_get_steal_yields(), 0);
 	second = test_start(locker, l);
 	WAIT_UNTIL((word_of(l) & TAIL_MASK) != head_tail && rec_waits() == waits + 1, 10);
-	__atomic_store_n(&l->pending, 0, __ATOMIC_RELEASE);
 }
 
 static void setup(unsigned threshold)
 {
 	rec_install();
 	CHECK_EQ(pvlock_set_spin_threshold(threshold), 0);
+}
+
+/* For cases whose newcomers must queue behind a waiter already queued: with
+ * the default steal yields, a newcomer that cannot steal yields and looks
+ * again up to PVLOCK_STEAL_YIELDS_DEFAULT times before it queues, which on
+ * a loaded machine takes seconds and is not what these cases test (the
+ * yields have cases of their own below).  0: it queues after its looks. */
+static void setup_queueing(unsigned threshold)
+{
+	setup(threshold);
+	CHECK_EQ(pvlock_set_steal_yields(0), 0);
 }
 
 /* The head spins, hashes itself, sets _Q_SLOW_VAL, sleeps; unlock finds the
@@ -120,7 +133,7 @@ static void head_sleeps_unlock_kicks(void)
  * kicking; B's unlock then kicks C. */
 static void node_sleeps_early_and_is_hashed_by_owner(void)
 {
-	setup(512);		/* loop 512 is a multiple of 256: prev checked at once */
+	setup_queueing(512);		/* loop 512 is a multiple of 256: prev checked at once */
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
@@ -176,6 +189,177 @@ static void steal_then_head_sleeps_again(void)
 	CHECK_EQ(order[1], 1);
 }
 
+/*
+ * The steal loop's yields (pvlock_set_steal_yields): a newcomer behind a
+ * sleeping head, on a lock we hold, can never steal; it looks steal_spin()
+ * times, yields, looks again, and after steal_yields() yields it queues and
+ * sleeps in pv_wait_node.  With a steal spin of 1 and Y yields it counts
+ * exactly Y pv_steal_yield (none with Y = 0), and only then publishes its
+ * tail.  The head itself queued at once (the queue was empty): no yields.
+ */
+static void newcomer_yields_then_queues(unsigned yields)
+{
+	setup(64);
+	CHECK_EQ(pvlock_set_steal_spin(1), 0);
+	CHECK_EQ(pvlock_set_steal_yields(yields), 0);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
+	CHECK_EQ(test_stats().pv_steal_yield, 0);
+	uint32_t head_tail = word_of(&lock) & TAIL_MASK;
+	unsigned waits = rec_waits();
+
+	test_thread c = test_start(locker, &lock);
+	/* C queued (its tail is the lock's) and sleeps in pv_wait_node. */
+	WAIT_UNTIL((word_of(&lock) & TAIL_MASK) != head_tail && rec_waits() == waits + 1, 10);
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_steal_yield, yields);
+	CHECK_EQ(s.lock_slowpath, 2);			/* B, C */
+	CHECK_EQ(s.pv_wait_node, 1);			/* C */
+	CHECK_EQ(s.pv_wait_head, 1);			/* B */
+	CHECK_EQ(s.pv_lock_stealing, 0);
+	CHECK_EQ(rec_waits_on(&lock.locked), 1);	/* C's wait was on its node */
+
+	pvlock_unlock(&lock);			/* kicks B; B hands to C */
+	test_join(b);
+	test_join(c);
+	CHECK_EQ(word_of(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
+	s = test_stats();
+	CHECK_EQ(s.pv_steal_yield, yields);		/* nobody looked again */
+	CHECK_EQ(s.pv_lock_stealing, 0);
+	CHECK_EQ(s.pv_kick_unlock, 2);			/* us -> B, B -> C */
+	CHECK_EQ(load_int(&order_n), 2);
+}
+
+static void newcomer_yields_3_then_queues(void) { newcomer_yields_then_queues(3); }
+static void newcomer_steal_yields_0_queues(void) { newcomer_yields_then_queues(0); }
+
+/*
+ * A yielding newcomer steals once the holder releases, and never queues.
+ * B sleeps as head; C comes with a yield budget far beyond what this case
+ * needs (PVLOCK_STEAL_YIELDS_MAX, one system call each) and yields while we
+ * hold the lock.  Our unlock kicks B, but the kick is held: B stays asleep,
+ * the lock is free with pending clear, and C takes it in its steal loop.
+ * Had C queued instead, it would wait behind B, whose kick is held, and
+ * the wait for C's note below would time out: so C holding the lock is
+ * itself the proof, with the statistics and the tail (still B's) to say
+ * how.  Then B, woken late, finds C holding, hashes and sleeps again.
+ */
+static void yielding_newcomer_steals_after_release(void)
+{
+	setup(64);
+	CHECK_EQ(pvlock_set_steal_spin(1), 0);
+	CHECK_EQ(pvlock_set_steal_yields(PVLOCK_STEAL_YIELDS_MAX), 0);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
+	uint32_t head_tail = word_of(&lock) & TAIL_MASK;
+
+	release_holder = 0;
+	test_thread c = test_start(holder, NULL);
+	WAIT_UNTIL(test_stats().pv_steal_yield >= 1, 10);	/* C yields */
+	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);	/* and has not queued */
+	CHECK_EQ(load_int(&order_n), 0);
+
+	rec_hold_kicks(true);
+	pvlock_unlock(&lock);			/* kick to B held back */
+	CHECK_EQ(rec_kicks_held(), 1);
+	WAIT_UNTIL(load_int(&order_n) == 1, 10);		/* C stole it */
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_lock_stealing, 1);
+	CHECK_GE(s.pv_steal_yield, 1);
+	CHECK_EQ(s.pv_wait_node, 0);
+	CHECK_EQ(s.lock_slowpath, 2);			/* B, C */
+	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);	/* C's tail never published: */
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_BEFORE_TAIL_PUBLISH], 1);	/* B's only */
+
+	rec_hold_kicks(false);			/* B wakes, finds C holding */
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, 10);
+	__atomic_store_n(&release_holder, 1, __ATOMIC_RELEASE);
+	test_join(c);
+	test_join(b);
+	CHECK_EQ(word_of(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
+	s = test_stats();
+	CHECK_EQ(s.pv_lock_stealing, 1);
+	CHECK_EQ(s.pv_wait_node, 0);
+	CHECK_EQ(s.pv_wait_head, 2);
+	CHECK_EQ(s.pv_wait_again, 1);
+	CHECK_EQ(s.pv_kick_unlock, 2);		/* us -> B (held), C -> B */
+	CHECK_EQ(order[0], 9);		/* read once joined: note() stores after */
+	CHECK_EQ(order[1], 1);		/* the count it bumps */
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_BEFORE_TAIL_PUBLISH], 1);
+}
+
+/*
+ * While the head spins (pending set), a newcomer keeps looking instead of
+ * queueing: the head takes the next release, and the one after is the
+ * newcomer's to steal.  B sleeps as head; we stand in for a spinning head
+ * by setting pending, as pv_wait_head_or_lock does.  C yields and does not
+ * queue.  Our unlock (B's kick held) frees the locked byte but leaves
+ * pending set, so C cannot steal; we take the lock as the head does, the
+ * 16-bit CAS (*,1,0) -> (*,0,1).  Had C stolen first, that CAS would fail.
+ * Our second unlock frees it with pending clear, and C steals it.
+ */
+static void newcomer_keeps_looking_while_head_spins(void)
+{
+	setup(64);
+	CHECK_EQ(pvlock_set_steal_spin(1), 0);
+	CHECK_EQ(pvlock_set_steal_yields(PVLOCK_STEAL_YIELDS_MAX), 0);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
+	uint32_t head_tail = word_of(&lock) & TAIL_MASK;
+	__atomic_store_n(&lock.pending, 1, __ATOMIC_RELEASE);	/* "the head spins" */
+
+	release_holder = 0;
+	test_thread c = test_start(holder, NULL);
+	/* Before 839df78 it queued as soon as it saw pending set. */
+	WAIT_UNTIL(test_stats().pv_steal_yield >= 2, 10);
+	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);	/* not queued */
+
+	rec_hold_kicks(true);
+	pvlock_unlock(&lock);			/* locked byte 0, pending still 1 */
+	CHECK_EQ(rec_kicks_held(), 1);
+	uint16_t expected = 0x0100;		/* pending, not locked */
+	CHECK(__atomic_compare_exchange_n(&lock.locked_pending, &expected, 0x0001, false,
+					  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+	uint64_t yields = test_stats().pv_steal_yield;
+	CHECK_EQ(test_stats().pv_lock_stealing, 0);
+	CHECK_EQ(load_int(&order_n), 0);
+	/* C is still looking, not queued: its yields go on. */
+	WAIT_UNTIL(test_stats().pv_steal_yield > yields, 10);
+	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);
+
+	pvlock_unlock(&lock);			/* the release after the head's */
+	WAIT_UNTIL(load_int(&order_n) == 1, 10);		/* C stole it */
+	struct pvlock_stats s = test_stats();
+	CHECK_EQ(s.pv_lock_stealing, 1);
+	CHECK_EQ(s.pv_wait_node, 0);
+	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);
+	struct pvlock_fault_counts f;
+	pvlock__fault_counts_read(&f);
+	CHECK_EQ(f.points_passed[PVLOCK_PP_BEFORE_TAIL_PUBLISH], 1);	/* B's only */
+
+	rec_hold_kicks(false);			/* B wakes, finds C holding */
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, 10);
+	__atomic_store_n(&release_holder, 1, __ATOMIC_RELEASE);
+	test_join(c);
+	test_join(b);
+	CHECK_EQ(word_of(&lock), 0);
+	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
+	s = test_stats();
+	CHECK_EQ(s.pv_lock_stealing, 1);
+	CHECK_EQ(s.pv_wait_node, 0);
+	CHECK_EQ(s.pv_kick_unlock, 2);		/* us -> B, C -> B */
+	CHECK_EQ(order[0], 9);		/* read once joined, as above */
+	CHECK_EQ(order[1], 1);
+}
+
 /* The lock is released between the head's hashing and its xchg: the xchg
  * returns 0, the head owns the lock, puts 1 back and removes its entry
  * before anyone can see _Q_SLOW_VAL.  Also checks race 3's ordering: at that
@@ -215,7 +399,9 @@ static void head_finds_lock_free_at_xchg(void)
  * count spurious wake-ups and loop; nobody is lost, nothing is left hashed. */
 static void forced_spurious_wakeups(void)
 {
-	setup(64);
+	/* Only queued waiters behind the head count spurious wake-ups
+	 * (pv_wait_node): the second and third must queue, not yield. */
+	setup_queueing(64);
 	pvlock__fault.spurious_wakeup_pct = 100;
 	pvlock_lock(&lock);
 	test_thread t[3];
@@ -321,7 +507,7 @@ static void hook_wake_successor_mid_kick(enum pvlock_preempt_point where)
 
 static void no_double_hash_when_kicker_preempted(void)
 {
-	setup(512);
+	setup_queueing(512);
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
@@ -403,6 +589,14 @@ int main(void)
 		 node_sleeps_early_and_is_hashed_by_owner);
 	test_run("pv steal while head sleeps; head hashes and sleeps again", PVLOCK_MODE_PV,
 		 steal_then_head_sleeps_again);
+	test_run("pv newcomer that cannot steal yields 3 times, then queues", PVLOCK_MODE_PV,
+		 newcomer_yields_3_then_queues);
+	test_run("pv steal yields 0: a newcomer queues without yielding", PVLOCK_MODE_PV,
+		 newcomer_steal_yields_0_queues);
+	test_run("pv yielding newcomer steals once the holder releases, never queues",
+		 PVLOCK_MODE_PV, yielding_newcomer_steals_after_release);
+	test_run("pv newcomer keeps looking while the head spins, steals the release after",
+		 PVLOCK_MODE_PV, newcomer_keeps_looking_while_head_spins);
 	test_run("pv head finds lock free at xchg (race 3 order)", PVLOCK_MODE_PV,
 		 head_finds_lock_free_at_xchg);
 	test_run("pv forced spurious wake-ups", PVLOCK_MODE_PV, forced_spurious_wakeups);

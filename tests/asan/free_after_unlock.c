@@ -165,8 +165,9 @@ static bool helpers_waiting(struct object *o, const struct pvlock_stats *base)
 	switch (cfg.kind) {
 	case QUEUED:
 		/* pv: the queue head slept (so the lock is _Q_SLOW_VAL) and the
-		 * other is in the slow path too: spinning to steal the lock while
-		 * the head sleeps, or queued behind it (asleep or not yet). */
+		 * other is in the slow path too: looking for a chance to steal
+		 * the lock while the head sleeps (spinning, or yielding between
+		 * looks: steal yields), or queued behind it (asleep or not yet). */
 		if (pv)
 			return s.pv_wait_head > base->pv_wait_head &&
 			       s.lock_slowpath >= base->lock_slowpath + helpers;
