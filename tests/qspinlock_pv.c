@@ -296,9 +296,9 @@ static void yielding_newcomer_steals_after_release(void)
 }
 
 /*
- * While the head spins (pending set), a newcomer keeps looking instead of
- * queueing: the head takes the next release, and the one after is the
- * newcomer's to steal.  B sleeps as head; we stand in for a spinning head
+ * While the head spins (pending set), a newcomer with yields to spend
+ * yields and looks again instead of queueing: the head takes the next
+ * release, and the one after is the newcomer's to steal.  B sleeps as head; we stand in for a spinning head
  * by setting pending, as pv_wait_head_or_lock does.  C yields and does not
  * queue.  Our unlock (B's kick held) frees the locked byte but leaves
  * pending set, so C cannot steal; we take the lock as the head does, the
