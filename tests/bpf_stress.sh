@@ -59,15 +59,26 @@ for case in "queued pv --signals --churn --stutter" "ticket pv --signals --churn
 		pass "$name (steal of waiters: $((steal / 1000000)) ms)"
 	fi
 done
-# The timeline tool: a short window, both kinds of rows drawn.
+# The timeline tool: a short window, both kinds of rows drawn.  A window is
+# 20 ms of wall time, and on a loaded machine the process may get no CPU in
+# it at all (seen beside a TSan run: 0 lock events in every lane), so the
+# verdict is by event: up to 5 windows, until one shows both kinds.
 out=$LOGS/timeline
-if timeout 60 build/bin/pvlock-timeline --lock pv-queued --threads 4 --window-ms 20 \
-	--output "$out" >"$LOGS/timeline.log" 2>&1 || [ -s "$out.dat" ]; then
-	if grep -q '0x2ca02c' "$out.dat" && grep -q '0x1f77b4' "$out.dat"; then
-		pass "bpf timeline: running and holding intervals drawn ($(grep -c . "$out.dat") rectangles)"
-	else
-		fail "bpf timeline" "no running or no holding interval in $out.dat"
+tl_ok=0 tl_ran=0
+for attempt in 1 2 3 4 5; do
+	if timeout 60 build/bin/pvlock-timeline --lock pv-queued --threads 4 --window-ms 20 \
+		--output "$out" >"$LOGS/timeline.log" 2>&1 || [ -s "$out.dat" ]; then
+		tl_ran=1
+		if grep -q '0x2ca02c' "$out.dat" && grep -q '0x1f77b4' "$out.dat"; then
+			tl_ok=1
+			break
+		fi
 	fi
+done
+if [ "$tl_ok" -eq 1 ]; then
+	pass "bpf timeline: running and holding intervals drawn ($(grep -c . "$out.dat") rectangles, window $attempt of up to 5)"
+elif [ "$tl_ran" -eq 1 ]; then
+	fail "bpf timeline" "no running or no holding interval in 5 windows; last: $out.dat"
 else
 	fail "bpf timeline" "pvlock-timeline failed (log: $LOGS/timeline.log)"
 fi
