@@ -190,6 +190,23 @@ static void steal_then_head_sleeps_again(void)
 }
 
 /*
+ * The steal-yield cases start alike: we hold the lock, B sleeps as its
+ * queue head, and a newcomer will look once (steal spin 1) and then yield
+ * up to `yields` times.  Returns B; *head_tail is B's tail in the word.
+ */
+static test_thread head_asleep_for_yielder(unsigned yields, uint32_t *head_tail)
+{
+	setup(64);
+	CHECK_EQ(pvlock_set_steal_spin(1), 0);
+	CHECK_EQ(pvlock_set_steal_yields(yields), 0);
+	pvlock_lock(&lock);
+	test_thread b = test_start(locker, &lock);
+	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
+	*head_tail = word_of(&lock) & TAIL_MASK;
+	return b;
+}
+
+/*
  * The steal loop's yields (pvlock_set_steal_yields): a newcomer behind a
  * sleeping head, on a lock we hold, can never steal; it looks steal_spin()
  * times, yields, looks again, and after steal_yields() yields it queues and
@@ -199,14 +216,9 @@ static void steal_then_head_sleeps_again(void)
  */
 static void newcomer_yields_then_queues(unsigned yields)
 {
-	setup(64);
-	CHECK_EQ(pvlock_set_steal_spin(1), 0);
-	CHECK_EQ(pvlock_set_steal_yields(yields), 0);
-	pvlock_lock(&lock);
-	test_thread b = test_start(locker, &lock);
-	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
+	uint32_t head_tail;
+	test_thread b = head_asleep_for_yielder(yields, &head_tail);
 	CHECK_EQ(test_stats().pv_steal_yield, 0);
-	uint32_t head_tail = word_of(&lock) & TAIL_MASK;
 	unsigned waits = rec_waits();
 
 	test_thread c = test_start(locker, &lock);
@@ -236,35 +248,12 @@ static void newcomer_yields_3_then_queues(void) { newcomer_yields_then_queues(3)
 static void newcomer_steal_yields_0_queues(void) { newcomer_yields_then_queues(0); }
 
 /*
- * A yielding newcomer steals once the holder releases, and never queues.
- * B sleeps as head; C comes with a yield budget far beyond what this case
- * needs (PVLOCK_STEAL_YIELDS_MAX, one system call each) and yields while we
- * hold the lock.  Our unlock kicks B, but the kick is held: B stays asleep,
- * the lock is free with pending clear, and C takes it in its steal loop.
- * Had C queued instead, it would wait behind B, whose kick is held, and
- * the wait for C's note below would time out: so C holding the lock is
- * itself the proof, with the statistics and the tail (still B's) to say
- * how.  Then B, woken late, finds C holding, hashes and sleeps again.
+ * C, a yielder, is stealing the lock that B (asleep, its kick held back)
+ * is queued for.  Show that C took it without queueing, then let B wake,
+ * find C holding, hash and sleep again; C's unlock kicks it.  Clean end.
  */
-static void yielding_newcomer_steals_after_release(void)
+static void stolen_by_yielder_then_head_again(test_thread b, test_thread c, uint32_t head_tail)
 {
-	setup(64);
-	CHECK_EQ(pvlock_set_steal_spin(1), 0);
-	CHECK_EQ(pvlock_set_steal_yields(PVLOCK_STEAL_YIELDS_MAX), 0);
-	pvlock_lock(&lock);
-	test_thread b = test_start(locker, &lock);
-	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
-	uint32_t head_tail = word_of(&lock) & TAIL_MASK;
-
-	release_holder = 0;
-	test_thread c = test_start(holder, NULL);
-	WAIT_UNTIL(test_stats().pv_steal_yield >= 1, 10);	/* C yields */
-	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);	/* and has not queued */
-	CHECK_EQ(load_int(&order_n), 0);
-
-	rec_hold_kicks(true);
-	pvlock_unlock(&lock);			/* kick to B held back */
-	CHECK_EQ(rec_kicks_held(), 1);
 	WAIT_UNTIL(load_int(&order_n) == 1, 10);		/* C stole it */
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_lock_stealing, 1);
@@ -296,6 +285,34 @@ static void yielding_newcomer_steals_after_release(void)
 }
 
 /*
+ * A yielding newcomer steals once the holder releases, and never queues.
+ * B sleeps as head; C comes with a yield budget far beyond what this case
+ * needs (PVLOCK_STEAL_YIELDS_MAX, one system call each) and yields while we
+ * hold the lock.  Our unlock kicks B, but the kick is held: B stays asleep,
+ * the lock is free with pending clear, and C takes it in its steal loop.
+ * Had C queued instead, it would wait behind B, whose kick is held, and
+ * the wait for C's note below would time out: so C holding the lock is
+ * itself the proof, with the statistics and the tail (still B's) to say
+ * how.  Then B, woken late, finds C holding, hashes and sleeps again.
+ */
+static void yielding_newcomer_steals_after_release(void)
+{
+	uint32_t head_tail;
+	test_thread b = head_asleep_for_yielder(PVLOCK_STEAL_YIELDS_MAX, &head_tail);
+
+	release_holder = 0;
+	test_thread c = test_start(holder, NULL);
+	WAIT_UNTIL(test_stats().pv_steal_yield >= 1, 10);	/* C yields */
+	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);	/* and has not queued */
+	CHECK_EQ(load_int(&order_n), 0);
+
+	rec_hold_kicks(true);
+	pvlock_unlock(&lock);			/* kick to B held back */
+	CHECK_EQ(rec_kicks_held(), 1);
+	stolen_by_yielder_then_head_again(b, c, head_tail);
+}
+
+/*
  * While the head spins (pending set), a newcomer with yields to spend
  * yields and looks again instead of queueing: the head takes the next
  * release, and the one after is the newcomer's to steal.  B sleeps as head; we stand in for a spinning head
@@ -307,13 +324,8 @@ static void yielding_newcomer_steals_after_release(void)
  */
 static void newcomer_keeps_looking_while_head_spins(void)
 {
-	setup(64);
-	CHECK_EQ(pvlock_set_steal_spin(1), 0);
-	CHECK_EQ(pvlock_set_steal_yields(PVLOCK_STEAL_YIELDS_MAX), 0);
-	pvlock_lock(&lock);
-	test_thread b = test_start(locker, &lock);
-	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);	/* B asleep as head */
-	uint32_t head_tail = word_of(&lock) & TAIL_MASK;
+	uint32_t head_tail;
+	test_thread b = head_asleep_for_yielder(PVLOCK_STEAL_YIELDS_MAX, &head_tail);
 	__atomic_store_n(&lock.pending, 1, __ATOMIC_RELEASE);	/* "the head spins" */
 
 	release_holder = 0;
@@ -336,28 +348,7 @@ static void newcomer_keeps_looking_while_head_spins(void)
 	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);
 
 	pvlock_unlock(&lock);			/* the release after the head's */
-	WAIT_UNTIL(load_int(&order_n) == 1, 10);		/* C stole it */
-	struct pvlock_stats s = test_stats();
-	CHECK_EQ(s.pv_lock_stealing, 1);
-	CHECK_EQ(s.pv_wait_node, 0);
-	CHECK_EQ(word_of(&lock) & TAIL_MASK, head_tail);
-	struct pvlock_fault_counts f;
-	pvlock__fault_counts_read(&f);
-	CHECK_EQ(f.points_passed[PVLOCK_PP_BEFORE_TAIL_PUBLISH], 1);	/* B's only */
-
-	rec_hold_kicks(false);			/* B wakes, finds C holding */
-	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, 10);
-	__atomic_store_n(&release_holder, 1, __ATOMIC_RELEASE);
-	test_join(c);
-	test_join(b);
-	CHECK_EQ(word_of(&lock), 0);
-	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
-	s = test_stats();
-	CHECK_EQ(s.pv_lock_stealing, 1);
-	CHECK_EQ(s.pv_wait_node, 0);
-	CHECK_EQ(s.pv_kick_unlock, 2);		/* us -> B, C -> B */
-	CHECK_EQ(order[0], 9);		/* read once joined, as above */
-	CHECK_EQ(order[1], 1);
+	stolen_by_yielder_then_head_again(b, c, head_tail);
 }
 
 /* The lock is released between the head's hashing and its xchg: the xchg

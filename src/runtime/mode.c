@@ -53,14 +53,22 @@ enum pvlock_mode pvlock_get_mode(void)
 	return pvlock__mode_is_pv() ? PVLOCK_MODE_PV : PVLOCK_MODE_NATIVE;
 }
 
-int pvlock_set_spin_threshold(unsigned loops)
+/* Every pv tunable is set alike: in range, or EINVAL and unchanged.  A
+ * relaxed store: the slow paths read it relaxed, and a stale value only
+ * spins or yields a little more or less (it orders nothing). */
+static int set_tunable(unsigned *tunable, unsigned value, unsigned min, unsigned max)
 {
-	if (loops < 1 || loops > PVLOCK_SPIN_THRESHOLD_MAX) {
+	if (value < min || value > max) {
 		errno = EINVAL;
 		return -1;
 	}
-	__atomic_store_n(&pvlock__spin_threshold, loops, __ATOMIC_RELAXED);
+	__atomic_store_n(tunable, value, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int pvlock_set_spin_threshold(unsigned loops)
+{
+	return set_tunable(&pvlock__spin_threshold, loops, 1, PVLOCK_SPIN_THRESHOLD_MAX);
 }
 
 unsigned pvlock_get_spin_threshold(void)
@@ -70,12 +78,7 @@ unsigned pvlock_get_spin_threshold(void)
 
 int pvlock_set_steal_spin(unsigned loops)
 {
-	if (loops > PVLOCK_STEAL_SPIN_MAX) {
-		errno = EINVAL;
-		return -1;
-	}
-	__atomic_store_n(&pvlock__steal_spin, loops, __ATOMIC_RELAXED);
-	return 0;
+	return set_tunable(&pvlock__steal_spin, loops, 0, PVLOCK_STEAL_SPIN_MAX);
 }
 
 unsigned pvlock_get_steal_spin(void)
@@ -85,12 +88,7 @@ unsigned pvlock_get_steal_spin(void)
 
 int pvlock_set_steal_yields(unsigned yields)
 {
-	if (yields > PVLOCK_STEAL_YIELDS_MAX) {
-		errno = EINVAL;
-		return -1;
-	}
-	__atomic_store_n(&pvlock__steal_yields, yields, __ATOMIC_RELAXED);
-	return 0;
+	return set_tunable(&pvlock__steal_yields, yields, 0, PVLOCK_STEAL_YIELDS_MAX);
 }
 
 unsigned pvlock_get_steal_yields(void)
