@@ -31,7 +31,7 @@ static inline void preload_errno_restore(const int *saved)
 	errno = *saved;
 }
 #define PRESERVE_ERRNO \
-	int preload_errno_ __attribute__((cleanup(preload_errno_restore))) = errno
+	int preload_errno_ __attribute__((cleanup(preload_errno_restore), unused)) = errno
 
 /* ---- the lock kind (PVLOCK_PRELOAD_LOCK) -------------------------------- */
 enum preload_kind {
