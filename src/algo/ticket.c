@@ -382,27 +382,20 @@ got:
 	return head;
 }
 
-/*
- * The threads of the process, or 0 if unknown.  The hosted runtime
- * defines it (src/runtime/report.c); a freestanding build (guest/) need
- * not, and the reference is weak, so that there it reads 0.
- */
+/* The process's threads, 0 if unknown: report.c's; weak, as a freestanding
+ * build (guest/) need not define it. */
 extern unsigned pvlock__thread_count(void) __attribute__((weak));
 
 /*
- * Our add made tail catch up with head: the lock now reads as free while
- * held, and nothing can repair that.  It takes a holder and 32766 waiters
- * (PVLOCK_TICKET_MAX_WAITERS) before us, each a thread of its own: a
- * thread waits for one ticket of a lock at a time (a signal handler that
- * took a second one while its thread waits for the first could never be
- * served).  So with no more threads than that, no sequence of lock
- * operations made this word: it was written by something else (garbage,
- * memory never initialised, another process), and the message says so.
+ * Our add made tail catch up with head: the lock reads as free while held,
+ * and nothing can repair that.  It takes a holder and 32766 waiters before
+ * us, a thread each (a signal handler taking a second ticket while its
+ * thread waits for the first could never be served).  With fewer threads,
+ * no lock operation made this word: garbage, never initialised, or shared.
  */
 static void ticket_full(pvlock_ticket_t *lock)
 {
-	/* A report's look: relaxed. */
-	uint32_t word = load_relaxed(&lock->val);
+	uint32_t word = load_relaxed(&lock->val);	/* a report's look */
 	unsigned threads = pvlock__thread_count ? pvlock__thread_count() : 0;
 
 	if (threads && threads < PVLOCK_TICKET_MAX_WAITERS + 2)
@@ -424,8 +417,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	struct ticket_wait *w;
 
 	ev_inc(self, ticket_slowpath);
-	/* Tails start at 0 and advance by 2 (lock and trylock), so a ticket is
-	 * even; an odd one is never served (head, flag aside, is even too). */
+	/* Tails start at 0 and advance by 2: an odd ticket is never served. */
 	if (unlikely(ticket & TICKET_FLAG))
 		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
 				   "the lock's tail is odd, which no ticket lock's tail can be "
