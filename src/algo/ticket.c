@@ -382,6 +382,32 @@ got:
 	return head;
 }
 
+/* The process's threads, 0 if unknown: report.c's; weak, as a freestanding
+ * build (guest/) need not define it. */
+extern unsigned pvlock__thread_count(void) __attribute__((weak));
+
+/*
+ * Our add made tail catch up with head: the lock reads as free while held,
+ * and nothing can repair that.  It takes a holder and 32766 waiters before
+ * us, a thread each (a signal handler taking a second ticket while its
+ * thread waits for the first could never be served).  With fewer threads,
+ * no lock operation made this word: garbage, never initialised, or shared.
+ */
+static void ticket_full(pvlock_ticket_t *lock)
+{
+	uint32_t word = load_relaxed(&lock->val);	/* a report's look */
+	unsigned threads = pvlock__thread_count ? pvlock__thread_count() : 0;
+
+	if (threads && threads < PVLOCK_TICKET_MAX_WAITERS + 2)
+		pvlock__fatal_word("pvlock_ticket_lock", lock, word,
+				   "tail caught up with head, as only more than 32766 waiters "
+				   "(PVLOCK_TICKET_MAX_WAITERS, the limit) could make it, and "
+				   "the process has fewer threads than that", true);
+	pvlock__fatal_word("pvlock_ticket_lock", lock, word,
+			   "more than 32766 threads wait on this ticket lock, its limit "
+			   "(PVLOCK_TICKET_MAX_WAITERS): the tickets wrapped around", false);
+}
+
 void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 {
 	bool pv = pvlock__mode_freeze() == PVLOCK_MODE_PV;
@@ -391,13 +417,15 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	struct ticket_wait *w;
 
 	ev_inc(self, ticket_slowpath);
-	/* Our ticket is 2 below head: our add made tail catch up with head, so
-	 * the lock now reads as free while held.  Nothing can repair that. */
+	/* Tails start at 0 and advance by 2: an odd ticket is never served. */
+	if (unlikely(ticket & TICKET_FLAG))
+		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
+				   "the lock's tail is odd, which no ticket lock's tail can be "
+				   "(tickets start at 0 and advance by 2)", true);
+	/* Our ticket is 2 below head: see ticket_full.  A look: relaxed. */
 	head = load_relaxed(&lock->head);
 	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
-		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
-				   "more than 32766 threads wait on this ticket lock, its limit "
-				   "(PVLOCK_TICKET_MAX_WAITERS): the tickets wrapped around", false);
+		ticket_full(lock);
 	if (pv && preempt_use(PVLOCK_USE_SKIP) && (w = record_take(self))) {
 		head = lock_skipping(lock, ticket, w, self);
 		goto got;

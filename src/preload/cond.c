@@ -11,8 +11,9 @@
  * Our condvar, inside the 48 bytes of pthread_cond_t (all-zero = ready):
  *   seq      a futex word, bumped by every signal and broadcast
  *   waiters  threads inside wait (from before they release the mutex until
- *            they are done with the condvar)
- *   flags    COUNTED (the report saw it), DESTROYING (destroy waits)
+ *            they are done with the condvar), and in its top bit
+ *            DESTROYING (destroy waits for the count to reach zero)
+ *   flags    COUNTED (the report saw it)
  * glibc's __wrefs word keeps glibc's meaning of two bits: 1 = process-
  * shared, 2 = the clock is CLOCK_MONOTONIC (pthread_condattr_setclock).
  * glibc itself sets bit 1 in pthread_cond_init of a shared condvar (2.25 to
@@ -48,8 +49,9 @@ struct pvcond {
 	uint32_t waiters;
 	uint32_t flags;
 };
-#define COND_COUNTED	1u
-#define COND_DESTROYING	2u
+#define COND_COUNTED	1u			/* in flags */
+#define COND_DESTROYING	0x80000000u		/* in waiters */
+#define COND_WAITERS	(~COND_DESTROYING)	/* the count, in waiters */
 
 #define WREFS_SHARED	1u
 #define WREFS_MONOTONIC	2u
@@ -89,8 +91,20 @@ static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *t)
  */
 static long (*volatile cancellable_syscall)(long, ...) = syscall;
 
+/*
+ * A test program that compiles this file into itself (tests/preload_cond_seam.c)
+ * defines COND_TEST_POINT to stop a waiter at these places; the library
+ * has none.
+ */
+enum cond_test_point { COND_LEFT, COND_WOKEN };
+#ifndef COND_TEST_POINT
+#define COND_TEST_POINT(where) do { } while (0)
+#endif
+
 PRELOAD_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
 {
+	PRESERVE_ERRNO;
+
 	int shared = PTHREAD_PROCESS_PRIVATE;
 	clockid_t clock = CLOCK_REALTIME;
 
@@ -109,22 +123,26 @@ PRELOAD_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t
 
 PRELOAD_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 {
+	PRESERVE_ERRNO;
+
 	if (cond_is_glibc(c))
 		return preload_real()->cond_destroy(c);
 	/*
 	 * Waiters that were woken may still be on their way out; wait for them
 	 * as glibc does (a waiter still blocked here is the caller's bug).
-	 * seq_cst on the flag and on the waiter's decrement (leave()): of the
-	 * two, at least one sees the other, so a last waiter either wakes us
-	 * or we see its count already zero.
+	 * The flag and the count share one word, so the waiter's decrement in
+	 * leave() returns the flag with the count: a last waiter either sees
+	 * DESTROYING in what its RMW returns and wakes us, or its decrement
+	 * comes before our fetch_or and we read the count zero.  Acquire on
+	 * both our accesses pairs with the release of the waiter's decrement,
+	 * so once we return, all its accesses to the condvar are done.
 	 */
 	struct pvcond *cv = pvcond(c);
-	__atomic_fetch_or(&cv->flags, COND_DESTROYING, __ATOMIC_SEQ_CST);
-	for (;;) {
-		uint32_t n = __atomic_load_n(&cv->waiters, __ATOMIC_SEQ_CST);
-		if (!n)
-			break;
+	uint32_t n = __atomic_fetch_or(&cv->waiters, COND_DESTROYING, __ATOMIC_ACQUIRE) |
+		     COND_DESTROYING;
+	while (n & COND_WAITERS) {
 		futex(&cv->waiters, FUTEX_WAIT_PRIVATE, n, NULL);
+		n = __atomic_load_n(&cv->waiters, __ATOMIC_ACQUIRE);
 	}
 	return 0;
 }
@@ -139,7 +157,7 @@ static int wake(pthread_cond_t *c, int n)
 	 * sees the count (happens-before through the mutex).  Nobody inside
 	 * wait: nothing to do, and no system call.
 	 */
-	if (!__atomic_load_n(&cv->waiters, __ATOMIC_RELAXED))
+	if (!(__atomic_load_n(&cv->waiters, __ATOMIC_RELAXED) & COND_WAITERS))
 		return 0;
 	/* Release; pairs with the kernel's read of seq in the waiter's
 	 * FUTEX_WAIT and the waiter's read of seq in cond_wait.  What the
@@ -192,6 +210,8 @@ void preload_cond_atfork_child(void)
 
 PRELOAD_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
+	PRESERVE_ERRNO;
+
 	if (cond_is_glibc(c))
 		return glibc_wake(c, preload_real()->cond_signal);
 	return wake(c, 1);
@@ -199,17 +219,29 @@ PRELOAD_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 
 PRELOAD_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
+	PRESERVE_ERRNO;
+
 	if (cond_is_glibc(c))
 		return glibc_wake(c, preload_real()->cond_broadcast);
 	return wake(c, INT_MAX);
 }
 
-/* A waiter is done with the condvar: after this it never touches it. */
+/*
+ * A waiter is done with the condvar.  Once the decrement is made, destroy
+ * may return and the program free the condvar, so nothing after it reads
+ * the condvar: whether destroy waits comes back from the decrement itself.
+ * The wake-up only names the address (FUTEX_WAKE reads no memory); if the
+ * memory was freed and reused meanwhile, a futex waiter there sees at most
+ * a spurious wake-up, which every futex waiter tolerates.
+ */
 static void leave(struct pvcond *cv)
 {
-	/* seq_cst: see pthread_cond_destroy. */
-	if (__atomic_sub_fetch(&cv->waiters, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    (__atomic_load_n(&cv->flags, __ATOMIC_SEQ_CST) & COND_DESTROYING))
+	/* Release: pairs with destroy's acquire fetch_or and loads of waiters,
+	 * ordering every earlier access of ours to the condvar (on aarch64
+	 * too) before destroy returns. */
+	uint32_t old = __atomic_fetch_sub(&cv->waiters, 1, __ATOMIC_RELEASE);
+	COND_TEST_POINT(COND_LEFT);
+	if (old == (COND_DESTROYING | 1))
 		futex(&cv->waiters, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 }
 
@@ -217,7 +249,29 @@ struct waiting {
 	struct pvcond *cv;
 	pthread_mutex_t *m;
 	int ref;		/* counted in m's __nusers (mutex_ref) */
+	uint32_t seen;		/* seq as read under the mutex */
+	int timedout;		/* sleep_on's wait timed out */
 };
+
+/*
+ * The waiter leaves without taking a wake-up it may have been given:
+ * cancelled (POSIX: a thread cancelled in pthread_cond_wait must not
+ * consume a signal sent to it), or timing out.  If seq moved since we read
+ * it, a signal's FUTEX_WAKE may have chosen us; pass one wake-up on to
+ * another sleeper, so that the signal still wakes a thread that returns.
+ * At worst that is a spurious wake-up, which every waiter tolerates.
+ * Before leave(): the condvar cannot be destroyed while we are counted.
+ */
+static void pass_on(struct waiting *w)
+{
+	/* Relaxed; pairs with wake()'s bump of seq.  A FUTEX_WAKE that chose
+	 * us came after the bump, and the kernel orders its wake-up before
+	 * our return from FUTEX_WAIT (the futex bucket's lock; on aarch64
+	 * too), so we see the bump; so does a FUTEX_WAIT that returned at
+	 * once because seq had moved. */
+	if (__atomic_load_n(&w->cv->seq, __ATOMIC_RELAXED) != w->seen)
+		futex(&w->cv->seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
 
 /*
  * Count the caller, who holds m, in m's __nusers for the length of its wait.
@@ -255,16 +309,16 @@ static void wait_cancelled(void *arg)
 {
 	struct waiting *w = arg;
 
+	pass_on(w);
 	leave(w->cv);
 	mutex_unref(w, preload_mutex_lock(w->m));
 }
 
 /* Sleep on seq while it is `seen`; a cancellation point.  0, or ETIMEDOUT. */
-static int sleep_on(struct waiting *w, uint32_t seen, clockid_t clock,
-		    const struct timespec *abstime)
+static int sleep_on(struct waiting *w, clockid_t clock, const struct timespec *abstime)
 {
 	int op = FUTEX_WAIT_BITSET_PRIVATE | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
-	int ret = 0, old;
+	int old;
 
 	if (abstime && abstime->tv_sec < 0)
 		return ETIMEDOUT;
@@ -276,19 +330,21 @@ static int sleep_on(struct waiting *w, uint32_t seen, clockid_t clock,
 	 */
 	pthread_cleanup_push(wait_cancelled, w);
 	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-	if (cancellable_syscall(SYS_futex, &w->cv->seq, op, seen, abstime, NULL,
-				FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
-		ret = ETIMEDOUT;
+	/* In *w, not a local: a pthread_cleanup_push built on setjmp (C
+	 * without -fexceptions) may lose a local changed after it. */
+	w->timedout = cancellable_syscall(SYS_futex, &w->cv->seq, op, w->seen, abstime, NULL,
+					  FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT;
+	COND_TEST_POINT(COND_WOKEN);
 	pthread_setcanceltype(old, NULL);
 	pthread_cleanup_pop(0);
-	return ret;
+	return w->timedout ? ETIMEDOUT : 0;
 }
 
 static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 		     const struct timespec *abstime)
 {
 	struct pvcond *cv = pvcond(c);
-	struct waiting w = { cv, m, 0 };
+	struct waiting w = { cv, m, 0, 0, 0 };
 
 	/* Relaxed: COUNTED only makes the report count each condvar once. */
 	if (pvlock__unlikely(!(__atomic_load_n(&cv->flags, __ATOMIC_RELAXED) & COND_COUNTED)) &&
@@ -302,7 +358,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 	 * release CAS on aarch64) publishes the count and orders our read of
 	 * seq before any signal that a later holder of the mutex sends. */
 	__atomic_fetch_add(&cv->waiters, 1, __ATOMIC_RELAXED);
-	uint32_t seen = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
+	w.seen = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
 
 	w.ref = mutex_ref(m);
 	int ret = preload_mutex_unlock(m);
@@ -311,7 +367,9 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 		leave(cv);
 		return ret;
 	}
-	ret = sleep_on(&w, seen, clock, abstime);
+	ret = sleep_on(&w, clock, abstime);
+	if (ret == ETIMEDOUT)
+		pass_on(&w);
 	leave(cv);
 	int relock = preload_mutex_lock(m);
 	mutex_unref(&w, relock);
@@ -336,7 +394,7 @@ static int bridged_wait(pthread_cond_t *c, pthread_mutex_t *m, enum glibc_wait h
 			clockid_t clock, const struct timespec *abstime)
 {
 	const struct preload_real *r = preload_real();
-	struct waiting w = { NULL, m, 0 };
+	struct waiting w = { NULL, m, 0, 0, 0 };
 	int ret;
 
 	/* Relaxed: published by the release of m below (see glibc_wake). */
@@ -359,6 +417,8 @@ static int bridged_wait(pthread_cond_t *c, pthread_mutex_t *m, enum glibc_wait h
 
 PRELOAD_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
+	PRESERVE_ERRNO;
+
 	if (cond_is_glibc(c))
 		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_WAIT, 0, NULL)
 					  : preload_real()->cond_wait(c, m);
@@ -368,6 +428,8 @@ PRELOAD_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  const struct timespec *abstime)
 {
+	PRESERVE_ERRNO;
+
 	if (cond_is_glibc(c))
 		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_TIMEDWAIT, 0, abstime)
 					  : preload_real()->cond_timedwait(c, m, abstime);
@@ -380,6 +442,8 @@ PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 PRELOAD_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  clockid_t clock, const struct timespec *abstime)
 {
+	PRESERVE_ERRNO;
+
 	if (cond_is_glibc(c))
 		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_CLOCKWAIT, clock, abstime)
 					  : preload_real()->cond_clockwait(c, m, clock, abstime);

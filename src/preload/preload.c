@@ -146,12 +146,16 @@ static unsigned long long count(enum preload_count c)
 static int reported;
 
 /*
- * PVLOCK_PRELOAD_REPORT=1: one line on stderr at exit, from every process
- * (a forked child reports what it did after the fork).  `quiet_if_idle`:
- * from _exit, where a forked child that took no lock stays silent (a
- * shell's children, say).
+ * PVLOCK_PRELOAD_REPORT=1: one line on stderr at exit, whether the process
+ * leaves through exit (our destructor) or _exit/_Exit (our interposer),
+ * from every process the library was loaded into (a program, and each
+ * program it execs), and from every forked child that counted anything
+ * after the fork (it reports what it did since).  A forked child that
+ * counted nothing stays silent, by either way out: a shell forks one for
+ * each subshell and pipeline stage, and so do programs that fork only to
+ * exec.
  */
-static void report(int quiet_if_idle)
+static void report(void)
 {
 	const char *want = getenv("PVLOCK_PRELOAD_REPORT");
 
@@ -162,7 +166,7 @@ static void report(int quiet_if_idle)
 	 * reported. */
 	if (getpid() != self_pid || reported++)
 		return;
-	if (quiet_if_idle) {
+	if (getpid() != report_pid) {
 		uint64_t any = 0;
 		for (int i = 0; i < COUNT_N; i++)
 			any |= count((enum preload_count)i);
@@ -194,14 +198,14 @@ static void report(int quiet_if_idle)
 
 __attribute__((destructor)) static void report_at_exit(void)
 {
-	report(0);
+	report();
 }
 
 /* Forked workers often leave with _exit (stress-ng's do), which runs no
  * destructor: report there too, then leave as asked. */
 PRELOAD_EXPORT __attribute__((noreturn)) void _exit(int status)
 {
-	report(1);
+	report();
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }

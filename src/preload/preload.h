@@ -10,6 +10,7 @@
 #define PVLOCK_PRELOAD_H
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
@@ -17,6 +18,20 @@
 #include <pvlock.h>
 
 #define PRELOAD_EXPORT __attribute__((visibility("default")))
+
+/*
+ * glibc's pthread_* functions leave errno alone.  pvlock's slow paths and
+ * the condvars make futex and other system calls that set it, so every
+ * path into them starts with PRESERVE_ERRNO: errno is put back as the
+ * caller left it when the enclosing block ends, by return or by the unwind
+ * of a cancellation.
+ */
+static inline void preload_errno_restore(const int *saved)
+{
+	errno = *saved;
+}
+#define PRESERVE_ERRNO \
+	int preload_errno_ __attribute__((cleanup(preload_errno_restore), unused)) = errno
 
 /* ---- the lock kind (PVLOCK_PRELOAD_LOCK) -------------------------------- */
 enum preload_kind {
@@ -43,6 +58,8 @@ static inline enum preload_kind preload_kind(void)
 
 static inline void word_lock(uint32_t *w)
 {
+	PRESERVE_ERRNO;
+
 	switch (preload_kind()) {
 	case KIND_TICKET: pvlock_ticket_lock((pvlock_ticket_t *)w); break;
 	case KIND_TAS:    pvlock_tas_lock((pvlock_tas_t *)w); break;
@@ -52,6 +69,8 @@ static inline void word_lock(uint32_t *w)
 
 static inline int word_trylock(uint32_t *w)
 {
+	PRESERVE_ERRNO;
+
 	switch (preload_kind()) {
 	case KIND_TICKET: return pvlock_ticket_trylock((pvlock_ticket_t *)w);
 	case KIND_TAS:    return pvlock_tas_trylock((pvlock_tas_t *)w);
@@ -61,6 +80,8 @@ static inline int word_trylock(uint32_t *w)
 
 static inline void word_unlock(uint32_t *w)
 {
+	PRESERVE_ERRNO;
+
 	switch (preload_kind()) {
 	case KIND_TICKET: pvlock_ticket_unlock((pvlock_ticket_t *)w); break;
 	case KIND_TAS:    pvlock_tas_unlock((pvlock_tas_t *)w); break;
@@ -77,7 +98,8 @@ static inline int word_is_locked(uint32_t *w)
 	}
 }
 
-/* Take the word, giving up at `abstime` on `clock` (a valid clock and time). */
+/* Take the word, giving up at `abstime` on `clock` (a valid clock and time).
+ * Its clock_gettime and clock_nanosleep, given a valid clock, set no errno. */
 int word_timedlock(uint32_t *w, clockid_t clock, const struct timespec *abstime);
 
 /* ---- glibc's own functions (dlsym RTLD_NEXT, resolved once) ------------- */

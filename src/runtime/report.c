@@ -2,6 +2,7 @@
  * report.c - misuse reports and fatal errors, written with write(2) so that
  * they are safe where locks are: in signal handlers, in any thread.
  */
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,4 +102,49 @@ void pvlock__fatal(const char *what, const void *lock)
 	p = put_str(p, ")\n");
 	(void)!write(STDERR_FILENO, buf, (size_t)(p - buf));
 	abort();
+}
+
+unsigned pvlock__proc_thread_count(void);
+unsigned pvlock__thread_count(void);
+
+/*
+ * The threads of this process (num_threads, the 20th field of
+ * /proc/self/stat, proc(5)), or 0 if it cannot be read.  For a fatal
+ * message's wording only (the ticket lock's, src/algo/ticket.c): open and
+ * read, both async-signal-safe.
+ */
+unsigned pvlock__proc_thread_count(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* After the command name in parentheses, which may hold anything:
+	 * state is the 1st field, num_threads the 18th. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	for (int field = 0; field < 18; field++) {
+		while (*p && *p != ' ')
+			p++;
+		while (*p == ' ')
+			p++;
+	}
+	unsigned threads = 0;
+	while (*p >= '0' && *p <= '9')
+		threads = threads * 10 + (unsigned)(*p++ - '0');
+	return threads;
+}
+
+/* What the ticket lock asks.  Weak, so that a test program can claim
+ * another count (tests/ticket_corrupt.c). */
+__attribute__((weak)) unsigned pvlock__thread_count(void)
+{
+	return pvlock__proc_thread_count();
 }
