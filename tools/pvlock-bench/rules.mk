@@ -13,7 +13,9 @@
 BENCH_CXX ?= $(CXX)
 BENCH_OBJ := build/bench
 # True (1) if the compiler $(1) in language $(2) preprocesses #include <$(3)>.
-bench_has_header = $(shell printf '\#include <%s>\n' '$(3)' | $(1) $(4) -E -x $(2) - >/dev/null 2>&1 && echo 1 || echo 0)
+# The # is printf's \043: written as \# in a function, make 4.3 and later
+# keep the backslash, and "\#include" preprocesses without error anywhere.
+bench_has_header = $(shell printf '\043include <%s>\n' '$(3)' | $(1) $(4) -E -x $(2) - >/dev/null 2>&1 && echo 1 || echo 0)
 # True (1) if the C++ compiler finds lib$(1).so.
 bench_has_lib = $(shell f=$$($(BENCH_CXX) -print-file-name=lib$(1).so 2>/dev/null) && [ "$$f" != lib$(1).so ] && [ -e "$$f" ] && echo 1 || echo 0)
 
