@@ -122,6 +122,9 @@ check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(CHECK_DEPS)
 	@bash tests/run.sh
 
+# Everything `make check` runs, built and not run (.ci/run: the clang build).
+check-build: all $(TEST_BINS) $(CHECK_DEPS)
+
 # ---- sanitizers --------------------------------------------------------------
 # The library and every test program again, under a sanitizer, run by the same
 # harness (programs only: the scripts and models do not change under them).
@@ -205,6 +208,6 @@ installed-files:
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-tsan install uninstall installed-files clean
+.PHONY: all deps check check-build check-asan check-tsan install uninstall installed-files clean
 .DEFAULT_GOAL := all
 .SECONDARY:
