@@ -8,6 +8,14 @@
 #   build/tests/    test programs: tests/NAME.c -> build/tests/NAME
 
 CC       ?= cc
+# Goals that install missing packages first (scripts/install-deps.sh, or
+# INSTALL_DEPS).  Make probes for optional packages (the benchmark's peers,
+# the bpf backend's tools) while it reads the rules, so such a goal installs
+# and then builds in a fresh sub-make, which reads them, and probes, anew;
+# the sub-make is told AFTER_DEPS=1.  The probes' results are not exported:
+# each make finds out for itself unless they are given on the command line.
+INSTALL_DEPS ?= bash scripts/install-deps.sh
+DEPS_GOALS   := deps check demo bench-full vm-demo
 PREFIX   ?= /usr/local
 VERSION  := 0.1.0
 SOMAJOR  := 0
@@ -116,10 +124,10 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 
 # Install missing Debian packages (needs root); a no-op when all are there.
 deps:
-	@bash scripts/install-deps.sh
+	@$(INSTALL_DEPS)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(TEST_BINS) $(CHECK_DEPS)
+	@$(MAKE) --no-print-directory AFTER_DEPS=1 all $(TEST_BINS) $(CHECK_DEPS)
 	@bash tests/run.sh
 
 # Everything `make check` runs, built and not run (.ci/run: the clang build).

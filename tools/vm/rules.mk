@@ -35,9 +35,10 @@ all: $(VM_BINS)
 
 # `make vm-demo`: the whole experiment, a few minutes, into results/vm/ and
 # docs/vm-results.md + docs/vm-throughput.png.
-vm-demo:
-	bash scripts/install-deps.sh
-	$(MAKE) --no-print-directory build/bin/pvlock-bench $(VM_BINS)
+# The packages first, then a sub-make that probes for them anew.
+vm-demo: deps
+	@$(MAKE) --no-print-directory AFTER_DEPS=1 vm-demo-run
+vm-demo-run: build/bin/pvlock-bench $(VM_BINS)
 	bash tools/vm/vm-demo.sh
 
-.PHONY: vm-demo
+.PHONY: vm-demo vm-demo-run
