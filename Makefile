@@ -8,6 +8,14 @@
 #   build/tests/    test programs: tests/NAME.c -> build/tests/NAME
 
 CC       ?= cc
+# Goals that install missing packages first (scripts/install-deps.sh, or
+# INSTALL_DEPS).  Make probes for optional packages (the benchmark's peers,
+# the bpf backend's tools) while it reads the rules, so such a goal installs
+# and then builds in a fresh sub-make, which reads them, and probes, anew;
+# the sub-make is told AFTER_DEPS=1.  The probes' results are not exported:
+# each make finds out for itself unless they are given on the command line.
+INSTALL_DEPS ?= bash scripts/install-deps.sh
+DEPS_GOALS   := deps check demo bench-full vm-demo
 PREFIX   ?= /usr/local
 VERSION  := 0.1.0
 SOMAJOR  := 0
@@ -53,8 +61,24 @@ build/lib/libpvlock.so: build/lib/libpvlock.so.$(VERSION)
 	ln -sf libpvlock.so.$(VERSION) build/lib/$(SONAME)
 	ln -sf libpvlock.so.$(VERSION) $@
 
+# Paths in recipes: PREFIX and DESTDIR may hold spaces (or quotes), so every
+# path built from them goes to the shell as one single-quoted word, $(call
+# shq,...), with any ' inside written as '\''.  INSTALL_DIR is where `make
+# install` writes: DESTDIR then PREFIX.
+shq = '$(subst ','\'',$(1))'
+INSTALL_DIR = $(call shq,$(DESTDIR)$(PREFIX))
+# pvlock.pc: pkg-config splits a value at spaces unless escaped by a
+# backslash, and prints it escaped, so that a shell (or make's recipe)
+# reading `pkg-config --cflags pvlock` gets one word again.  The sed
+# replacement escapes what sed itself would read: \, & and the | delimiter.
+empty :=
+space := $(empty) $(empty)
+PC_PREFIX = $(subst $(space),\ ,$(PREFIX))
+sed_text = $(subst |,\|,$(subst &,\&,$(subst \,\\,$(1))))
+PC_SED = sed -e $(call shq,s|@PREFIX@|$(call sed_text,$(PC_PREFIX))|g) -e 's|@VERSION@|$(VERSION)|g'
+
 build/lib/pvlock.pc: src/pvlock.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	$(PC_SED) $< > $@
 
 LIBS := build/lib/libpvlock.a build/lib/libpvlock.so build/lib/pvlock.pc
 
@@ -100,11 +124,14 @@ build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvloc
 
 # Install missing Debian packages (needs root); a no-op when all are there.
 deps:
-	@bash scripts/install-deps.sh
+	@$(INSTALL_DEPS)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(TEST_BINS) $(CHECK_DEPS)
+	@$(MAKE) --no-print-directory AFTER_DEPS=1 all $(TEST_BINS) $(CHECK_DEPS)
 	@bash tests/run.sh
+
+# Everything `make check` runs, built and not run (.ci/run: the clang build).
+check-build: all $(TEST_BINS) $(CHECK_DEPS)
 
 # ---- sanitizers --------------------------------------------------------------
 # The library and every test program again, under a sanitizer, run by the same
@@ -149,18 +176,16 @@ check-tsan: $(patsubst tests/%.c,build/check-tsan/tests/%,$(TEST_SRC)) \
 -include tests/aarch64/rules.mk
 
 install: $(LIBS)
-	install -d $(DESTDIR)$(PREFIX)/include/pvlock $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/pvlock.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/pvlock/*.h $(DESTDIR)$(PREFIX)/include/pvlock/
-	install -m 644 build/lib/libpvlock.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 build/lib/libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf libpvlock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpvlock.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' src/pvlock.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/pvlock.pc
-	install -m 644 include/pvlock.hpp $(DESTDIR)$(PREFIX)/include/
-	install -d $(DESTDIR)$(PREFIX)/share/man/man3
-	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -d $(INSTALL_DIR)/include/pvlock $(INSTALL_DIR)/lib/pkgconfig
+	install -m 644 include/pvlock.h include/pvlock.hpp $(INSTALL_DIR)/include/
+	install -m 644 include/pvlock/*.h $(INSTALL_DIR)/include/pvlock/
+	install -m 644 build/lib/libpvlock.a $(INSTALL_DIR)/lib/
+	install -m 755 build/lib/libpvlock.so.$(VERSION) $(INSTALL_DIR)/lib/
+	ln -sf libpvlock.so.$(VERSION) $(INSTALL_DIR)/lib/$(SONAME)
+	ln -sf libpvlock.so.$(VERSION) $(INSTALL_DIR)/lib/libpvlock.so
+	$(PC_SED) src/pvlock.pc.in > $(INSTALL_DIR)/lib/pkgconfig/pvlock.pc
+	install -d $(INSTALL_DIR)/share/man/man3
+	install -m 644 $(MAN_PAGES) $(INSTALL_DIR)/share/man/man3/
 
 # ---- uninstall ------------------------------------------------------------------
 # Everything `make install` puts under PREFIX, relative to it.  A rules.mk
@@ -174,15 +199,23 @@ INSTALLED_FILES += include/pvlock.h include/pvlock.hpp \
 	lib/libpvlock.a lib/libpvlock.so.$(VERSION) lib/$(SONAME) lib/libpvlock.so \
 	lib/pkgconfig/pvlock.pc $(patsubst man/%,share/man/%,$(MAN_PAGES))
 INSTALLED_DIRS += include/pvlock lib/pkgconfig share/man/man3 share/man share include lib bin
+# The names are relative and hold no space: the recipe works in the install
+# directory, so nothing outside it can be named.
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED_FILES))
-	@for d in $(INSTALLED_DIRS); do \
-		[ -d "$(DESTDIR)$(PREFIX)/$$d" ] && rmdir --ignore-fail-on-non-empty "$(DESTDIR)$(PREFIX)/$$d"; \
-	done; true
+	@if [ -d $(INSTALL_DIR) ]; then \
+		cd $(INSTALL_DIR) && rm -f $(INSTALLED_FILES) && \
+		for d in $(INSTALLED_DIRS); do \
+			[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; \
+		done; \
+	fi
+
+# One relative name a line: what `make install` puts under PREFIX (tests/install_spaces.sh).
+installed-files:
+	@printf '%s\n' $(sort $(INSTALLED_FILES))
 
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-tsan install uninstall clean
+.PHONY: all deps check check-build check-asan check-tsan install uninstall installed-files clean
 .DEFAULT_GOAL := all
 .SECONDARY:

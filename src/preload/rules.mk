@@ -21,15 +21,12 @@ CHECK_DEPS += $(PRELOAD_LIB)
 
 install: install-preload
 install-preload: $(PRELOAD_LIB) build/bin/pvlock-run
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(PRELOAD_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 build/bin/pvlock-run $(DESTDIR)$(PREFIX)/bin/
+	install -d $(INSTALL_DIR)/lib $(INSTALL_DIR)/bin
+	install -m 755 $(PRELOAD_LIB) $(INSTALL_DIR)/lib/
+	install -m 755 build/bin/pvlock-run $(INSTALL_DIR)/bin/
+INSTALLED_FILES += lib/libpvlock-preload.so bin/pvlock-run
 
-uninstall: uninstall-preload
-uninstall-preload:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libpvlock-preload.so $(DESTDIR)$(PREFIX)/bin/pvlock-run
-
-.PHONY: install-preload uninstall-preload
+.PHONY: install-preload
 
 # check-asan: the preload library itself under AddressSanitizer and UBSan
 # too, from the sanitizer build's pvlock objects.  tests/preload_api looks in

@@ -108,9 +108,12 @@ static const struct { unsigned bit; const char *name; } use_names[] = {
 #undef USE_ENTRY
 };
 
-/* "none", "default", or a comma-separated list of use names: 0 and *out, or -1. */
+/* "none", "default", or a comma-separated list of use names: 0 and *out, or
+ * -1 (also for an empty value, which would otherwise silently mean none). */
 static int parse_uses(const char *text, unsigned *out)
 {
+	if (!*text)
+		return -1;
 	if (!strcmp(text, "none")) {
 		*out = 0;
 		return 0;

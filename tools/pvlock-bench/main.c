@@ -157,14 +157,16 @@ int main(int argc, char **argv)
 			"finished%s%s%s\n", s.stop_signal == SIGINT ? "SIGINT" : "SIGTERM", s.ndone,
 			s.njobs, o.output_dir ? "wrote" : "printed",
 			o.output_dir ? " to " : "", o.output_dir ? o.output_dir : "",
-			o.output_dir ? " (--resume continues)" : "");
+			o.output_dir ? " (the same command with --resume continues)"
+				     : " (nothing saved to resume: with --output DIR, --resume "
+				       "could continue it)");
 		return 128 + s.stop_signal;
 	}
 	if (s.budget_stopped) {
 		fprintf(stderr, BENCH_NAME ": --budget reached after %u of %u runs; %s what "
 			"finished%s%s%s\n", s.ndone, s.njobs, o.output_dir ? "wrote" : "printed",
 			o.output_dir ? " to " : "", o.output_dir ? o.output_dir : "",
-			o.output_dir ? " (--resume continues)" : "");
+			o.output_dir ? " (the same command with --resume continues)" : "");
 		return rc ? rc : 3;
 	}
 	return rc;

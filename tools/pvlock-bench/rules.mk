@@ -6,14 +6,18 @@
 #   HAVE_CK    Concurrency Kit spinlocks (libck-dev; header-only, <ck_spinlock.h>)
 #   HAVE_ABSL  absl::Mutex through the C++ shim peers.cc (libabsl-dev, g++)
 #   HAVE_TBB   tbb::mutex, spin_mutex, queuing_mutex, same shim (libtbb-dev, g++)
-# Each is found out once per top-level make and can be forced:
+# Each is found out by every make that reads these rules (the goals that
+# install packages first build in a sub-make, after the install: see
+# DEPS_GOALS in the Makefile), and can be forced:
 #   make HAVE_CK=0 HAVE_ABSL=0 HAVE_TBB=0      (what tests/bench_nopeers.sh does)
 # -lm: the statistics (ceil, ldexp, isnan).
 
 BENCH_CXX ?= $(CXX)
 BENCH_OBJ := build/bench
 # True (1) if the compiler $(1) in language $(2) preprocesses #include <$(3)>.
-bench_has_header = $(shell printf '\#include <%s>\n' '$(3)' | $(1) $(4) -E -x $(2) - >/dev/null 2>&1 && echo 1 || echo 0)
+# The # is printf's \043: written as \# in a function, make 4.3 and later
+# keep the backslash, and "\#include" preprocesses without error anywhere.
+bench_has_header = $(shell printf '\043include <%s>\n' '$(3)' | $(1) $(4) -E -x $(2) - >/dev/null 2>&1 && echo 1 || echo 0)
 # True (1) if the C++ compiler finds lib$(1).so.
 bench_has_lib = $(shell f=$$($(BENCH_CXX) -print-file-name=lib$(1).so 2>/dev/null) && [ "$$f" != lib$(1).so ] && [ -e "$$f" ] && echo 1 || echo 0)
 
@@ -26,7 +30,6 @@ endif
 ifeq ($(origin HAVE_TBB),undefined)
 HAVE_TBB := $(if $(filter 1,$(call bench_has_header,$(BENCH_CXX),c++,oneapi/tbb/queuing_mutex.h,-std=c++17)),$(call bench_has_lib,tbb),0)
 endif
-export HAVE_CK HAVE_ABSL HAVE_TBB
 
 # absl's libraries: pkg-config's list where it exists, else the one Debian 12 needs.
 BENCH_ABSL_LIBS = $(or $(shell pkg-config --libs absl_synchronization 2>/dev/null),\
@@ -42,11 +45,12 @@ BENCH_LEFT_OUT := $(if $(filter 0,$(HAVE_CK)),ck-ticket ck-mcs ck-fas (need libc
 BENCH_LEFT_OUT += $(if $(filter 0,$(HAVE_ABSL)),absl-mutex (needs libabsl-dev and g++))
 BENCH_LEFT_OUT += $(if $(filter 0,$(HAVE_TBB)),tbb-mutex tbb-spin tbb-queuing (need libtbb-dev and g++))
 BENCH_LEFT_OUT := $(strip $(BENCH_LEFT_OUT))
+# Said once: by the top-level make, unless it installs packages first (its
+# probes ran before the install), then by its sub-make (AFTER_DEPS).
 ifneq ($(BENCH_LEFT_OUT),)
-ifeq ($(MAKELEVEL),0)
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifeq ($(if $(AFTER_DEPS),$(filter 1,$(MAKELEVEL)),$(and $(filter 0,$(MAKELEVEL)),$(if $(filter clean $(DEPS_GOALS),$(MAKECMDGOALS)),,1))),)
+else
 $(info pvlock-bench: optional peers left out: $(BENCH_LEFT_OUT))
-endif
 endif
 endif
 
@@ -91,11 +95,14 @@ PVLOCK_BENCH_DEMO := $(BENCH_STEADY) --locks $(BENCH_GRID_LOCKS) \
 	--cs-lines 1,16 --non-cs-ns 100,2000 --lock-count 1 --threads 1,2,8,32,128 \
 	--repeat 1 --fastpath --output results
 
-demo:
-	bash scripts/install-deps.sh
-	$(MAKE) --no-print-directory build/bin/pvlock-bench
+# The packages first, then a sub-make that probes for the peers anew, builds
+# the bench and runs it (tests/deps_order.sh: BENCH_LOCK and BENCH_PLOT).
+BENCH_PLOT ?= bash tools/pvlock-bench/plot.sh
+demo: deps
+	@$(MAKE) --no-print-directory AFTER_DEPS=1 demo-run
+demo-run: build/bin/pvlock-bench
 	$(BENCH_LOCK) build/bin/pvlock-bench $(BENCH_PRIO) $(PVLOCK_BENCH_DEMO)
-	bash tools/pvlock-bench/plot.sh results
+	$(BENCH_PLOT) results
 
 # `make bench-full`: the whole grid of issue 8 (3 x 3 x 2 workloads x 5
 # thread counts x the grid locks), about 20 minutes, into results-full/.  It
@@ -107,15 +114,15 @@ PVLOCK_BENCH_FULL := $(BENCH_STEADY) --locks $(BENCH_GRID_LOCKS) \
 	--cs-lines 1,16,128 --non-cs-ns 100,2000,20000 --lock-count 1,64 \
 	--threads 1,2,8,32,128 --repeat 1 --output results-full
 
-bench-full:
-	bash scripts/install-deps.sh
-	$(MAKE) --no-print-directory build/bin/pvlock-bench
+bench-full: deps
+	@$(MAKE) --no-print-directory AFTER_DEPS=1 bench-full-run
+bench-full-run: build/bin/pvlock-bench
 	@while :; do \
 		$(BENCH_LOCK) build/bin/pvlock-bench $(BENCH_PRIO) $(PVLOCK_BENCH_FULL) --resume \
 			--budget $(BENCH_CHUNK) --quiet > /dev/null; rc=$$?; \
 		[ $$rc -eq 3 ] || break; \
 		echo "bench-full: chunk done, $$(grep -c '^run ' results-full/journal.txt) runs so far"; \
 	done; cat results-full/table.txt; [ $$rc -eq 0 ]
-	bash tools/pvlock-bench/plot.sh results-full
+	$(BENCH_PLOT) results-full
 
-.PHONY: demo bench-full
+.PHONY: demo demo-run bench-full bench-full-run

@@ -397,10 +397,12 @@ void report_table(FILE *f, const struct study *s)
 		fprintf(f, "plus %u runs (%.0f s) from earlier invocations, read from the journal\n",
 			s->nresumed, s->resumed_wall_s);
 	if (s->ndone < s->njobs)
-		fprintf(f, "INCOMPLETE: %u of %u planned runs finished (%s); "
-			"--resume continues\n", s->ndone, s->njobs,
-			s->stop_signal ? "interrupted" : s->budget_stopped ? "--budget reached"
-								      : "stopped");
+		fprintf(f, "INCOMPLETE: %u of %u planned runs finished (%s); %s\n", s->ndone,
+			s->njobs, s->stop_signal ? "interrupted" : s->budget_stopped ? "--budget reached"
+										: "stopped",
+			o->output_dir ? "the same command with --resume continues"
+				      : "nothing was saved to resume (a study run with --output DIR "
+					"can be continued with --resume)");
 	if (lock_left_out()[0])
 		fprintf(f, "peers left out of this build: %s\n", lock_left_out());
 	fputc('\n', f);

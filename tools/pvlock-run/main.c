@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pvlock.h>
@@ -29,7 +30,8 @@ static const char usage[] =
 	"\n"
 	"  --lock KIND   queued (default), ticket or tas: the lock behind\n"
 	"                process-private spinlocks and NORMAL/DEFAULT mutexes\n"
-	"                (sets PVLOCK_PRELOAD_LOCK)\n"
+	"                (sets PVLOCK_PRELOAD_LOCK); ticket can run far slower than\n"
+	"                queued when threads outnumber CPUs: see pvlock(3)\n"
 	"  --mode MODE   pv (default) or native: sleep-and-kick slow paths or\n"
 	"                spinning ones (sets PVLOCK_MODE)\n"
 	"  --report      at exit, print one line per process on stderr, starting\n"
@@ -40,7 +42,10 @@ static const char usage[] =
 	"\n"
 	"The exit status is PROGRAM's; 2 for a bad command line, 126 if PROGRAM\n"
 	"cannot be run, 127 if it is not found.  The library is looked for in\n"
-	"../lib/ beside this program, or where PVLOCK_PRELOAD_LIB names it.\n"
+	"../lib/ beside this program, or where PVLOCK_PRELOAD_LIB names it.  ld.so\n"
+	"splits LD_PRELOAD at spaces and colons: if the library's path has one,\n"
+	"LD_PRELOAD names a symbolic link to it in a directory of this user's own,\n"
+	"$XDG_RUNTIME_DIR/pvlock-run or /tmp/pvlock-run-UID.\n"
 	"Example: pvlock-run --lock queued --report -- xz -T0 -k big.file\n";
 
 static void die(const char *fmt, const char *a, const char *b)
@@ -104,6 +109,75 @@ static char *find_library(void)
 	return resolved;
 }
 
+/* Can ld.so take this path as one entry of LD_PRELOAD?  It splits the
+ * list at spaces and colons, with no way to escape either. */
+static int preload_safe(const char *path)
+{
+	return path[strcspn(path, " :")] == '\0';
+}
+
+/* A directory only this user can write, for the link below: made if missing,
+ * refused if it is a link or belongs to someone else or others may write it. */
+static int private_dir(const char *dir, char *why, size_t why_len)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(why, why_len, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) != 0) {
+		snprintf(why, why_len, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022)) {
+		snprintf(why, why_len, "%s is not a directory of this user's own, writable "
+			 "by nobody else", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The library's path has a space or colon: a symbolic link to it under a
+ * path without either.  The link lives as long as the directory, so the
+ * program and every program it runs later find the library through it.  One
+ * link per library (its name holds a hash of the library's path), replaced
+ * atomically when it points elsewhere.  NULL (and why) when none can be made.
+ */
+static char *safe_link(const char *lib, char *why, size_t why_len)
+{
+	static char dir[PATH_MAX], link_path[PATH_MAX + 64];
+	char tmp[PATH_MAX + 96], target[PATH_MAX];
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	unsigned long long hash = 14695981039346656037ull;	/* FNV-1a, 64 bits */
+
+	for (const char *p = lib; *p; p++)
+		hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
+	if (runtime && *runtime == '/' && preload_safe(runtime) &&
+	    strlen(runtime) < sizeof(dir) - 32)
+		snprintf(dir, sizeof(dir), "%s/pvlock-run", runtime);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/pvlock-run-%u", (unsigned)getuid());
+	if (private_dir(dir, why, why_len) != 0)
+		return NULL;
+	snprintf(link_path, sizeof(link_path), "%s/%016llx-" PRELOAD_NAME, dir, hash);
+	ssize_t n = readlink(link_path, target, sizeof(target) - 1);
+	if (n >= 0 && (size_t)n < sizeof(target) - 1) {
+		target[n] = '\0';
+		if (!strcmp(target, lib))
+			return link_path;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", link_path, (long)getpid());
+	unlink(tmp);
+	if (symlink(lib, tmp) != 0 || rename(tmp, link_path) != 0) {
+		snprintf(why, why_len, "cannot make the link %s: %s", link_path, strerror(errno));
+		unlink(tmp);
+		return NULL;
+	}
+	return link_path;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const locks[] = { "queued", "ticket", "tas", NULL };
@@ -146,6 +220,18 @@ int main(int argc, char **argv)
 		    "[--mode pv|native] [--report] -- PROGRAM [ARGS...]%s", "", NULL);
 
 	const char *lib = find_library();
+	if (!preload_safe(lib)) {
+		char why[PATH_MAX + 128];
+		const char *link = safe_link(lib, why, sizeof(why));
+		if (!link) {
+			fprintf(stderr, "pvlock-run: the preload library's path \"%s\" has a space "
+				"or colon, at which ld.so splits LD_PRELOAD, and no link without one "
+				"could be made (%s); move it, or set PVLOCK_PRELOAD_LIB to a copy "
+				"whose path has neither\n", lib, why);
+			return 2;
+		}
+		lib = link;
+	}
 	const char *old = getenv("LD_PRELOAD");
 	char *preload;
 	/* After any preload already asked for: AddressSanitizer, for one,

@@ -9,6 +9,7 @@
  *
  *   pvlock-timeline [--lock native-ticket|pv-ticket|pv-queued|native-queued]
  *                   [--threads N] [--cpus K] [--window-ms MS] [--output PREFIX]
+ *                   [--help] [--version]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -265,39 +266,144 @@ static int write_plot(uint64_t t0, uint64_t t1)
 	return 0;
 }
 
-static void usage(void)
+static const char usage[] =
+	"usage: pvlock-timeline [--lock KIND] [--threads N] [--cpus K] [--window-ms MS]\n"
+	"                       [--output PREFIX]\n"
+	"Draw a short window of one contended run as a timeline: one lane per\n"
+	"thread, the scheduler's view (running, preempted, blocked) above the\n"
+	"lock's (holding, spinning, sleeping, waiting while preempted, kicked).\n"
+	"Needs the bpf backend (root).\n"
+	"\n"
+	"  --lock KIND       pv-queued (default), pv-ticket, native-queued or\n"
+	"                    native-ticket\n"
+	"  --threads N       threads contending for the lock, 1 to 64 (default 8)\n"
+	"  --cpus K          run on the first K CPUs this process may use, 1 to\n"
+	"                    that many (default 2, or all if fewer)\n"
+	"  --window-ms MS    length of the window drawn, 1 to 1000 (default 20)\n"
+	"  --output PREFIX   writes PREFIX.dat, PREFIX.gp and, with gnuplot,\n"
+	"                    PREFIX.svg and PREFIX.png (default timeline)\n"
+	"  --help            this text\n"
+	"  --version         print the version\n"
+	"\n"
+	"Exit status: 0 done; 1 the measurement or the pictures failed; 2 bad usage\n"
+	"(a bad option or value, or PREFIX.dat cannot be written).\n";
+
+static _Noreturn void bad_value(const char *opt, const char *val, const char *accepted)
 {
-	fprintf(stderr, "usage: pvlock-timeline [--lock native-ticket|pv-ticket|pv-queued|"
-		"native-queued] [--threads 1..64] [--cpus K] [--window-ms 1..1000] "
-		"[--output PREFIX]\n");
+	fprintf(stderr, "pvlock-timeline: %s: bad value '%s': expected %s\n", opt, val, accepted);
 	exit(2);
+}
+
+/* A decimal integer from lo to hi, or one line naming the option and exit 2. */
+static int parse_int(const char *opt, const char *s, long lo, long hi, const char *accepted)
+{
+	char *end;
+
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi)
+		bad_value(opt, s, accepted);
+	return (int)v;
+}
+
+static void parse_options(int argc, char **argv, int online)
+{
+	static const char *const lock_names[] = { "pv-queued", "pv-ticket", "native-queued",
+						  "native-ticket" };
+	char cpus_accepted[96];
+
+	if (ncpus > online)
+		ncpus = online;
+	snprintf(cpus_accepted, sizeof(cpus_accepted),
+		 "an integer from 1 to %d (the CPUs this process may run on)", online);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (!strcmp(arg, "--help")) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+		if (!strcmp(arg, "--version")) {
+			printf("pvlock-timeline %d.%d.%d (pvlock %d.%d.%d)\n", PVLOCK_VERSION_MAJOR,
+			       PVLOCK_VERSION_MINOR, PVLOCK_VERSION_PATCH, PVLOCK_VERSION_MAJOR,
+			       PVLOCK_VERSION_MINOR, PVLOCK_VERSION_PATCH);
+			exit(0);
+		}
+		const char *name = arg, *v = NULL, *eq = strchr(arg, '=');
+		char buf[32];
+		if (!strncmp(arg, "--", 2) && eq && (size_t)(eq - arg) < sizeof(buf)) {
+			memcpy(buf, arg, (size_t)(eq - arg));
+			buf[eq - arg] = '\0';
+			name = buf;
+			v = eq + 1;
+		}
+		bool known = !strcmp(name, "--lock") || !strcmp(name, "--threads") ||
+			     !strcmp(name, "--cpus") || !strcmp(name, "--window-ms") ||
+			     !strcmp(name, "--output");
+		if (!known) {
+			fprintf(stderr, "pvlock-timeline: unknown %s '%s' (see --help)\n",
+				arg[0] == '-' ? "option" : "argument", arg);
+			exit(2);
+		}
+		if (!v) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "pvlock-timeline: %s: missing value (see --help)\n", name);
+				exit(2);
+			}
+			v = argv[++i];
+		}
+		if (!strcmp(name, "--lock")) {
+			unsigned k;
+			for (k = 0; k < sizeof(lock_names) / sizeof(lock_names[0]); k++)
+				if (!strcmp(v, lock_names[k]))
+					break;
+			if (k == sizeof(lock_names) / sizeof(lock_names[0]))
+				bad_value(name, v, "pv-queued, pv-ticket, native-queued or native-ticket");
+			lock_name = v;
+		} else if (!strcmp(name, "--threads")) {
+			nthreads = parse_int(name, v, 1, MAX_THREADS, "an integer from 1 to 64");
+		} else if (!strcmp(name, "--cpus")) {
+			ncpus = parse_int(name, v, 1, online, cpus_accepted);
+		} else if (!strcmp(name, "--window-ms")) {
+			window_ms = parse_int(name, v, 1, 1000, "an integer from 1 to 1000");
+		} else {
+			if (!*v)
+				bad_value(name, v, "a file name prefix");
+			output = v;
+		}
+	}
+}
+
+/* Can PREFIX.dat be written?  Asked before anything is measured. */
+static void check_output(void)
+{
+	char path[512];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s.dat", output) >= sizeof(path)) {
+		fprintf(stderr, "pvlock-timeline: --output: '%s' is too long\n", output);
+		exit(2);
+	}
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "pvlock-timeline: --output: cannot write %s: %s\n", path,
+			strerror(errno));
+		exit(2);
+	}
+	fclose(f);
 }
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(argv[i], "--lock") && v)
-			lock_name = v;
-		else if (!strcmp(argv[i], "--threads") && v)
-			nthreads = atoi(v);
-		else if (!strcmp(argv[i], "--cpus") && v)
-			ncpus = atoi(v);
-		else if (!strcmp(argv[i], "--window-ms") && v)
-			window_ms = atoi(v);
-		else if (!strcmp(argv[i], "--output") && v)
-			output = v;
-		else
-			usage();
-		i++;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+		fprintf(stderr, "pvlock-timeline: sched_getaffinity: %s\n", strerror(errno));
+		return 1;
 	}
-	if (nthreads < 1 || nthreads > MAX_THREADS || ncpus < 1 || window_ms < 1 || window_ms > 1000)
-		usage();
+	parse_options(argc, argv, CPU_COUNT(&set));
+	check_output();
 	bool native = !strncmp(lock_name, "native-", 7);
 	ticket = strstr(lock_name, "ticket") != NULL;
-	if ((!ticket && !strstr(lock_name, "queued")) ||
-	    (!native && strncmp(lock_name, "pv-", 3)))
-		usage();
 	pvlock_set_mode(native ? PVLOCK_MODE_NATIVE : PVLOCK_MODE_PV);
 
 	char why[300];
@@ -306,9 +412,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const struct pvlock_bpf_ops *ops = pvlock__bpf_ops();
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	sched_getaffinity(0, sizeof(set), &set);
 	cpu_set_t use;
 	CPU_ZERO(&use);
 	for (int c = 0, k = 0; c < CPU_SETSIZE && k < ncpus; c++)

@@ -13,15 +13,17 @@ TOOLS := $(filter-out vm,$(TOOLS))
 # `pvlock-bench --help` inside the guest lists what is built in.
 VM_BENCH_SRC := $(wildcard tools/pvlock-bench/*.c)
 build/bin/pvlock-bench-static: $(VM_BENCH_SRC) $(wildcard tools/pvlock-bench/*.h) \
-		build/lib/libpvlock.a tools/vm/rules.mk
+		build/lib/libpvlock.a tools/vm/rules.mk $(BENCH_OBJ)/peers.cfg
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -pthread -D_GNU_SOURCE -DHAVE_CK=$(HAVE_CK) -DHAVE_ABSL=0 -DHAVE_TBB=0 \
 		-static -o $@ $(VM_BENCH_SRC) build/lib/libpvlock.a -lm
 
-# The mutual-exclusion check that tests/vm.sh runs in the guest.
-build/bin/pvlock-vm-check-static: tools/vm/guest-check.c build/lib/libpvlock.a
+# The mutual-exclusion check that tests/vm.sh runs in the guest; its
+# ck-ticket lock only where Concurrency Kit is (HAVE_CK, as for the bench;
+# peers.cfg changes with it, so a change rebuilds this too).
+build/bin/pvlock-vm-check-static: tools/vm/guest-check.c build/lib/libpvlock.a $(BENCH_OBJ)/peers.cfg
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) -pthread -static -o $@ $< build/lib/libpvlock.a
+	$(CC) $(BASEFLAGS) -pthread -DHAVE_CK=$(HAVE_CK) -static -o $@ $< build/lib/libpvlock.a
 
 # Is /dev/kvm a standard KVM?  Asked by tools/vm/qemu-run.sh (--accel auto).
 build/bin/pvlock-kvm-check: tools/vm/kvm-check.c
@@ -33,9 +35,10 @@ all: $(VM_BINS)
 
 # `make vm-demo`: the whole experiment, a few minutes, into results/vm/ and
 # docs/vm-results.md + docs/vm-throughput.png.
-vm-demo:
-	bash scripts/install-deps.sh
-	$(MAKE) --no-print-directory build/bin/pvlock-bench $(VM_BINS)
+# The packages first, then a sub-make that probes for them anew.
+vm-demo: deps
+	@$(MAKE) --no-print-directory AFTER_DEPS=1 vm-demo-run
+vm-demo-run: build/bin/pvlock-bench $(VM_BINS)
 	bash tools/vm/vm-demo.sh
 
-.PHONY: vm-demo
+.PHONY: vm-demo vm-demo-run

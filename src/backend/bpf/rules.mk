@@ -31,8 +31,8 @@ all: $(BPF_LIB)
 INSTALLED_FILES += lib/libpvlock-bpf.so
 install: install-bpf
 install-bpf: $(BPF_LIB)
-	install -d $(DESTDIR)$(PREFIX)/lib
-	install -m 755 $(BPF_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -d $(INSTALL_DIR)/lib
+	install -m 755 $(BPF_LIB) $(INSTALL_DIR)/lib/
 else
 BPF_BUILT :=
 $(info pvlock: the bpf backend was left out (missing: $(strip $(BPF_MISSING))); everything else builds)
