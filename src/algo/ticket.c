@@ -342,7 +342,7 @@ static uint16_t lock_skipping(pvlock_ticket_t *lock, uint16_t ticket, struct tic
 	uint16_t head;
 
 	for (;;) {
-		for (unsigned n = spin_threshold(); n; n--) {
+		for (unsigned n = pv_spin_budget(); n; n--) {
 			/* Acquire: pairs with the release of the unlock's
 			 * fetch_add or the skipper's head CAS that made head our ticket. */
 			head = load_acquire(&lock->head);
@@ -391,6 +391,8 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	struct ticket_wait *w;
 
 	ev_inc(self, ticket_slowpath);
+	if (pv && one_cpu())
+		ev_inc(self, pv_one_cpu);
 	/* Our ticket is 2 below head: our add made tail catch up with head, so
 	 * the lock now reads as free while held.  Nothing can repair that. */
 	head = load_relaxed(&lock->head);
@@ -404,7 +406,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	}
 	bool no_record = false;
 	for (;;) {
-		for (unsigned n = spin_threshold(); n; n--) {
+		for (unsigned n = pv ? pv_spin_budget() : spin_threshold(); n; n--) {
 			/* 16-bit load, acquire: pairs with the release of the
 			 * unlock that made head our ticket. */
 			head = load_acquire(&lock->head);
