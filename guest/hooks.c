@@ -49,6 +49,8 @@ unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
 /* 0: a vCPU has no other thread to yield to, so a newcomer queues (and
  * halts) as Linux's does. */
 unsigned pvlock__steal_yields = 0;
+/* Every vCPU can hold or wait: the spin budgets always apply here. */
+bool pvlock__one_cpu = false;
 
 enum pvlock_mode pvlock__mode_freeze(void)
 {

@@ -224,6 +224,9 @@ run_check check_mutant M3-keep-pending 'invalid end state' \
 run_check check_mutant M3-claim-nonatomic 'invalid end state' \
 	"orphaned waiter: tail checked then overwritten without CAS" \
 	$M "-DMUTANT_CLAIM_NONATOMIC" "$SAFE" ""
+run_check check_mutant M3-native-trylock-steal 'assertion violated' \
+	"two owners: a trylock took the byte the queue head claims with a store" \
+	$M "-DMUTANT_NATIVE_TRYLOCK_STEAL" "$SAFE" ""
 
 # ---------------------------------------------------------------- M4
 M=m4_pv_ticket.pml

@@ -39,6 +39,9 @@
  *   MUTANT_CLAIM_NONATOMIC       claim by "tail == me ? store LOCKED" without
  *                                CAS -> a waiter that enqueued in between is
  *                                orphaned
+ *   MUTANT_NATIVE_TRYLOCK_STEAL  trylock takes the locked byte past a queue,
+ *                                as pv mode's does -> two owners: why native
+ *                                mode's trylock takes only a free word
  * Not modelled: nesting (node index 1), see docs/models.md.
  */
 
@@ -66,6 +69,15 @@ proctype thread(byte me)
 
 	do
 	::
+#ifdef MUTANT_NATIVE_TRYLOCK_STEAL
+		/* pv mode's trylock in native mode: take the locked byte when
+		 * locked and pending are clear, past a queue.  The head that saw
+		 * the byte free claims with a plain store: two owners. */
+		if
+		:: atomic { lk == 0 && pend == 0 && tail != 0 -> lk = 1; GOT_LOCK } -> goto cs
+		:: true -> skip
+		fi;
+#endif
 		/* fast path: CAS (0,0,0) -> (0,0,1) */
 		if
 		:: atomic { lk == 0 && pend == 0 && tail == 0 -> lk = 1; GOT_LOCK } -> goto cs

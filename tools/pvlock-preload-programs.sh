@@ -91,10 +91,45 @@ workload() {
 		NORM='s/\[[0-9]+\]/[PID]/; s/completed in [0-9.]+ ?s.*/completed/; / metrc: /d'
 		OPS=pthread
 		DESC="stress-ng --pthread 1 --pthread-max $th";;
+	python-queue)
+		# Request and response through queue.Queue: a condvar signalled
+		# with its mutex held, the waiter then taking that mutex.
+		NEED=python3 CMD=(python3 -c "$PY_QUEUE" "$th" "$([ "$size" = small ] && echo 5000 || echo 20000)")
+		DESC="python3 queue.Queue request/response, $th client threads";;
 	esac
 }
 WORKLOADS=(xz-compress xz-decompress zstd-compress zstd-decompress sqlite3 kccachetest
-	   stress-mutex stress-pthread)
+	   stress-mutex stress-pthread python-queue)
+
+# python-queue: CLIENTS threads each send ROUNDS requests to one server
+# thread and wait for each answer; prints the sum of the answers.
+PY_QUEUE='
+import queue, sys, threading
+clients, rounds = int(sys.argv[1]), int(sys.argv[2])
+requests = queue.Queue()
+def server():
+    while True:
+        item = requests.get()
+        if item is None:
+            return
+        n, answer = item
+        answer.put(n + 1)
+def client(out, i):
+    answer, total = queue.Queue(), 0
+    for n in range(rounds):
+        requests.put((n, answer))
+        total += answer.get()
+    out[i] = total
+s = threading.Thread(target=server)
+s.start()
+out = [0] * clients
+ts = [threading.Thread(target=client, args=(out, i)) for i in range(clients)]
+for t in ts: t.start()
+for t in ts: t.join()
+requests.put(None)
+s.join()
+print(sum(out))
+'
 
 prepare() {	# size threads...
 	local size=$1; shift

@@ -72,13 +72,30 @@ static inline void pvlock_lock_raw(pvlock_t *lock)
 	pvlock__qspin_lock_slow(lock, val);
 }
 
+/*
+ * Trylock: a free word is taken as pvlock_lock_raw takes it.  In pv mode a
+ * word with waiters queued but neither locked nor pending (the queue head
+ * sleeps, or is on its way to the lock) is taken too, as a newcomer in the
+ * slow path would steal it: so a trylock right after an unlock succeeds,
+ * as POSIX programs expect of a mutex.  Native mode never steals: its queue
+ * head claims the lock with a plain store once it saw the byte free.
+ */
 static inline bool pvlock_trylock_raw(pvlock_t *lock)
 {
-	/* A relaxed look, then the same CAS as pvlock_lock_raw. */
+	/* A relaxed look; the CAS decides. */
 	uint32_t val = __atomic_load_n(&lock->val, __ATOMIC_RELAXED);
+	uint8_t unlocked = 0;
 
-	return !val && __atomic_compare_exchange_n(&lock->val, &val,
-			PVLOCK__Q_LOCKED_VAL, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+	if (pvlock__likely(!val))	/* the same CAS as pvlock_lock_raw */
+		return __atomic_compare_exchange_n(&lock->val, &val,
+				PVLOCK__Q_LOCKED_VAL, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+	/* Byte CAS 0 -> locked, acquire: pairs with the release of the unlock
+	 * that freed the byte; an RMW of the byte that the queue head's claim
+	 * (its CAS or xchg of the byte, or of the 16-bit locked_pending half)
+	 * also writes, so exactly one of them takes a given release. */
+	return (val & 0xffffu) == 0 && pvlock__mode_is_pv() &&
+	       __atomic_compare_exchange_n(&lock->locked, &unlocked, PVLOCK__Q_LOCKED_VAL,
+				false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
 /*

@@ -46,7 +46,8 @@ PVLOCK__BEGIN_DECLS
 	X(preempt_waiter,     "bpf: a hand-off or kick went to, or a waiter spun behind, a preempted thread") \
 	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)") \
 	X(ticket_skip,        "ticket lock, bpf skip use: turns passed over a waiter that was not running") \
-	X(pv_steal_yield,     "pv: yields of a newcomer that could not steal, instead of queueing")
+	X(pv_steal_yield,     "pv: yields of a newcomer that could not steal, instead of queueing") \
+	X(pv_one_cpu,         "pv: slow paths that did not spin, the process having one CPU")
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;

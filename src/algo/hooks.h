@@ -10,7 +10,7 @@
  *              pvlock__slot_high_water()            who am I, who exists
  *   mode       pvlock__mode_freeze()                native or pv, fixed now
  *   tunables   pvlock__spin_threshold, pvlock__steal_spin,
- *              pvlock__steal_yields (read relaxed)
+ *              pvlock__steal_yields (read relaxed), pvlock__one_cpu
  *   wait/kick  pvlock__pv_wait(), pvlock__pv_kick(),
  *              pvlock__pv_vcpu_is_preempted()       Linux's pv_wait / pv_kick
  *   reports    pvlock__report_bad_unlock(), pvlock__fatal()
@@ -131,6 +131,34 @@ static inline unsigned spin_threshold(void)
 static inline unsigned steal_spin(void)
 {
 	return __atomic_load_n(&pvlock__steal_spin, __ATOMIC_RELAXED);
+}
+
+/*
+ * The process can run one thread at a time (one CPU in its affinity mask, or
+ * a CPU quota of at most one CPU: src/runtime/cpus.c).  A pv waiter that
+ * spins there only keeps the holder it waits for off the CPU, so the pv
+ * spin budgets below shrink to one look and the slow paths sleep or yield
+ * at once.  Native mode spins as told.  The host sets it (the guest: never);
+ * read relaxed, pairing with the relaxed store of whoever looked last: a
+ * stale value costs one spin round or one early sleep, never correctness.
+ */
+extern bool pvlock__one_cpu;
+
+static inline bool one_cpu(void)
+{
+	return pvlock__unlikely(__atomic_load_n(&pvlock__one_cpu, __ATOMIC_RELAXED));
+}
+
+/* Looks of a pv waiter before it sleeps: at least one. */
+static inline unsigned pv_spin_budget(void)
+{
+	return one_cpu() ? 1 : spin_threshold();
+}
+
+/* Failed steal looks of a pv newcomer before it yields. */
+static inline unsigned pv_steal_budget(void)
+{
+	return one_cpu() ? 0 : steal_spin();
 }
 
 static inline unsigned steal_yields(void)

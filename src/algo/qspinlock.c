@@ -25,10 +25,14 @@ void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
 	struct pvlock_slot *self = pvlock__slot_self();
 	uint64_t steal = steal_begin(self);
 
-	if (mode == PVLOCK_MODE_PV)
+	if (mode == PVLOCK_MODE_PV) {
+		if (one_cpu())
+			ev_inc(self, pv_one_cpu);
 		qspin_slowpath_pv(lock, val, self);
-	else
+	}
+	else {
 		qspin_slowpath_native(lock, val, self);
+	}
 	steal_end(self, steal);
 }
 

@@ -171,7 +171,7 @@ static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 {
 	unsigned yields = steal_yields();
 
-	for (unsigned tries = steal_spin();; tries--) {
+	for (unsigned tries = pv_steal_budget();; tries--) {
 		/* A hint; the byte CAS decides (acquire: pairs with the
 		 * release of the unlock that freed the byte). */
 		uint32_t val = load_relaxed(&lock->val);
@@ -189,7 +189,7 @@ static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 				return false;
 			ev_inc(self, pv_steal_yield);
 			pvlock__pv_yield();
-			tries = steal_spin() + 1;
+			tries = pv_steal_budget() + 1;
 		}
 		cpu_relax();
 	}
@@ -253,7 +253,7 @@ static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_s
 	for (;;) {
 		bool early = false, seen = false;
 
-		for (unsigned loop = spin_threshold(); loop; loop--) {
+		for (unsigned loop = pv_spin_budget(); loop; loop--) {
 			/* Relaxed: the caller re-reads it with acquire. */
 			if (load_relaxed(&node->locked))
 				return;
@@ -382,7 +382,7 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 		store_relaxed(&node->state, PV_RUNNING);
 		set_pending(lock);
 		bool seen = false;
-		for (unsigned loop = spin_threshold(); loop; loop--) {
+		for (unsigned loop = pv_spin_budget(); loop; loop--) {
 			if (pv_trylock_clear_pending(lock))
 				goto gotlock;
 			if (pv_holder_stopped(holder, loop, self, &seen))
@@ -595,7 +595,7 @@ no_node:
 	 * (or nested deeper than 4) slow the lock down gently, not to a halt. */
 	ev_inc(self, lock_no_node);
 	for (unsigned loop = 0; !qspin_trylock(lock, self, pv); loop++) {
-		if (pv && loop >= spin_threshold()) {
+		if (pv && loop >= pv_spin_budget()) {
 			ev_inc(self, pv_no_node_yield);
 			pvlock__pv_yield();
 			loop = 0;

@@ -342,7 +342,7 @@ static uint16_t lock_skipping(pvlock_ticket_t *lock, uint16_t ticket, struct tic
 	uint16_t head;
 
 	for (;;) {
-		for (unsigned n = spin_threshold(); n; n--) {
+		for (unsigned n = pv_spin_budget(); n; n--) {
 			/* Acquire: pairs with the release of the unlock's
 			 * fetch_add or the skipper's head CAS that made head our ticket. */
 			head = load_acquire(&lock->head);
@@ -422,6 +422,8 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 		pvlock__fatal_word("pvlock_ticket_lock", lock, load_relaxed(&lock->val),
 				   "the lock's tail is odd, which no ticket lock's tail can be "
 				   "(tickets start at 0 and advance by 2)", true);
+	if (pv && one_cpu())
+		ev_inc(self, pv_one_cpu);
 	/* Our ticket is 2 below head: see ticket_full.  A look: relaxed. */
 	head = load_relaxed(&lock->head);
 	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
@@ -432,7 +434,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	}
 	bool no_record = false;
 	for (;;) {
-		for (unsigned n = spin_threshold(); n; n--) {
+		for (unsigned n = pv ? pv_spin_budget() : spin_threshold(); n; n--) {
 			/* 16-bit load, acquire: pairs with the release of the
 			 * unlock that made head our ticket. */
 			head = load_acquire(&lock->head);

@@ -9,4 +9,9 @@ int pvlock__parse_decimal(const char *text, unsigned min, unsigned max, unsigned
 /* Slots handed out now (bits set, retired ones included). */
 unsigned pvlock__slots_in_use(void);
 
+/* Look at the affinity mask again and set pvlock__one_cpu (cpus.c). */
+void pvlock__cpus_look(void);
+/* A pv wait begins: every so many, look again. */
+void pvlock__cpus_wait_tick(void);
+
 #endif /* PVLOCK_RUNTIME_INTERNAL_H */

@@ -14,6 +14,7 @@
 #include "algo/hooks.h"
 #include "backend/backend.h"
 #include "runtime/fault_internal.h"
+#include "runtime/internal.h"
 #include "runtime/pv_latency.h"
 
 static const struct pvlock_backend *backend = &pvlock__futex_backend;
@@ -50,6 +51,7 @@ static uint64_t now_ns(void)
 void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val)
 {
 	pv_latency_wait_begin(self);
+	pvlock__cpus_wait_tick();
 	if (fault_spurious_wakeup())
 		return;
 	pvlock__backend_current()->wait(self, ptr, val);

@@ -87,8 +87,8 @@ static void table_fastpath(FILE *f, const struct study *s)
 	for (unsigned i = 0; i < s->ncells; i++)
 		if (s->cells[i].kind == STUDY_FASTPATH && s->cells[i].runs > reps)
 			reps = s->cells[i].runs;
-	fprintf(f, "== fast path: uncontended lock+unlock, 1 thread; median of %u runs, "
-		"each the fastest of 20 chunks ==\n", reps);
+	fprintf(f, "== fast path: uncontended lock+unlock, one thread locking and a second "
+		"thread alive; median of %u runs, each the fastest of 20 chunks ==\n", reps);
 	fprintf(f, "%-15s %8s  %-19s %12s  %s\n", "lock", "ns/op", "[min .. max]",
 		"instructions", "runs");
 	for (unsigned i = 0; i < s->ncells; i++) {
