@@ -138,8 +138,8 @@ static unsigned slot_limit(void)
 static unsigned reclaim(void)
 {
 	unsigned freed = 0, hw = __atomic_load_n(&high_water, __ATOMIC_ACQUIRE);
-	/* Relaxed: our own slot index, written by this thread (or a signal
-	 * handler of it, which restores nothing: it only sets it once). */
+	/* Relaxed: this thread's own variable (a signal handler of ours may
+	 * set it, once, before we resume).  Never free our own slot. */
 	uint32_t mine = __atomic_load_n(&self_plus1, __ATOMIC_RELAXED);
 	uint32_t pid = my_pid();
 
