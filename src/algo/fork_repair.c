@@ -26,7 +26,10 @@
  * that interrupted one of its waits is not supported: pvlock(3)), so its
  * own marks are never among those removed.  The holder of a lock is not
  * known from the word: a lock held by another thread of the parent stays
- * held in the child, as a glibc mutex does.  Each repair reads the word
+ * held in the child, as a glibc mutex does.  A lock in memory the child
+ * shares with the parent (MAP_SHARED) is the parent's too, and a repair
+ * would change it under the parent's threads: pvlock's locks are not
+ * shared between processes (pvlock(3), LIMITS).  Each repair reads the word
  * and writes what it must be, so repairing one lock for each of several
  * records gives the same result in any order.
  */
@@ -36,13 +39,22 @@
 #include "algo/atomic.h"
 #include "algo/fork_wait.h"
 
+/* Write a repaired word only if it changed: a lock word that needs no
+ * repair is left untouched (not even rewritten with the same value). */
+static void store_if_changed(uint32_t *word, uint32_t old, uint32_t val)
+{
+	if (val != old)
+		store_relaxed(word, val);
+}
+
 static void repair_queued(pvlock_t *lock)
 {
-	uint32_t locked = load_relaxed(&lock->val) & PVLOCK__Q_LOCKED_MASK;
+	uint32_t val = load_relaxed(&lock->val);
+	uint32_t locked = val & PVLOCK__Q_LOCKED_MASK;
 
 	if (locked == PVLOCK__Q_SLOW_VAL)
 		locked = PVLOCK__Q_LOCKED_VAL;
-	store_relaxed(&lock->val, locked);
+	store_if_changed(&lock->val, val, locked);
 }
 
 /* `ticket`: the dead waiter's ticket, as its record says. */
@@ -54,7 +66,7 @@ static void repair_ticket(pvlock_ticket_t *lock, uint16_t ticket)
 
 	if (tail != head)	/* a turn is held: by a thread, or given to `ticket` */
 		tail = ticket == head ? head : (uint16_t)(head + PVLOCK__TICKET_INC);
-	store_relaxed(&lock->val, ((uint32_t)tail << 16) | head);
+	store_if_changed(&lock->val, val, ((uint32_t)tail << 16) | head);
 }
 
 void pvlock__fork_repair_waits(const struct pvlock_slot *keep)
