@@ -8,7 +8,8 @@
  * without the repair, the child's queued lock still names the dead waiters
  * (native: pending and tail set, so its next lock spins for ever; pv: the
  * locked byte says a head sleeps, and the unlock stops the program), and its
- * ticket lock hands the turn to a dead ticket.  Each kind, each mode.
+ * ticket lock hands the turn to a dead ticket.  Each kind, each mode; and a
+ * ticket turn already handed to a waiter that has not taken it.
  *
  * _Fork: a child made without fork handlers keeps its first thread's slot
  * under the parent's thread id; the threads it starts must not be given
@@ -104,6 +105,52 @@ static void repair_queued(void) { kind = QUEUED; repair_case(); }
 static void repair_ticket(void) { kind = TICKET; repair_case(); }
 static void repair_tas(void) { kind = TAS; repair_case(); }
 
+/*
+ * A ticket lock's turn handed to a waiter that has not taken it: the main
+ * thread unlocks while the waiter sleeps and its kick is held back, so head
+ * is the waiter's ticket at the fork.  Nobody holds the lock in the child,
+ * so the repair frees it (a repair that kept the turn held would make the
+ * child's lock wait for the dead waiter's unlock).  pv only: a native
+ * waiter spins, and takes its turn at once.
+ */
+static void *ticket_sleeper(void *arg)
+{
+	(void)arg;
+	pvlock_ticket_lock(&lock.t);
+	pvlock_ticket_unlock(&lock.t);
+	return NULL;
+}
+
+static void ticket_turn_case(void)
+{
+	rec_install();
+	CHECK(pvlock_set_spin_threshold(64) == 0);
+	pvlock_ticket_lock(&lock.t);
+	test_thread w = test_start(ticket_sleeper, NULL);
+	WAIT_UNTIL(rec_waits() >= 1, TEST_PATIENCE_S);	/* asleep on its record */
+	rec_hold_kicks(true);
+	pvlock_ticket_unlock(&lock.t);			/* head: its ticket */
+	CHECK_EQ(rec_kicks_held(), 1);
+
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(TEST_PATIENCE_S / 2 * test_time_scale());
+		pvlock_ticket_lock(&lock.t);
+		pvlock_ticket_unlock(&lock.t);
+		_exit(pvlock__ticket_word_free(lock.t.val) ? 0 : 10);
+	}
+	rec_hold_kicks(false);
+	test_join(w);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+		FAIL("the child hung: the turn of the dead waiter stayed held");
+	if (WIFSIGNALED(status))
+		FAIL("the child died of signal %d", WTERMSIG(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 /* ---- _Fork ---------------------------------------------------------------- */
 
 #define CHILD_THREADS_MAX 64
@@ -168,6 +215,8 @@ int main(void)
 	test_run_both("fork while two threads wait: ticket lock repaired in the child",
 		      repair_ticket);
 	test_run_both("fork while two threads wait: tas lock usable in the child", repair_tas);
+	test_run("fork with a ticket turn handed to a sleeping waiter: free in the child",
+		 PVLOCK_MODE_PV, ticket_turn_case);
 	if (UNDER_TSAN)	/* TSan stops a child that starts threads after a multi-threaded fork */
 		printf("SKIP: _Fork: the child's threads never share its first thread's slot: "
 		       "ThreadSanitizer does not support threads after a multi-threaded fork\n");

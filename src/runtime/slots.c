@@ -141,10 +141,10 @@ static unsigned reclaim(void)
 	/* Relaxed: this thread's own variable (a signal handler of ours may
 	 * set it, once, before we resume).  Never free our own slot. */
 	uint32_t mine = __atomic_load_n(&self_plus1, __ATOMIC_RELAXED);
-	uint32_t pid = my_pid();
 
 	if (__atomic_exchange_n(&reclaiming, 1, __ATOMIC_ACQUIRE))
 		return 0;
+	uint32_t pid = my_pid();
 	for (unsigned s = 0; s < hw; s++) {
 		if (s + 1 == mine ||
 		    !(__atomic_load_n(&slot_used[s / 64], __ATOMIC_RELAXED) & (1ull << (s % 64))))
