@@ -42,9 +42,9 @@ PVLOCK__STATIC_ASSERT(sizeof(pvlock_t) == 4, "pvlock_t must be exactly 4 bytes")
 
 /*
  * (Re)initialise a lock at run time: for memory that is not statically
- * initialised, and in a fork child for a lock that other threads of the
- * parent held or waited on (see pvlock(3), "fork").  Nobody may use the lock
- * meanwhile.
+ * initialised, and in a fork child for a lock that another thread of the
+ * parent held (or, after _Fork, waited on: see pvlock(3), "fork").  Nobody
+ * may use the lock meanwhile.
  */
 static inline void pvlock_init(pvlock_t *lock)
 {

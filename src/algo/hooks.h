@@ -87,6 +87,9 @@ void pvlock__pv_yield(void);
 /* fork child: forget the waits and hash entries of every slot but `keep`. */
 void pvlock__ticket_forget_others(const struct pvlock_slot *keep);
 void pvlock__pv_hash_forget_others(const struct pvlock_slot *keep);
+/* fork child: take every slot but `keep` out of the lock words its records
+ * name, and drop the records (src/algo/fork_repair.c). */
+void pvlock__fork_repair_waits(const struct pvlock_slot *keep);
 
 /* Counters of slot-less threads (no slot free) land here. */
 extern uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];

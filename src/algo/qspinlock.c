@@ -6,6 +6,7 @@
  * chosen before the first slow path ran and is frozen from then on.
  */
 #include "algo/qspinlock_slowpath.h"
+#include "algo/fork_wait.h"
 
 static __attribute__((noinline)) void qspin_slowpath_native(pvlock_t *lock, uint32_t val,
 							     struct pvlock_slot *self)
@@ -24,15 +25,18 @@ void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
 	enum pvlock_mode mode = pvlock__mode_freeze();
 	struct pvlock_slot *self = pvlock__slot_self();
 	uint64_t steal = steal_begin(self);
+	/* Before the slow path marks the word (pending, tail, SLOW): a fork
+	 * child takes a thread that is not there out of it again. */
+	int level = fork_wait_push(self, lock, FORK_WAIT_QUEUED, 0);
 
 	if (mode == PVLOCK_MODE_PV) {
 		if (one_cpu())
 			ev_inc(self, pv_one_cpu);
 		qspin_slowpath_pv(lock, val, self);
-	}
-	else {
+	} else {
 		qspin_slowpath_native(lock, val, self);
 	}
+	fork_wait_pop(self, level);
 	steal_end(self, steal);
 }
 

@@ -48,6 +48,19 @@ struct ticket_wait {
 	uint32_t claim;		/* skip use: generation, state, want (ticket.c) */
 };
 
+/*
+ * What a thread in a lock's slow path waits on, one record per nesting
+ * level, for a fork child: the child's fork handler repairs the words of the
+ * locks that the parent's other threads waited on (src/algo/fork_repair.c).
+ * `lock` is the lock's address with its kind in the low two bits (every lock
+ * word is 4-byte aligned); 0: no wait at this level.
+ */
+enum { FORK_WAIT_QUEUED = 1, FORK_WAIT_TICKET = 2, FORK_WAIT_KIND_MASK = 3 };
+struct fork_wait {
+	uintptr_t lock;		/* lock address | FORK_WAIT_*; 0: none */
+	uint16_t ticket;	/* ticket lock: the waiter's ticket */
+};
+
 enum pvlock_event {
 #define PVLOCK__EV_ENUM(name, desc) PVLOCK_EV_##name,
 	PVLOCK_STATS_EVENTS(PVLOCK__EV_ENUM)
@@ -59,8 +72,11 @@ struct pvlock_slot {
 	struct qnode qnodes[PVLOCK_MAX_NODES];		/* read by neighbours */
 	struct ticket_wait twait[PVLOCK_MAX_NODES];	/* scanned by unlockers */
 	int ticket_depth;				/* nesting depth of twait */
+	struct fork_wait fwait[PVLOCK_MAX_NODES];	/* read by a fork child */
+	int fwait_depth;				/* nesting depth of fwait */
 	uint32_t index;
 	uint32_t tid;		/* its thread's kernel thread id; 0: free (src/runtime/slots.c) */
+	uint32_t pid;		/* the process in which tid took it (src/runtime/slots.c) */
 	/* The backend's line: written by kickers. */
 	uint32_t token __attribute__((aligned(64)));	/* bumped by every kick */
 	uint32_t sleepers;				/* futex sleeps in progress */

@@ -26,6 +26,7 @@
 #include <pvlock/ticket.h>
 
 #include "algo/atomic.h"
+#include "algo/fork_wait.h"
 #include "algo/hooks.h"
 
 #define TICKET_INC	PVLOCK__TICKET_INC
@@ -336,7 +337,7 @@ static bool skip_ahead(pvlock_ticket_t *lock, uint16_t prev)
  * Returns the head we acquired with.
  */
 static uint16_t lock_skipping(pvlock_ticket_t *lock, uint16_t ticket, struct ticket_wait *w,
-			      struct pvlock_slot *self)
+			      struct pvlock_slot *self, int fork_level)
 {
 	uint32_t claim = record_publish(w, lock, ticket, CLAIM_WAITING, self);
 	uint16_t head;
@@ -375,6 +376,7 @@ retake:
 		 * fast path does (acquire, like it), and wait firm. */
 		ticket = (uint16_t)(__atomic_fetch_add(&lock->val, TICKET_INC << 16,
 						       __ATOMIC_ACQUIRE) >> 16);
+		fork_wait_ticket(self, fork_level, ticket);
 		claim = record_publish(w, lock, ticket, CLAIM_FIRM, self);
 	}
 got:
@@ -415,6 +417,9 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	uint64_t steal = steal_begin(self);
 	uint16_t head = 0;
 	struct ticket_wait *w;
+	/* Our ticket is in the word already: record it as early as we can
+	 * (algo/fork_wait.h), for a fork child to drop it again. */
+	int fork_level = fork_wait_push(self, lock, FORK_WAIT_TICKET, ticket);
 
 	ev_inc(self, ticket_slowpath);
 	/* Tails start at 0 and advance by 2: an odd ticket is never served. */
@@ -429,7 +434,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
 		ticket_full(lock);
 	if (pv && preempt_use(PVLOCK_USE_SKIP) && (w = record_take(self))) {
-		head = lock_skipping(lock, ticket, w, self);
+		head = lock_skipping(lock, ticket, w, self, fork_level);
 		goto got;
 	}
 	bool no_record = false;
@@ -453,6 +458,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 got:
 	if (pv && (head & TICKET_FLAG))
 		ticket_clear_slowpath_flag(lock, head);
+	fork_wait_pop(self, fork_level);
 	steal_end(self, steal);
 }
 

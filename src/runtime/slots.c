@@ -17,6 +17,14 @@
  * cancellation, pthread_exit or longjmp out of a waiting signal handler) is
  * retired instead: never handed out again, and counted as slot_retired.
  *
+ * A slot also records the process its thread took it in.  A child made
+ * without fork handlers (_Fork, a raw clone) keeps its forking thread's slot
+ * under the parent's thread id, which names no thread of the child; so a
+ * reclaim pass leaves alone every slot taken in another process (it may be
+ * the child's first thread's), and never the caller's own.  Such a child
+ * keeps the slots of the parent's other threads too: they are never handed
+ * out again.  After fork the fork handler retags and frees them instead.
+ *
  * Allocation is a lock-free scan of a bitmap and may run inside a signal
  * handler: a handler that interrupts our own allocation allocates for itself,
  * and the outer allocation then notices and gives its slot back.
@@ -76,13 +84,19 @@ static uint32_t my_tid(void)
 	return (uint32_t)quiet_syscall3(SYS_gettid, 0, 0, 0, &err);
 }
 
-/* Does that thread of this process still exist?  Any doubt says yes. */
-static bool thread_exists(int32_t tid)
+static uint32_t my_pid(void)
 {
 	int err;
-	long pid = quiet_syscall3(SYS_getpid, 0, 0, 0, &err);
 
-	return quiet_syscall3(SYS_tgkill, pid, tid, 0, &err) == 0 || err != ESRCH;
+	return (uint32_t)quiet_syscall3(SYS_getpid, 0, 0, 0, &err);
+}
+
+/* Does that thread of this process (pid) still exist?  Any doubt says yes. */
+static bool thread_exists(uint32_t pid, int32_t tid)
+{
+	int err;
+
+	return quiet_syscall3(SYS_tgkill, (long)pid, tid, 0, &err) == 0 || err != ESRCH;
 }
 
 static uint64_t now_ns(void)
@@ -124,14 +138,23 @@ static unsigned slot_limit(void)
 static unsigned reclaim(void)
 {
 	unsigned freed = 0, hw = __atomic_load_n(&high_water, __ATOMIC_ACQUIRE);
+	/* Relaxed: this thread's own variable (a signal handler of ours may
+	 * set it, once, before we resume).  Never free our own slot. */
+	uint32_t mine = __atomic_load_n(&self_plus1, __ATOMIC_RELAXED);
 
 	if (__atomic_exchange_n(&reclaiming, 1, __ATOMIC_ACQUIRE))
 		return 0;
+	uint32_t pid = my_pid();
 	for (unsigned s = 0; s < hw; s++) {
-		if (!(__atomic_load_n(&slot_used[s / 64], __ATOMIC_RELAXED) & (1ull << (s % 64))))
+		if (s + 1 == mine ||
+		    !(__atomic_load_n(&slot_used[s / 64], __ATOMIC_RELAXED) & (1ull << (s % 64))))
 			continue;
 		uint32_t tid = __atomic_load_n(&slot_tid(s), __ATOMIC_ACQUIRE);
-		if (tid == 0 || tid == TID_RETIRED || thread_exists((int32_t)tid))
+		/* Relaxed: written before the tid's release store (slot_self),
+		 * which the acquire load above read. */
+		uint32_t owner_pid = __atomic_load_n(&pvlock__slots[s].pid, __ATOMIC_RELAXED);
+		if (tid == 0 || tid == TID_RETIRED || owner_pid != pid ||
+		    thread_exists(pid, (int32_t)tid))
 			continue;
 		/* Its thread is gone: nothing it did can still be in flight. */
 		if (slot_busy(&pvlock__slots[s])) {
@@ -237,6 +260,9 @@ struct pvlock_slot *pvlock__slot_self(void)
 	 * access carries) still read plainly. */
 	if (__atomic_load_n(&slot->index, __ATOMIC_RELAXED) != (uint32_t)index)
 		__atomic_store_n(&slot->index, (uint32_t)index, __ATOMIC_RELAXED);
+	/* Relaxed: released by the tid store below, which a reclaim pass
+	 * reads with acquire before it reads the pid. */
+	__atomic_store_n(&slot->pid, my_pid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&slot_tid(index), my_tid(), __ATOMIC_RELEASE);
 	__atomic_fetch_add(&taken_since_reclaim, 1, __ATOMIC_RELAXED);
 	raise_high_water((unsigned)index + 1);
@@ -303,10 +329,13 @@ void pvlock__pv_yield(void)
 
 /*
  * fork: the child has one thread, the one that forked.  Every other slot's
- * thread does not exist there, so free those slots, with their queue nodes,
- * wait records and hash entries (a lock that one of them waited on is then
- * reinitialised by the program: pvlock_init()).  The forking thread keeps
- * its slot under its new thread id.
+ * thread does not exist there, so take those threads out of the lock words
+ * they waited on (pvlock__fork_repair_waits), and free their slots, with
+ * their queue nodes, wait records and hash entries.  The forking thread
+ * keeps its slot under its new thread id and process.  This runs as a
+ * pthread_atfork child handler registered at load, so before the program's
+ * own child handlers (which run in registration order) and with no other
+ * thread: plain relaxed accesses.
  */
 static void slots_after_fork(void)
 {
@@ -325,8 +354,11 @@ static void slots_after_fork(void)
 		slot_tid(s) = 0;
 		slot_free(s);
 	}
-	if (self)
+	if (self) {
+		self->pid = my_pid();
 		slot_tid(self->index) = my_tid();
+	}
+	pvlock__fork_repair_waits(self);
 	pvlock__ticket_forget_others(self);
 	pvlock__pv_hash_forget_others(self);
 	reclaiming = 0;
