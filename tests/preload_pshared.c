@@ -16,9 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
-#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +29,7 @@
 #include <unistd.h>
 
 #include "lib/check.h"
+#include "lib/preload.h"
 
 /* More shared mappings than the preload's cache holds (SPIN_RANGES, 32, in
  * src/preload/spin.c), so that lookups miss and evict. */
@@ -453,39 +452,6 @@ static void case_private_is_pvlock(void)
 }
 
 /* ---- main ------------------------------------------------------------------------ */
-static const char *find_preload(void)
-{
-	static char path[PATH_MAX];
-	char self[PATH_MAX];
-	const char *env = getenv("PVLOCK_PRELOAD_LIB");
-
-	if (env)
-		return env;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = 0;
-	const char *dir = dirname(self);
-	const char *up[] = { "/../lib/", "/../../lib/" };	/* build/tests/, build/check-SAN/tests/ */
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof path, "%s%slibpvlock-preload.so", dir, up[i]);
-		if (access(path, R_OK) == 0)
-			return path;
-	}
-	return NULL;
-}
-
-/* A sanitizer runtime loaded as a shared library must come first in LD_PRELOAD. */
-static int find_sanitizer(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	if (strstr(info->dlpi_name, "libasan")) {
-		snprintf(data, PATH_MAX, "%s", info->dlpi_name);
-		return 1;
-	}
-	return 0;
-}
-
 static void run_cases(int preloaded)
 {
 	static const struct { const char *name; test_fn fn; int preload_only; } cases[] = {
@@ -532,42 +498,11 @@ int main(int argc, char **argv)
 		       "program itself; a preload cannot take its place\n");
 		return 0;
 	}
-	const char *lib = find_preload();
-	if (!lib) {
-		printf("FAIL: preload pshared: libpvlock-preload.so not found (make builds it)\n");
-		return 1;
-	}
-	char san[PATH_MAX] = "", preload[2 * PATH_MAX + 2];
-	dl_iterate_phdr(find_sanitizer, san);
-	snprintf(preload, sizeof preload, "%s%s%s", san, *san ? ":" : "", lib);
-	setenv("PVLOCK_PSHARED_SAN", san, 1);
-	unsetenv("PVLOCK_PRELOAD_REPORT");
-
+	setenv("PVLOCK_PSHARED_SAN", test_sanitizer_lib(), 1);
 	run_name = "glibc [reference]";
 	glibc_words();
 	run_cases(0);
 	int failed = test_finish();
-	static const char *const kinds[] = { "queued", "ticket", "tas" };
-	static const char *const modes[] = { "native", "pv" };
-	for (int k = 0; k < 3; k++) {
-		for (int m = 0; m < 2; m++) {
-			char name[64];
-			snprintf(name, sizeof name, "preload [%s, %s]", kinds[k], modes[m]);
-			fflush(stdout);
-			pid_t pid = fork();
-			if (pid == 0) {
-				setenv("LD_PRELOAD", preload, 1);
-				setenv("PVLOCK_PRELOAD_LOCK", kinds[k], 1);
-				setenv("PVLOCK_MODE", modes[m], 1);
-				setenv("PVLOCK_PSHARED_RUN", name, 1);
-				execv("/proc/self/exe", argv);
-				printf("FAIL: %s: exec: %s\n", name, strerror(errno));
-				_exit(1);
-			}
-			int status;
-			waitpid(pid, &status, 0);
-			failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-		}
-	}
+	failed |= test_preload_each(argv, "PVLOCK_PSHARED_RUN");
 	return failed;
 }

@@ -175,6 +175,11 @@ int preload_mutex_unlock(pthread_mutex_t *m);
 /* cond.c's state for a forked child (its bridge mutex). */
 void preload_cond_atfork_child(void);
 
+/* ---- spinlocks: the cache of shared memory (spin.c) ---------------------- */
+/* Forget what the cache says about [lo, hi) (only its shared ranges, if
+ * only_shared): called by maps.c after a mapping change there. */
+void spin_ranges_drop(uintptr_t lo, uintptr_t hi, int only_shared);
+
 /* ---- time ---------------------------------------------------------------- */
 /* The clocks glibc accepts for timed waits. */
 static inline int clock_ok(clockid_t c)

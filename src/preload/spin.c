@@ -17,8 +17,8 @@
  * mappings and unmapped gaps alike), so a process without shared mappings
  * needs one entry.  The cache stays right because every way a program makes
  * a shared mapping appear - mmap, mremap, shmat - goes through this
- * library's interposers below, which drop the entries the change touches
- * (docs/preload.md, "Spinlocks").
+ * library's interposers (maps.c), which drop the entries the change touches
+ * (docs/preload.md, "Which spinlocks pvlock takes").
  *
  * Nothing here takes a lock or allocates: first contact may run in many
  * threads at once and inside a signal handler that interrupted another
@@ -30,10 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +46,10 @@ static struct spin_range ranges[SPIN_RANGES];
 static unsigned ranges_used;	/* entries [0, used) may be in use */
 static unsigned ranges_next;	/* the next victim when none is empty */
 static unsigned long maps_gen;	/* bumped after every interposed mapping change */
+
+/* Nonzero while the process is known to have no shared mapping at all (no
+ * 's' in /proc/self/maps): every spinlock is private, one load says so. */
+static int shared_none;
 
 enum { MAPS_UNKNOWN, MAPS_READABLE, MAPS_UNREADABLE };
 static int maps_state;
@@ -117,13 +118,15 @@ static void range_write(struct spin_range *r, unsigned long seq, uintptr_t start
  * being written now belongs to a first contact that checks maps_gen after
  * publishing it (range_put), so it is skipped here.
  */
-static void ranges_drop(uintptr_t lo, uintptr_t hi, int only_shared)
+void spin_ranges_drop(uintptr_t lo, uintptr_t hi, int only_shared)
 {
 	/* Seq_cst: the generation bump and the fence pair with the fence and
 	 * the generation load in range_put (store-then-load on both sides:
 	 * either this scan sees that entry, or range_put sees the bump). */
 	__atomic_fetch_add(&maps_gen, 1, __ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!only_shared)	/* relaxed: ordered as the entries, see range_put */
+		__atomic_store_n(&shared_none, 0, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < SPIN_RANGES; i++) {
 		struct spin_range *r = &ranges[i];
 		/* Acquire: pairs with the release in range_write, as a reader. */
@@ -144,6 +147,19 @@ static void ranges_drop(uintptr_t lo, uintptr_t hi, int only_shared)
 			/* Lost to another writer: look at what it left. */
 		}
 	}
+}
+
+/* Say "no shared mapping" unless a mapping changed since gen0 was read. */
+static void shared_none_put(unsigned long gen0)
+{
+	/* Relaxed store, seq_cst fence, then the generation: as range_put,
+	 * against spin_ranges_drop, which bumps the generation before it clears
+	 * shared_none: either it clears after this store, or this sees its
+	 * bump and clears. */
+	__atomic_store_n(&shared_none, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&maps_gen, __ATOMIC_RELAXED) != gen0)
+		__atomic_store_n(&shared_none, 0, __ATOMIC_RELAXED);
 }
 
 /* Publish [start, end) unless a mapping changed since gen0 was read. */
@@ -175,7 +191,7 @@ static void range_put(uintptr_t start, uintptr_t end, int shared, unsigned long 
 	while (used < i && !__atomic_compare_exchange_n(&ranges_used, &used, i, true,
 							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
-	/* Seq_cst fence, then the generation: pairs with ranges_drop. */
+	/* Seq_cst fence, then the generation: pairs with spin_ranges_drop. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&maps_gen, __ATOMIC_RELAXED) != gen0) {
 		seq += 2;	/* what range_write left; if it moved, someone else owns it */
@@ -280,7 +296,7 @@ static void say(const char *text)
 
 	while (text[n])
 		n++;
-	(void)!write(STDERR_FILENO, text, n);
+	syscall(SYS_write, STDERR_FILENO, text, n);	/* not a cancellation point */
 }
 
 static __attribute__((noinline)) int spin_shared_slow(uintptr_t a)
@@ -289,7 +305,7 @@ static __attribute__((noinline)) int spin_shared_slow(uintptr_t a)
 	/* Seq_cst: read before /proc, so a change made after this is seen
 	 * again in range_put (see there). */
 	unsigned long gen0 = __atomic_load_n(&maps_gen, __ATOMIC_SEQ_CST);
-	struct maps_walk w = { .a = a, .hi = UINTPTR_MAX };
+	struct maps_walk w;
 
 	/* Relaxed: maps_state is a value, not a publication. */
 	if (__atomic_load_n(&maps_state, __ATOMIC_RELAXED) == MAPS_UNREADABLE)
@@ -322,6 +338,8 @@ static __attribute__((noinline)) int spin_shared_slow(uintptr_t a)
 		abort();
 	}
 	range_put(w.lo & ~(uintptr_t)1, w.hi, w.shared, gen0);
+	if (w.lo == 0 && w.hi == UINTPTR_MAX)
+		shared_none_put(gen0);
 	errno = saved;
 	return w.shared;
 }
@@ -331,6 +349,12 @@ static inline int spin_is_shared(pthread_spinlock_t *l)
 {
 	int shared;
 
+	/* Relaxed: a shared mapping made by another thread reaches this one
+	 * with the lock in it, through whatever published the lock, which
+	 * then orders the clearing store in spin_ranges_drop too (on aarch64 as
+	 * anywhere: coherence after that synchronisation). */
+	if (pvlock__likely(__atomic_load_n(&shared_none, __ATOMIC_RELAXED)))
+		return 0;
 	if (pvlock__likely(range_find((uintptr_t)l, &shared)))
 		return shared;
 	return spin_shared_slow((uintptr_t)l);
@@ -393,84 +417,4 @@ PRELOAD_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 		return preload_real()->spin_unlock(l);
 	word_unlock((uint32_t *)l);
 	return 0;
-}
-
-/* ---- mapping changes ----------------------------------------------------------
- * The real calls are made as system calls: a malloc that maps through these
- * symbols must not find dlsym (which may allocate) on its way.  A change
- * that may bring shared memory to an address drops every entry it touches;
- * one that brings private memory, or none, drops the shared entries it
- * touches (cached private ranges already cover unmapped gaps).
- */
-static uintptr_t span_end(const void *addr, size_t len)
-{
-	uintptr_t a = (uintptr_t)addr, e = a + len;
-
-	if (e < a || e > UINTPTR_MAX - 0xffff)
-		return UINTPTR_MAX;
-	return (e + 0xffff) & ~(uintptr_t)0xffff;	/* whole pages, of any size */
-}
-
-static void *mapped(void *addr, size_t len, int flags, void *p)
-{
-	if (p != MAP_FAILED)
-		ranges_drop((uintptr_t)p, span_end(p, len), (flags & MAP_TYPE) == MAP_PRIVATE);
-	else if (flags & MAP_FIXED)	/* a failed MAP_FIXED may have unmapped */
-		ranges_drop((uintptr_t)addr, span_end(addr, len), 1);
-	return p;
-}
-
-PRELOAD_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	return mapped(addr, len, flags, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
-}
-
-PRELOAD_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
-{
-	return mapped(addr, len, flags, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
-}
-
-PRELOAD_EXPORT int munmap(void *addr, size_t len)
-{
-	int ret = (int)syscall(SYS_munmap, addr, len);
-
-	ranges_drop((uintptr_t)addr, span_end(addr, len), 1);
-	return ret;
-}
-
-PRELOAD_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
-{
-	void *want = NULL;
-
-	if (flags & MREMAP_FIXED) {
-		va_list ap;
-		va_start(ap, flags);
-		want = va_arg(ap, void *);
-		va_end(ap);
-	}
-	void *p = (void *)syscall(SYS_mremap, old, old_len, new_len, flags, want);
-
-	ranges_drop((uintptr_t)old, span_end(old, old_len), 0);
-	if (p != MAP_FAILED)
-		ranges_drop((uintptr_t)p, span_end(p, new_len), 0);
-	else if (flags & MREMAP_FIXED)
-		ranges_drop((uintptr_t)want, span_end(want, new_len), 0);
-	return p;
-}
-
-/* SysV shm: the segment's size is not at hand, and these are rare. */
-PRELOAD_EXPORT void *shmat(int id, const void *addr, int flags)
-{
-	void *p = (void *)syscall(SYS_shmat, id, addr, flags);
-
-	ranges_drop(0, UINTPTR_MAX, 0);
-	return p;
-}
-
-PRELOAD_EXPORT int shmdt(const void *addr)
-{
-	int ret = (int)syscall(SYS_shmdt, addr);
-
-	ranges_drop(0, UINTPTR_MAX, 1);
-	return ret;
 }
