@@ -127,19 +127,28 @@ void spin_ranges_drop(uintptr_t lo, uintptr_t hi, int only_shared)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!only_shared)	/* relaxed: ordered as the entries, see range_put */
 		__atomic_store_n(&shared_none, 0, __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < SPIN_RANGES; i++) {
+	/* Relaxed: an entry published past this count is one whose writer's
+	 * generation check, after its count bump, comes after this scan's
+	 * fence, so it sees the bump above and drops the entry itself. */
+	unsigned n = __atomic_load_n(&ranges_used, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < n; i++) {
 		struct spin_range *r = &ranges[i];
-		/* Acquire: pairs with the release in range_write, as a reader. */
-		unsigned long seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
 		for (;;) {
-			/* Relaxed: the claim below rechecks the count. */
+			/* A seqlock read, as range_find's (acquire load, then
+			 * the acquire fence before the recheck). */
+			unsigned long seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
 			uintptr_t start = __atomic_load_n(&r->start, __ATOMIC_RELAXED);
 			uintptr_t end = __atomic_load_n(&r->end, __ATOMIC_RELAXED);
 			uintptr_t base = start & ~(uintptr_t)1;
 
-			if ((seq & 1) || base == end || base >= hi || end <= lo ||
-			    (only_shared && !(start & 1)))
-				break;
+			if (seq & 1)
+				break;	/* its writer checks the generation */
+			if (base == end || base >= hi || end <= lo || (only_shared && !(start & 1))) {
+				__atomic_thread_fence(__ATOMIC_ACQUIRE);
+				if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == seq)
+					break;	/* a consistent look: nothing to drop */
+				continue;
+			}
 			if (range_claim(r, &seq)) {
 				range_write(r, seq, 0, 0);
 				break;
