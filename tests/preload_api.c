@@ -359,7 +359,8 @@ static void case_spinlock_shared(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK_EQ(s->n, 20 * ROUNDS);
 	CHECK_EQ(pthread_spin_destroy(&s->lock), 0);
-	/* The same memory, now private: pvlock's again. */
+	/* Initialised PRIVATE, in the same shared memory: still glibc's, and
+	 * still a working lock (tests/preload_pshared.c checks whose it is). */
 	CHECK_EQ(pthread_spin_init(&s->lock, PTHREAD_PROCESS_PRIVATE), 0);
 	CHECK_EQ(pthread_spin_lock(&s->lock), 0);
 	CHECK_EQ(pthread_spin_trylock(&s->lock), EBUSY);

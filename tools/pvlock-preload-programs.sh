@@ -15,7 +15,9 @@
 #   tools/pvlock-preload-programs.sh fastpath
 #       instructions per uncontended lock+unlock and per signal without a
 #       waiter, glibc against each pvlock kind (callgrind: repeatable, so
-#       no measurement lock).
+#       no measurement lock; --vgdb=no, since valgrind's gdb server maps a
+#       shared page, and the preload's spinlocks cost more in a process
+#       with shared mappings: docs/preload.md).
 #
 # Output "identical" means: the same bytes on stdout (compressed data and
 # decompressed data byte for byte, SQL results) and the same stderr once the
@@ -374,7 +376,7 @@ int main(int argc, char **argv)
 C
 	cc -O2 -o "$WORK/fp" "$WORK/fp.c" -pthread || exit 1
 	ir() {	# preload-or-empty kind what n
-		LD_PRELOAD=$1 PVLOCK_PRELOAD_LOCK=$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+		LD_PRELOAD=$1 PVLOCK_PRELOAD_LOCK=$2 valgrind --vgdb=no --tool=callgrind --callgrind-out-file=/dev/null \
 			"$WORK/fp" "$4" "$3" 2>&1 | awk '/Collected/ {print $4}'
 	}
 	per_op() {	# preload kind what: instructions per operation (difference of two runs)

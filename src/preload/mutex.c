@@ -1,10 +1,5 @@
 /*
- * mutex.c - pthread spinlocks and mutexes on pvlock.
- *
- * Spinlocks: a process-private pthread_spinlock_t (4 bytes) becomes the
- * chosen pvlock lock in place.  A process-shared one stays with glibc: it is
- * recorded at init in a small table, looked up only while the table is not
- * empty, so a program without shared spinlocks pays nothing for it.
+ * mutex.c - pthread mutexes on pvlock (spinlocks: spin.c).
  *
  * Mutexes: a NORMAL/DEFAULT, non-robust, process-private mutex (glibc kind
  * 0: also every all-zero, statically initialised one) is a pvlock lock in
@@ -13,103 +8,6 @@
 #include "preload/preload.h"
 
 #include <errno.h>
-
-/* ---- process-shared spinlocks, left to glibc ------------------------------ */
-#define SHARED_SPIN_MAX 256
-static pthread_spinlock_t *shared_spin[SHARED_SPIN_MAX];
-static unsigned shared_spin_count;	/* entries in use: 0 means "look nowhere" */
-static pvlock_tas_t shared_spin_lock;	/* guards changes to the table */
-
-static int spin_is_shared(pthread_spinlock_t *l)
-{
-	/* Relaxed; pairs with the stores in shared_spin_set (made under
-	 * shared_spin_lock).  A shared spinlock is initialised before other
-	 * threads use it, and they learn of it through whatever published the
-	 * lock, which orders the table entry too, on aarch64 as anywhere. */
-	if (pvlock__likely(!__atomic_load_n(&shared_spin_count, __ATOMIC_RELAXED)))
-		return 0;
-	for (unsigned i = 0; i < SHARED_SPIN_MAX; i++)
-		if (__atomic_load_n(&shared_spin[i], __ATOMIC_RELAXED) == l)
-			return 1;
-	return 0;
-}
-
-/* Forget l (destroy, or init as private); add it again if shared.  Returns
- * EAGAIN when the table is full, as POSIX allows pthread_spin_init to. */
-static int shared_spin_set(pthread_spinlock_t *l, int shared)
-{
-	int ret = 0, slot = -1;
-
-	pvlock_tas_lock(&shared_spin_lock);
-	for (unsigned i = 0; i < SHARED_SPIN_MAX; i++) {
-		if (shared_spin[i] == l) {
-			/* Relaxed: read by spin_is_shared, see there. */
-			__atomic_store_n(&shared_spin[i], NULL, __ATOMIC_RELAXED);
-			shared_spin_count--;
-		}
-		if (!shared_spin[i] && slot < 0)
-			slot = (int)i;
-	}
-	if (shared) {
-		if (slot < 0) {
-			ret = EAGAIN;
-		} else {
-			__atomic_store_n(&shared_spin[slot], l, __ATOMIC_RELAXED);
-			shared_spin_count++;
-		}
-	}
-	pvlock_tas_unlock(&shared_spin_lock);
-	return ret;
-}
-
-PRELOAD_EXPORT int pthread_spin_init(pthread_spinlock_t *l, int pshared)
-{
-	/* glibc accepts any value and treats all but SHARED as private. */
-	if (pshared == PTHREAD_PROCESS_SHARED || spin_is_shared(l)) {
-		int ret = shared_spin_set(l, pshared == PTHREAD_PROCESS_SHARED);
-		if (ret)
-			return ret;
-	}
-	if (pshared == PTHREAD_PROCESS_SHARED) {
-		preload_count(COUNT_SPIN_GLIBC);
-		return preload_real()->spin_init(l, pshared);
-	}
-	preload_count(COUNT_SPIN_PVLOCK);
-	*(volatile uint32_t *)l = 0;	/* free, in every kind */
-	return 0;
-}
-
-PRELOAD_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
-{
-	if (spin_is_shared(l)) {
-		shared_spin_set(l, 0);
-		return preload_real()->spin_destroy(l);
-	}
-	return 0;
-}
-
-PRELOAD_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
-{
-	if (pvlock__unlikely(spin_is_shared(l)))
-		return preload_real()->spin_lock(l);
-	word_lock((uint32_t *)l);
-	return 0;
-}
-
-PRELOAD_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
-{
-	if (pvlock__unlikely(spin_is_shared(l)))
-		return preload_real()->spin_trylock(l);
-	return word_trylock((uint32_t *)l) ? 0 : EBUSY;
-}
-
-PRELOAD_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
-{
-	if (pvlock__unlikely(spin_is_shared(l)))
-		return preload_real()->spin_unlock(l);
-	word_unlock((uint32_t *)l);
-	return 0;
-}
 
 /* ---- mutexes ---------------------------------------------------------------- */
 

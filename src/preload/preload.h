@@ -44,7 +44,7 @@ extern enum preload_kind preload_kind_;
 enum preload_kind preload_kind_init(void);	/* reads the environment once */
 
 /* All three locks are one 32-bit word, zero when free: any of them lives in
- * a process-private pthread_spinlock_t or in the lock word of a mutex. */
+ * a pthread_spinlock_t in private memory or in the lock word of a mutex. */
 static inline enum preload_kind preload_kind(void)
 {
 	/* Relaxed; pairs with the CAS in preload_kind_init.  The kind is a
@@ -129,8 +129,8 @@ const struct preload_real *preload_real(void);
 
 /* ---- what the report counts --------------------------------------------- */
 enum preload_count {
-	COUNT_SPIN_PVLOCK,	/* private spinlocks initialised */
-	COUNT_SPIN_GLIBC,	/* process-shared spinlocks initialised */
+	COUNT_SPIN_PVLOCK,	/* spinlocks initialised in private memory */
+	COUNT_SPIN_GLIBC,	/* spinlocks initialised in shared memory */
 	COUNT_MUTEX_PVLOCK,	/* NORMAL/DEFAULT mutexes locked (once each) */
 	COUNT_MUTEX_GLIBC,	/* mutexes initialised with another kind */
 	COUNT_COND_PVLOCK,	/* private condvars waited on (once each) */
@@ -196,6 +196,11 @@ int preload_mutex_unlock(pthread_mutex_t *m);
 
 /* cond.c's state for a forked child (its bridge mutex). */
 void preload_cond_atfork_child(void);
+
+/* ---- spinlocks: the cache of shared memory (spin.c) ---------------------- */
+/* Forget what the cache says about [lo, hi) (only its shared ranges, if
+ * only_shared): called by maps.c after a mapping change there. */
+void spin_ranges_drop(uintptr_t lo, uintptr_t hi, int only_shared);
 
 /* ---- time ---------------------------------------------------------------- */
 /* The clocks glibc accepts for timed waits. */
