@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,27 @@ _Static_assert(sizeof(struct pvlock_bpf_vcpu) % 8 == 0,
 
 static struct pvlock_bpf_ops ops;
 
+/*
+ * After unload (at exit, or in a forked child) the entry points below answer
+ * what the futex backend answers, "don't know", even for a thread that read
+ * the bpf backend from pvlock__backend_current() just before it was put
+ * back.  `live` is true while the program is loaded: stored with release
+ * after ops is filled (pvlock__bpf_backend_load), cleared before ops.close.
+ * The records' mapping outlives close, so a reader that saw live just before
+ * the unload still reads mapped memory (a stale hint).  ops.attach needs the
+ * loader's program itself: `attaching` counts the threads inside it, and
+ * unload waits for them to leave before it closes (see bpf_attach).
+ */
+static bool live;
+static unsigned attaching;
+
+static bool is_live(void)
+{
+	/* Acquire: pairs with the load's release store of true, so that
+	 * ops.vcpus is the loader's mapping. */
+	return __atomic_load_n(&live, __ATOMIC_ACQUIRE);
+}
+
 static const struct pvlock_bpf_vcpu *record(const struct pvlock_slot *slot)
 {
 	return &ops.vcpus[slot->index];
@@ -45,6 +67,8 @@ static const struct pvlock_bpf_vcpu *record(const struct pvlock_slot *slot)
 
 static int bpf_slot_state(const struct pvlock_slot *slot)
 {
+	if (!is_live())
+		return PVLOCK_BPF_UNKNOWN;
 	/* Pairs with the program's single-word store; a stale answer is a
 	 * hint like any vcpu_is_preempted (KVM's byte is as racy). */
 	return (int)__atomic_load_n(&record(slot)->state, __ATOMIC_RELAXED);
@@ -57,13 +81,38 @@ static bool bpf_vcpu_is_preempted(const struct pvlock_slot *slot)
 
 static uint64_t bpf_steal_ns(const struct pvlock_slot *slot)
 {
+	if (!is_live())
+		return 0;
+	/* Relaxed: a counter only the program writes, read as a hint. */
 	return __atomic_load_n(&record(slot)->steal_ns, __ATOMIC_RELAXED);
 }
+
+static void attach_record(struct pvlock_slot *slot);
 
 /* A thread took this slot: reset its record and tie the thread to it.  The
  * new generation is stored first, so that from here on the program ignores
  * the slot's previous thread (which may still be switching out as it dies). */
 static void bpf_attach(struct pvlock_slot *slot)
+{
+	/* A lock leaves errno alone (the futex backend's note): the loader's
+	 * pidfd_open and bpf() calls set it when they fail. */
+	int saved_errno = errno;
+
+	/* seq_cst increment, then seq_cst load of live; unload stores live =
+	 * false (seq_cst), then loads attaching (seq_cst).  In the single
+	 * order of the four, either we see live false and stay out, or unload
+	 * sees us inside and waits: the store-load pattern that needs seq_cst
+	 * on both sides (on aarch64, LDADDAL / STLR against LDAR). */
+	__atomic_fetch_add(&attaching, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&live, __ATOMIC_SEQ_CST))
+		attach_record(slot);
+	/* Release: our loader calls are done before unload's acquire load
+	 * that reads the count without us. */
+	__atomic_fetch_sub(&attaching, 1, __ATOMIC_RELEASE);
+	errno = saved_errno;
+}
+
+static void attach_record(struct pvlock_slot *slot)
 {
 	struct pvlock_bpf_vcpu *v = &ops.vcpus[slot->index];
 	uint32_t gen = __atomic_load_n(&v->gen, __ATOMIC_RELAXED) + 1;
@@ -154,6 +203,9 @@ static void *open_loader(void)
 static void forked_child(void)
 {
 	pvlock__backend_install(NULL);
+	/* Relaxed: the child runs one thread here, ours. */
+	__atomic_store_n(&live, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&attaching, 0, __ATOMIC_RELAXED);
 	ops.close = NULL;	/* the loader forgets the parent's program too */
 }
 
@@ -188,16 +240,31 @@ int pvlock__bpf_backend_load(char *why, size_t why_len)
 	static bool atfork_set;
 	if (!atfork_set && pthread_atfork(NULL, NULL, forked_child) == 0)
 		atfork_set = true;
+	/* Release: pairs with is_live()'s acquire; ops is complete. */
+	__atomic_store_n(&live, true, __ATOMIC_RELEASE);
 	pvlock__backend_install(&pvlock__bpf_backend);
 	return 0;
 }
+
+/* How many times unload yields to a thread inside ops.attach before it
+ * leaves the program loaded (a thread stopped there, say in a signal
+ * handler, must not hang exit; the kernel drops the program at exit). */
+#define UNLOAD_PATIENCE 10000
 
 void pvlock__bpf_backend_unload(void)
 {
 	if (!ops.close)
 		return;
 	pvlock__backend_install(NULL);
-	ops.close();
+	/* seq_cst: see bpf_attach. */
+	__atomic_store_n(&live, false, __ATOMIC_SEQ_CST);
+	unsigned n = 0;
+	/* seq_cst (the first load; acquire would do for the rest): pairs with
+	 * bpf_attach's increment, and its release decrement. */
+	while (__atomic_load_n(&attaching, __ATOMIC_SEQ_CST) != 0 && n++ < UNLOAD_PATIENCE)
+		sched_yield();
+	if (n <= UNLOAD_PATIENCE)
+		ops.close();
 	ops.close = NULL;
 }
 
