@@ -23,8 +23,18 @@
 #include "backend/backend.h"
 #include "backend/bpf_abi.h"
 
+/* PVLOCK_BPF_LIBDIR ($(PREFIX)/lib of the build) and PVLOCK_BPF_BUILT (the
+ * build made libpvlock-bpf.so): written by src/backend/bpf/rules.mk. */
+#if defined(__has_include)
+#if __has_include("pvlock_bpf_build.h")
+#include "pvlock_bpf_build.h"
+#endif
+#endif
 #ifndef PVLOCK_BPF_LIBDIR
 #define PVLOCK_BPF_LIBDIR "/usr/local/lib"
+#endif
+#ifndef PVLOCK_BPF_BUILT
+#define PVLOCK_BPF_BUILT 1	/* unknown: assume so, and look for it */
 #endif
 #define BPF_LIBRARY "libpvlock-bpf.so"
 
@@ -150,7 +160,33 @@ const struct pvlock_backend pvlock__bpf_backend = {
 
 /* ---- finding and loading libpvlock-bpf.so ------------------------------- */
 
-static void *try_dir(const char *dir, size_t dir_len)
+/* Where the loader was looked for, for the message when it is not found. */
+struct search {
+	char tried[700];
+	size_t used;
+	char error[300];	/* a loader found but not loadable: dlerror() */
+};
+
+static void note(struct search *s, const char *what)
+{
+	int n = snprintf(s->tried + s->used, sizeof(s->tried) - s->used, "%s%s",
+			 s->used ? ", " : "", what);
+	if (n > 0)
+		s->used = s->used + (size_t)n < sizeof(s->tried) ? s->used + (size_t)n
+								 : sizeof(s->tried) - 1;
+}
+
+static void *try_path(struct search *s, const char *path, const char *label)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+
+	note(s, label);
+	if (!h && !s->error[0] && strchr(path, '/') && access(path, F_OK) == 0)
+		snprintf(s->error, sizeof(s->error), "%s", dlerror());
+	return h;
+}
+
+static void *try_dir(struct search *s, const char *dir, size_t dir_len)
 {
 	char path[PATH_MAX];
 
@@ -158,7 +194,11 @@ static void *try_dir(const char *dir, size_t dir_len)
 		return NULL;
 	memcpy(path, dir, dir_len);
 	memcpy(path + dir_len, "/" BPF_LIBRARY, sizeof("/" BPF_LIBRARY));
-	return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	void *h = try_path(s, path, path);
+	/* The list names the directory: drop "/libpvlock-bpf.so" again. */
+	if (s->used >= sizeof("/" BPF_LIBRARY) - 1 && s->used < sizeof(s->tried) - 1)
+		s->tried[s->used -= sizeof("/" BPF_LIBRARY) - 1] = '\0';
+	return h;
 }
 
 static size_t dir_len_of(const char *path)
@@ -169,11 +209,13 @@ static size_t dir_len_of(const char *path)
 }
 
 /*
- * Where it is looked for: $PVLOCK_BPF_LIBRARY; next to the object that holds
- * libpvlock (the installed libdir); ../lib from the program (build/bin and
- * build/tests in the source tree); the configured libdir; the loader path.
+ * Where it is looked for: $PVLOCK_BPF_LIBRARY alone if set; else next to the
+ * object that holds libpvlock (the installed libpvlock.so's directory, or
+ * the program's own for a static link); ../lib from the program (build/bin
+ * and build/tests in the source tree, PREFIX/bin); the libdir of the build
+ * (PREFIX/lib); the dynamic loader's search path.
  */
-static void *open_loader(void)
+static void *open_loader(struct search *s)
 {
 	const char *env = getenv("PVLOCK_BPF_LIBRARY");
 	Dl_info info;
@@ -181,21 +223,21 @@ static void *open_loader(void)
 	void *h;
 
 	if (env && *env)
-		return dlopen(env, RTLD_NOW | RTLD_LOCAL);
+		return try_path(s, env, env);
 	if (dladdr((void *)open_loader, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
-	    (h = try_dir(info.dli_fname, dir_len_of(info.dli_fname))))
+	    (h = try_dir(s, info.dli_fname, dir_len_of(info.dli_fname))))
 		return h;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - sizeof("/../lib"));
 	if (n > 0) {
 		exe[n] = '\0';
 		size_t len = dir_len_of(exe);
 		memcpy(exe + len, "/../lib", sizeof("/../lib"));
-		if ((h = try_dir(exe, strlen(exe))))
+		if ((h = try_dir(s, exe, strlen(exe))))
 			return h;
 	}
-	if ((h = try_dir(PVLOCK_BPF_LIBDIR, strlen(PVLOCK_BPF_LIBDIR))))
+	if ((h = try_dir(s, PVLOCK_BPF_LIBDIR, strlen(PVLOCK_BPF_LIBDIR))))
 		return h;
-	return dlopen(BPF_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	return try_path(s, BPF_LIBRARY, "the dynamic loader's search path");
 }
 
 /* A forked child shares the parent's maps but not its threads: it goes on
@@ -215,14 +257,26 @@ int pvlock__bpf_backend_load(char *why, size_t why_len)
 		snprintf(why, why_len, "no BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
 		return -1;
 	}
-	void *h = open_loader();
+	struct search s = { .used = 0 };
+	void *h = open_loader(&s);
+	if (!h && !PVLOCK_BPF_BUILT) {
+		snprintf(why, why_len, "this pvlock was built without it (%s was left out: clang, "
+			 "bpftool and libbpf-dev are needed at build time); looked for one anyway "
+			 "in: %s", BPF_LIBRARY, s.tried);
+		return -1;
+	}
+	if (!h && s.error[0]) {
+		snprintf(why, why_len, "%s was found but does not load: %s", BPF_LIBRARY, s.error);
+		return -1;
+	}
 	if (!h) {
-		snprintf(why, why_len, "built without it (%s not found: %s)", BPF_LIBRARY, dlerror());
+		snprintf(why, why_len, "%s not found in: %s (PVLOCK_BPF_LIBRARY may name it)",
+			 BPF_LIBRARY, s.tried);
 		return -1;
 	}
 	pvlock_bpf_open_fn open_fn = (pvlock_bpf_open_fn)(uintptr_t)dlsym(h, PVLOCK_BPF_OPEN_SYMBOL);
 	if (!open_fn) {
-		snprintf(why, why_len, "built without it (%s has no %s)", BPF_LIBRARY,
+		snprintf(why, why_len, "%s has no %s: not pvlock's loader", BPF_LIBRARY,
 			 PVLOCK_BPF_OPEN_SYMBOL);
 		return -1;
 	}
