@@ -292,6 +292,7 @@ static bool claim_for_skip(pvlock_ticket_t *lock, struct ticket_wait *w, uint16_
 	if (claim_state(claim) != CLAIM_WAITING || (uint16_t)claim != next ||
 	    load_relaxed(&w->lock) != lock)
 		return false;
+	PREEMPT_POINT(TICKET_SKIP_LOOKED);
 	/* acq_rel.  Acquire: pass_turn's accesses to the lock stay after the
 	 * claim that makes them safe.  Release: pairs with the waiter's loads
 	 * of SKIPPED (sleep_once, lock_skipping), which then see our look. */
