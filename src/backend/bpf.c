@@ -99,9 +99,7 @@ static uint64_t bpf_steal_ns(const struct pvlock_slot *slot)
 
 static void attach_record(struct pvlock_slot *slot);
 
-/* A thread took this slot: reset its record and tie the thread to it.  The
- * new generation is stored first, so that from here on the program ignores
- * the slot's previous thread (which may still be switching out as it dies). */
+/* A thread took this slot: attach it while the program is loaded. */
 static void bpf_attach(struct pvlock_slot *slot)
 {
 	/* A lock leaves errno alone (the futex backend's note): the loader's
@@ -122,6 +120,9 @@ static void bpf_attach(struct pvlock_slot *slot)
 	errno = saved_errno;
 }
 
+/* A thread took this slot: reset its record and tie the thread to it.  The
+ * new generation is stored first, so that from here on the program ignores
+ * the slot's previous thread (which may still be switching out as it dies). */
 static void attach_record(struct pvlock_slot *slot)
 {
 	struct pvlock_bpf_vcpu *v = &ops.vcpus[slot->index];
