@@ -287,9 +287,15 @@ run_check check_mutant M6-no-retire 'invalid end state|assertion violated' \
 run_check check_mutant M6-sleep-skipped 'invalid end state' \
 	"lost kick: the waiter slept although skipped before it reset kicked" \
 	$M "-DMUTANT_SLEEP_SKIPPED" "$SAFE" ""
-run_check check_mutant M6-no-head-check 'assertion violated .*head' \
-	"a skipper with a stale next (tickets wrapped) claimed a waiter whose turn it was not" \
+run_check check_mutant M6-no-head-check 'assertion violated .*head.*==next' \
+	"a skipper with a stale next (tickets wrapped) passed a turn that was not the current one" \
 	$M "-DMUTANT_NO_HEAD_CHECK" "$SAFE" ""
+run_check check_mutant M6-read-after-release 'assertion violated .*!=tail' \
+	"the unlocker looked at head after its release, before owning a turn: the lock may be freed" \
+	$M "-DMUTANT_READ_AFTER_RELEASE" "$SAFE" ""
+run_check check_mutant M6-pass-release-only 'invalid end state' \
+	"lost kick: a release-only pass_turn CAS let the waiter's reset of kicked land after the skipper's kick" \
+	$M "-DMUTANT_PASS_RELEASE_ONLY" "$SAFE" ""
 
 wait
 npass=0 nfail=0

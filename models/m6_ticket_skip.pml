@@ -13,22 +13,43 @@
  * State: head (bit 0 = FLAG), tail; tickets advance by 2 modulo TMASK + 1.
  * Per thread t: rpub (record published), rwant, rclaim (DONE 0, WAITING 1,
  * SKIPPED 2, FIRM 3), rgen (the claim's generation), rkicked, tok (the
- * backend's sticky wake token).  Publication is one step; the skipper's
- * read of the claim, look at head and claim CAS are three.  Tickets wrap
- * (4 values), so a skipper's `next` can be stale.  Knobs: ACQ, TMASK.
+ * backend's wake token: the futex backend's token, read when the wait
+ * begins, so a kick before that is seen only through rkicked).  Publication
+ * is one step; the skipper's read of the claim and its claim CAS are two.
+ * Tickets wrap (4 values), so a skipper's `next` can be stale.  Knobs: ACQ,
+ * TMASK.
+ *
+ * The lock's lifetime: a program may free the lock whenever no ticket is
+ * outstanding (head == tail): free_after_unlock's last user does, right
+ * after its unlock.  Every access to head or tail that an unlocker makes
+ * after its releasing fetch_add asserts LIVE, i.e. that it holds a turn (a
+ * claimed one) that keeps the lock in use.
  *
  * Properties: mutual exclusion (assert at the acquiring step); every
  * thread finishes (a lost kick or an orphaned ticket = invalid end state);
- * a skipper only moves head from the skipped ticket (assert).
+ * a skipper only moves head from the skipped ticket (assert); no access to
+ * a lock that may be freed (assert LIVE).
  *
  * Mutants (models/check.sh must see each rejected):
  *   MUTANT_NO_RETIRE      the waiter owns its turn on head == want without
  *                         retiring its claim: two owners
  *   MUTANT_SLEEP_SKIPPED  the waiter's re-check before sleeping ignores a
  *                         skip that came before it reset kicked: lost kick
- *   MUTANT_NO_HEAD_CHECK  the skipper claims without looking at head: a
- *                         stale `next` (tickets wrapped while it was
- *                         preempted) skips a waiter whose turn it is not
+ *   MUTANT_NO_HEAD_CHECK  pass_turn moves head without waiting for it to
+ *                         reach the claimed turn: a stale `next` (tickets
+ *                         wrapped while the skipper was preempted) passes
+ *                         a turn that is not the current one
+ *   MUTANT_READ_AFTER_RELEASE  the unlocker looks at head before its claim
+ *                         CAS: the waiter it found may meanwhile take its
+ *                         turn and unlock, and the program free the lock
+ *   MUTANT_PASS_RELEASE_ONLY  pass_turn's CAS is release only: it does not
+ *                         acquire the waiter's flag fetch_or, so nothing
+ *                         orders the waiter's reset of kicked before the
+ *                         skipper's kick.  Modelled as the reordering C11
+ *                         then permits (as M5 does): the reset stays
+ *                         pending until an acquiring RMW of head reads the
+ *                         flag (an unlock's fetch_add) or the waiter reads
+ *                         kicked, where it may land after the kick.
  */
 #ifndef TMASK
 #define TMASK 7
@@ -49,11 +70,18 @@ byte rwant[NTHR];
 byte rclaim[NTHR];
 bit  rkicked[NTHR];
 bit  tok[NTHR];
+bit  rpend[NTHR];	/* MUTANT_PASS_RELEASE_ONLY: a reset of kicked not yet landed */
 byte owners;
 byte rgen[NTHR];
 byte spur = 1;
 
 #define KICK(i) rkicked[i] = 1; tok[i] = 1
+
+/* No ticket outstanding: the program may have freed the lock. */
+#define LIVE ((head & ~FLAG) != tail)
+
+/* A waiter's pending reset of kicked lands (MUTANT_PASS_RELEASE_ONLY). */
+#define LAND(j) if :: rpend[j] -> rkicked[j] = 0; rpend[j] = 0 :: else -> skip fi
 
 /* The unlocker's search (ticket_waiter): a published record for `want`. */
 /* (A skipped record keeps its spent ticket until its thread runs again;
@@ -72,17 +100,17 @@ byte spur = 1;
 		fi \
 	}
 
-/* claim_for_skip: read the claim, look at head, CAS the claim unchanged.
- * ok = 1 if we now hold the turn `want` on behalf of thread i. */
+/* claim_for_skip: read the claim, CAS it unchanged (no look at the lock).
+ * ok = 1 if we now own the turn `want` on behalf of thread i. */
 inline claim_for_skip(i, want, g, ok)
 {
 	ok = 0;
 	if
 	:: atomic { rclaim[i] == WAITING && MATCH(i, want) -> g = rgen[i] }
 		/* "not running" is the bpf backend's answer: any */
-#ifndef MUTANT_NO_HEAD_CHECK
+#ifdef MUTANT_READ_AFTER_RELEASE
 		if
-		:: (head & ~FLAG) == want ->
+		:: atomic { assert(LIVE); (head & ~FLAG) == want } ->
 #endif
 			atomic {
 				if
@@ -90,7 +118,7 @@ inline claim_for_skip(i, want, g, ok)
 				:: else -> skip
 				fi
 			}
-#ifndef MUTANT_NO_HEAD_CHECK
+#ifdef MUTANT_READ_AFTER_RELEASE
 		:: else -> skip
 		fi
 #endif
@@ -99,20 +127,30 @@ inline claim_for_skip(i, want, g, ok)
 	g = 0
 }
 
-/* pass_turn: nobody owns the claimed turn; move head on (keeps FLAG). */
+/* pass_turn: we own the claimed turn; once head reaches it (at once unless
+ * `next` was stale), move head on (keeps FLAG).  acq_rel: every waiter's
+ * reset of kicked released by its flag fetch_or has landed. */
 inline pass_turn(next, old)
 {
+#ifndef MUTANT_NO_HEAD_CHECK
+	(head & ~FLAG) == next;
+#endif
 	atomic {
+		assert(LIVE);
 		assert((head & ~FLAG) == next);
 		old = head;
-		head = (head + 2) & TMASK
+		head = (head + 2) & TMASK;
+#ifndef MUTANT_PASS_RELEASE_ONLY
+		LAND(0); LAND(1); LAND(2)
+#endif
 	}
 }
 
 /* unlock: release, then if FLAG, kick or skip the waiter of next. */
 inline unlock(old, next, i, h, g, ok)
 {
-	atomic { old = head; head = ((head & ~FLAG) + 2) & TMASK | (head & FLAG); owners-- };
+	atomic { old = head; head = ((head & ~FLAG) + 2) & TMASK | (head & FLAG); owners--;
+		 LAND(0); LAND(1); LAND(2) };
 	if
 	:: old & FLAG ->
 		next = ((old & ~FLAG) + 2) & TMASK;
@@ -201,15 +239,21 @@ wait:
 			goto wait
 		:: true ->
 			/* sleep_once */
+#ifdef MUTANT_PASS_RELEASE_ONLY
+			atomic { rpend[me] = 1; h = head; head = head | FLAG };
+#else
 			rkicked[me] = 0;
 			atomic { h = head; head = head | FLAG };
+#endif
 			if
 			:: (h & ~FLAG) == my -> skip
 #ifndef MUTANT_SLEEP_SKIPPED
 			:: (h & ~FLAG) != my && rclaim[me] == SKIPPED -> skip
 #endif
 			:: else ->
+				tok[me] = 0;	/* the wait begins: the backend reads its token */
 				atomic {
+					LAND(me);
 					if
 					:: rkicked[me] -> skip
 					:: else ->

@@ -156,8 +156,8 @@ int main(int argc, char **argv)
 	       "PVLOCK_BACKEND=\"kvm\" is not a backend; accepted values: auto, futex, bpf");
 	expect("a bad PVLOCK_PREEMPT_USES: one line", bad_uses, -1, "futex",
 	       "PVLOCK_PREEMPT_USES=\"holder,psychic\" is not valid");
-	expect("bpf without its library: one line, futex", no_lib, -1, "futex",
-	       "built without it");
+	expect("bpf without its library: one line naming the path tried, futex", no_lib, -1,
+	       "futex", "libpvlock-bpf.so not found in: /nonexistent/libpvlock-bpf.so");
 	if (geteuid() != 0) {
 		printf("SKIP: backend env: bpf as root, and as an unprivileged user: not root\n");
 		skipped++;

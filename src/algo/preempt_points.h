@@ -19,6 +19,7 @@ enum pvlock_preempt_point {
 	PVLOCK_PP_TICKET_LEVEL_TAKEN,	/* ticket wait level taken, record not yet published */
 	PVLOCK_PP_TICKET_RECORD_CLEARED,	/* ticket record cleared, level not yet given back */
 	PVLOCK_PP_TICKET_SKIP_CLAIMED,	/* skip use: waiter claimed as skipped, turn not yet passed */
+	PVLOCK_PP_TICKET_SKIP_LOOKED,	/* skip use: waiter's claim read, not yet CASed */
 	PVLOCK_PP_COUNT
 };
 

@@ -267,16 +267,19 @@ static void ticket_kick(struct ticket_wait *w)
  * woken too, so that it runs by the time its turn comes.
  */
 /*
- * Skip use: claim the waiter of ticket `next` if it is not running and it is
- * its turn now.  Success means nobody owns the turn `next` but us.  Anyone
- * may do this, at any time: the claim CAS makes the skip exclusive, and the
- * claim (with its generation) unchanged from before our look at head until
- * the CAS means the waiter neither took its turn nor was skipped
- * meanwhile, so head is still `next` (only the turn's owner moves it).  A
- * caller's `next` may be stale (its thread preempted while the tickets
- * wrapped): the look at head is what keeps that from skipping a waiter
- * whose turn it is not.  head may be read: a waiting record on the lock
- * means the lock is in use, so not freed.
+ * Skip use: claim the waiter of ticket `next` if it is not running and it
+ * still waits for that turn.  Success means the turn `next` belongs to us
+ * (the waiter will take a new ticket) and nobody else owns it.  Anyone may
+ * do this, at any time: the claim CAS makes the skip exclusive.
+ *
+ * Only the record is read here, never the lock: an unlocker calls this after
+ * its releasing fetch_add, when the lock may already have been taken,
+ * released and freed by the waiter it found (the claim it read may be a
+ * moment old).  Once the CAS succeeds we own a turn of the lock, which keeps
+ * it in use (nobody may free a lock with a ticket outstanding), so from then
+ * on pass_turn may touch it.  A caller's `next` may be stale (its thread
+ * preempted while the tickets wrapped): then the claimed turn is a later
+ * one, and pass_turn waits for head to reach it.
  */
 static bool claim_for_skip(pvlock_ticket_t *lock, struct ticket_wait *w, uint16_t next)
 {
@@ -290,26 +293,42 @@ static bool claim_for_skip(pvlock_ticket_t *lock, struct ticket_wait *w, uint16_
 	if (claim_state(claim) != CLAIM_WAITING || (uint16_t)claim != next ||
 	    load_relaxed(&w->lock) != lock)
 		return false;
-	/* Acquire: pairs with the release that made head `next`. */
-	if ((load_acquire(&lock->head) & ~TICKET_FLAG) != next)
-		return false;
+	PREEMPT_POINT(TICKET_SKIP_LOOKED);
+	/* acq_rel.  Acquire: pass_turn's accesses to the lock stay after the
+	 * claim that makes them safe.  Release: pairs with the waiter's loads
+	 * of SKIPPED (sleep_once, lock_skipping), which then see our look. */
 	return cas(&w->claim, &claim, (claim & ~(3u << 16)) | (CLAIM_SKIPPED << 16),
 		   __ATOMIC_ACQ_REL);
 }
 
-/* We hold the turn `next` on behalf of a skipped waiter: pass it on, as
- * its unlock would.  Returns the head before (with the flag).  head cannot
- * move meanwhile: only the owner of the turn moves it. */
+/*
+ * We own the turn `next` (claimed from a skipped waiter): pass it on, as
+ * that waiter's unlock would.  Returns the head before (with the flag).
+ * Safe to touch the lock: the turn we own keeps it in use.  Usually head is
+ * `next` already; with a stale `next` (tickets wrapped while the claimer was
+ * preempted) the turn is a later one, and we wait for it as its waiter
+ * would have.  Once head is `next` nobody but us moves it; only the flag
+ * changes (waiters' fetch_or), hence the CAS loop.
+ */
 static uint16_t pass_turn(pvlock_ticket_t *lock, uint16_t next)
 {
-	/* Relaxed load, release CAS: the new owner's acquire load of head
-	 * reads a value in the release sequence of this RMW. */
-	uint16_t head = load_relaxed(&lock->head);
+	/* Acquire: pairs with the release that made head `next`. */
+	uint16_t head = load_acquire(&lock->head);
 
-	while (!cas(&lock->head, &head, (uint16_t)(head + TICKET_INC), __ATOMIC_RELEASE))
+	while ((head & ~TICKET_FLAG) != next) {
+		cpu_relax();
+		head = load_acquire(&lock->head);
+	}
+	/* acq_rel.  Release: the new owner's acquire load of head reads this
+	 * RMW (or a later one in its release sequence) and so sees the turn's
+	 * hand-off.  Acquire: a waiter that set the flag before this CAS (its
+	 * seq_cst fetch_or, a release) reset its kicked to 0 before that; the
+	 * acquire makes the reset happen before our kick's store of 1, so the
+	 * store is the later one and the waiter cannot sleep through it.  A
+	 * release-only CAS leaves the two stores unordered (aarch64 may make
+	 * the reset land last). */
+	while (!cas(&lock->head, &head, (uint16_t)(head + TICKET_INC), __ATOMIC_ACQ_REL))
 		;
-	if (unlikely((head & ~TICKET_FLAG) != next))
-		pvlock__fatal("internal error: a skipped ticket lock's head moved", lock);
 	return head;
 }
 

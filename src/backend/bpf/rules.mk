@@ -12,9 +12,6 @@ BPF_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_LIB     := build/lib/libpvlock-bpf.so
 BPF_MISSING := $(if $(BPF_CLANG),,clang )$(if $(BPFTOOL),,bpftool )$(if $(BPF_HAVE_LIBBPF),,libbpf-dev )
 
-# libpvlock looks for the loader in the configured libdir too.
-build/lib/obj/backend/bpf.o build/fi/obj/backend/bpf.o: CFLAGS += -DPVLOCK_BPF_LIBDIR='"$(PREFIX)/lib"'
-
 ifeq ($(strip $(BPF_MISSING)),)
 BPF_BUILT := 1
 build/bpf/pvlock.bpf.o: src/backend/bpf/pvlock.bpf.c src/backend/bpf_abi.h
@@ -39,3 +36,22 @@ $(info pvlock: the bpf backend was left out (missing: $(strip $(BPF_MISSING))); 
 install-bpf:
 endif
 .PHONY: install-bpf
+
+# libpvlock looks for the loader next to itself first, and in $(PREFIX)/lib of
+# the build too (a program linked statically against libpvlock.a).  That and
+# whether the loader was built go into a generated header, rewritten (at
+# parse time) only when its text changes: `make install PREFIX=DIR` after a
+# plain `make` recompiles bpf.o with DIR.  The include path is added through
+# BASEFLAGS, so a CFLAGS=... on the command line does not drop it.
+BPF_GEN_DIR  := build/gen
+BPF_BUILD_H  := $(BPF_GEN_DIR)/pvlock_bpf_build.h
+bpf_sq        = '$(subst ','\'',$(1))'
+bpf_cstr      = "$(subst ",\",$(subst \,\\,$(1)))"
+BPF_BUILD_H_TEXT := \#define PVLOCK_BPF_LIBDIR $(call bpf_cstr,$(PREFIX)/lib)
+BPF_BUILD_H_TEXT += \#define PVLOCK_BPF_BUILT $(if $(BPF_BUILT),1,0)
+$(shell mkdir -p $(BPF_GEN_DIR) && t=$(call bpf_sq,$(BPF_BUILD_H_TEXT)) && \
+	t=$$(printf '%s\n' "$$t" | sed 's/ \#define/\n#define/g') && \
+	[ "$$(cat $(BPF_BUILD_H) 2>/dev/null)" = "$$t" ] || printf '%s\n' "$$t" > $(BPF_BUILD_H))
+BPF_OBJS := $(foreach v,build/lib build/fi build/check-asan build/check-tsan,$(v)/obj/backend/bpf.o)
+$(BPF_OBJS): $(BPF_BUILD_H)
+$(BPF_OBJS): BASEFLAGS += -I$(BPF_GEN_DIR)
