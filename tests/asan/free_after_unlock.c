@@ -37,20 +37,8 @@
 #include <string.h>
 
 #include "lib/any_lock.h"
+#include "lib/asan_options.h"
 #include "lib/check.h"
-
-/* Sanitizer run-time options (a program may define these). */
-const char *__asan_default_options(void);
-const char *__ubsan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:detect_leaks=0";
-}
-const char *__ubsan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
-}
-
 
 struct object {
 	union any_lock lock;

@@ -25,18 +25,8 @@
 #include <string.h>
 
 #include "algo/hooks.h"
+#include "lib/asan_options.h"
 #include "lib/check.h"
-
-const char *__asan_default_options(void);
-const char *__ubsan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:detect_leaks=0";
-}
-const char *__ubsan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
-}
 
 /* Rounds until WINDOWS of them stopped the unlocker at the point (a round
  * misses when the polling helper takes its turn before the unlocker finds
