@@ -19,20 +19,11 @@
 #include "algo/hooks.h"
 #include "backend/backend.h"
 #include "backend/bpf_abi.h"
+#include "lib/bpf_load.h"
 #include "lib/check.h"
 
 static const char *suffix = "";	/* " [pid namespace]" inside unshare */
 static int cpu_a = -1, cpu_b = -1;	/* two CPUs we may use */
-
-static void load(void)
-{
-	char why[300];
-
-	if (pvlock__bpf_backend_load(why, sizeof(why)) != 0)
-		FAIL("the bpf backend does not load: %s", why);
-	if (strcmp(pvlock_backend(), "bpf") != 0)
-		FAIL("pvlock_backend() says %s after loading bpf", pvlock_backend());
-}
 
 static void pin(int cpu)
 {
@@ -154,7 +145,7 @@ static void stop(struct subject *s, test_thread t)
 
 static void case_loads(void)
 {
-	load();
+	test_bpf_load();
 	struct pvlock_slot *self = pvlock__slot_self();
 	CHECK(self != NULL);
 	/* We are running: the record says so once we have switched once. */
@@ -177,7 +168,7 @@ static void case_blocked(void)
 	struct subject s = { .cpu = -1, .fifo = true, .sleep = true };
 	test_thread t;
 
-	load();
+	test_bpf_load();
 	start(&s, &t);
 	unsigned blocked = 0, samples = 200;
 	for (unsigned i = 0; i < samples; i++) {
@@ -210,7 +201,7 @@ static void case_running(void)
 	struct subject s = { .cpu = cpu_a, .fifo = true };
 	test_thread t;
 
-	load();
+	test_bpf_load();
 	pin(cpu_b);
 	start(&s, &t);
 	test_sleep_ms(20);
@@ -314,7 +305,7 @@ static bool overcommit_measure(void)
 
 static void case_overcommit(void)
 {
-	load();
+	test_bpf_load();
 	pin(cpu_b);
 	for (int attempt = 1; !overcommit_measure(); attempt++)
 		if (attempt == 3)
@@ -362,15 +353,8 @@ int main(int argc, char **argv)
 		printf("SKIP: bpf: real backend: needs two CPUs, this process may use one\n");
 		return 0;
 	}
-	/* Can it load here at all?  If not, say why once (a fork: the
-	 * parent never keeps a program). */
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(pvlock__bpf_backend_load(why, sizeof(why)) == 0 ? 0 : 3);
-	int status = 0;
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		pvlock__bpf_backend_load(why, sizeof(why));
+	/* Can it load here at all?  If not, say why once. */
+	if (!test_bpf_loads_here(why, sizeof(why))) {
 		printf("SKIP: bpf: real backend: cannot load here: %s\n", why);
 		return 0;
 	}

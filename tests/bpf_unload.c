@@ -16,22 +16,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
 #include "backend/bpf_abi.h"
+#include "lib/bpf_load.h"
 #include "lib/check.h"
-
-static void load(void)
-{
-	char why[300];
-
-	if (pvlock__bpf_backend_load(why, sizeof(why)) != 0)
-		FAIL("the bpf backend does not load: %s", why);
-	CHECK(strcmp(pvlock_backend(), "bpf") == 0);
-}
 
 static pvlock_ticket_t ticket = PVLOCK_TICKET_INIT;
 
@@ -60,7 +51,7 @@ static int contend_once(void)
 
 static void case_after_unload(void)
 {
-	load();
+	test_bpf_load();
 	struct pvlock_slot *me = pvlock__slot_self();
 	CHECK(me != NULL);
 	/* A slow path that read the backend before the unload. */
@@ -86,7 +77,7 @@ static void case_after_unload(void)
 
 static void case_errno_after_failed_attach(void)
 {
-	load();
+	test_bpf_load();
 	/* A slot whose thread the kernel cannot find: pidfd_open(0) fails
 	 * (EINVAL), and the loader's attach with it.  The last slot: no
 	 * thread of this process has it. */
@@ -119,14 +110,8 @@ int main(void)
 		       "or CAP_BPF with CAP_PERFMON)\n");
 		return 0;
 	}
-	/* Can it load here at all?  (A fork: the parent keeps no program.) */
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(pvlock__bpf_backend_load(why, sizeof(why)) == 0 ? 0 : 3);
-	int status = 0;
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		pvlock__bpf_backend_load(why, sizeof(why));
+	/* Can it load here at all? */
+	if (!test_bpf_loads_here(why, sizeof(why))) {
 		printf("SKIP: bpf unload: cannot load here: %s\n", why);
 		return 0;
 	}

@@ -7,21 +7,12 @@
 # if any step failed.  About 10 s.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-ROOT=$PWD
-failed=0
-pass() { echo "PASS: install: $1"; }
-fail() { echo "FAIL: install: $1: $2"; failed=$((failed + 1)); }
-finish() { exit $((failed > 0)); }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-install.XXXXXX") || { fail "mktemp" "no temp dir"; exit 1; }
-trap 'rm -rf "$TMP"' EXIT
-PREFIX=$TMP/prefix
-CC=${CC:-cc}
+TEST_NAME=install
+. tests/lib/install.sh
+make_tmp install
 
 # ---- 1. make install ----------------------------------------------------------
-# A sub-make of `make check`: drop the parent's jobserver and flags.
-if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$ROOT" install PREFIX="$PREFIX" \
-		>"$TMP/install.log" 2>&1; then
+if submake install PREFIX="$PREFIX" >"$TMP/install.log" 2>&1; then
 	pass "make install PREFIX=<tmp>"
 else
 	fail "make install PREFIX=<tmp>" "failed: $(tail -3 "$TMP/install.log" | tr '\n' ' ')"
@@ -371,7 +362,7 @@ else
 fi
 
 # ---- 8. make uninstall -------------------------------------------------------------
-if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$ROOT" uninstall PREFIX="$PREFIX" \
+if submake uninstall PREFIX="$PREFIX" \
 		>"$TMP/uninstall.log" 2>&1; then
 	left=$(cd "$PREFIX" && find . -mindepth 1 | sort | tr '\n' ' ')
 	if [ -z "$left" ]; then

@@ -10,23 +10,15 @@
 # Protocol of tests/run.sh: PASS:/FAIL:/SKIP: lines, non-zero exit on FAIL.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-ROOT=$PWD
-failed=0
-pass() { echo "PASS: install bpf: $1"; }
-fail() { echo "FAIL: install bpf: $1: $2"; failed=$((failed + 1)); }
-skip() { echo "SKIP: install bpf: $1"; exit 0; }
-finish() { exit $((failed > 0)); }
+TEST_NAME="install bpf"
+. tests/lib/install.sh
 
 [ "$(id -u)" = 0 ] || skip "not root (loading a BPF program needs root)"
 [ -r /sys/kernel/btf/vmlinux ] || skip "no BTF (/sys/kernel/btf/vmlinux)"
 [ -f "$ROOT/build/lib/libpvlock-bpf.so" ] ||
 	skip "this build left the loader out (build/lib/libpvlock-bpf.so: clang, bpftool, libbpf-dev)"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-install-bpf.XXXXXX") || { fail "mktemp" "no temp dir"; finish; }
-trap 'rm -rf "$TMP"' EXIT
-PREFIX=$TMP/prefix
-CC=${CC:-cc}
-submake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$ROOT" "$@"; }
+make_tmp install-bpf
 
 # ---- 1. make, then make install PREFIX=<tmp> ----------------------------------
 if ! submake >"$TMP/make.log" 2>&1; then

@@ -10,23 +10,15 @@
 # if any step failed.  About 5 s.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-ROOT=$PWD
-failed=0
-pass() { echo "PASS: install with spaces: $1"; }
-fail() { echo "FAIL: install with spaces: $1: $2"; failed=$((failed + 1)); }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-install-spaces.XXXXXX") || { fail "mktemp" "no temp dir"; exit 1; }
-trap 'rm -rf "$TMP"' EXIT
-CC=${CC:-cc}
-
-# A sub-make of `make check`: drop the parent's jobserver and flags.
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$ROOT" "$@"; }
+TEST_NAME="install with spaces"
+. tests/lib/install.sh
+make_tmp install-spaces
 
 # The files under a directory, relative, one a line (files and links).
 listing() { (cd "$1" && find . -mindepth 1 ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
 tree_top() { (cd "$ROOT" && ls -A | LC_ALL=C sort); }
 
-want=$(mk installed-files | LC_ALL=C sort)
+want=$(submake installed-files | LC_ALL=C sort)
 if [ -z "$want" ] || ! grep -qx lib/libpvlock.so <<<"$want"; then
 	fail "make installed-files" "no list (got '$(head -3 <<<"$want" | tr '\n' ' ')')"
 	exit 1
@@ -36,7 +28,7 @@ fi
 case_install() {
 	local name=$1 destdir=$2 prefix=$3 dest=$2$3 top_before
 	top_before=$(tree_top)
-	if ! mk install DESTDIR="$destdir" PREFIX="$prefix" >"$TMP/log" 2>&1; then
+	if ! submake install DESTDIR="$destdir" PREFIX="$prefix" >"$TMP/log" 2>&1; then
 		fail "$name: make install" "$(tail -3 "$TMP/log" | tr '\n' ' ')"
 		return 1
 	fi
@@ -55,7 +47,7 @@ case_install() {
 case_uninstall() {
 	local name=$1 destdir=$2 prefix=$3 dest=$2$3 top_before left
 	top_before=$(tree_top)
-	if ! mk uninstall DESTDIR="$destdir" PREFIX="$prefix" >"$TMP/log" 2>&1; then
+	if ! submake uninstall DESTDIR="$destdir" PREFIX="$prefix" >"$TMP/log" 2>&1; then
 		fail "$name: make uninstall" "$(tail -3 "$TMP/log" | tr '\n' ' ')"
 		return
 	fi
@@ -122,4 +114,4 @@ if case_install "DESTDIR and PREFIX with spaces" "$DESTDIR" "$PREFIX"; then
 	decoys "DESTDIR, after uninstall"
 fi
 
-exit $((failed > 0))
+finish

@@ -12,9 +12,6 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
-#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/check.h"
+#include "lib/preload.h"
 
 #define THREADS 4
 #define ROUNDS 5000	/* per thread: enough to contend, quick on a loaded machine */
@@ -895,45 +893,10 @@ static void case_fork(void)
 }
 
 /* ---- main: once per kind, under the preload ------------------------------------------ */
-static const char *find_preload(void)
-{
-	static char path[PATH_MAX];
-	char self[PATH_MAX];
-	const char *env = getenv("PVLOCK_PRELOAD_LIB");
-
-	if (env)
-		return env;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = 0;
-	const char *dir = dirname(self);
-	/* build/tests/ and build/check-SAN/tests/ */
-	const char *up[] = { "/../lib/", "/../../lib/" };
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof path, "%s%slibpvlock-preload.so", dir, up[i]);
-		if (access(path, R_OK) == 0)
-			return path;
-	}
-	return NULL;
-}
-
-/* A sanitizer runtime loaded as a shared library must come first in LD_PRELOAD. */
-static int find_sanitizer(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	if (strstr(info->dlpi_name, "libasan") || strstr(info->dlpi_name, "libtsan")) {
-		snprintf(data, PATH_MAX, "%s:", info->dlpi_name);
-		return 1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	(void)argc;
-	kind = getenv("PVLOCK_PRELOAD_TEST_KIND");
-	if (!kind) {
+	if (!getenv("PVLOCK_PRELOAD_TEST_RUN")) {
 		if (UNDER_TSAN) {
 			/* TSan's runtime intercepts pthread_* itself, and binds
 			 * its condvar calls to glibc's versioned symbols, past any
@@ -942,37 +905,14 @@ int main(int argc, char **argv)
 			       "program itself; a preload cannot take its place\n");
 			return 0;
 		}
-		const char *lib = find_preload();
-		if (!lib) {
-			printf("FAIL: preload: libpvlock-preload.so not found (make builds it)\n");
-			return 1;
-		}
-		char preload[2 * PATH_MAX] = "";
-		dl_iterate_phdr(find_sanitizer, preload);
-		strcat(preload, lib);
 		/* glibc's own answers, which the preload's must equal. */
 		test_run("glibc [reference]: mutex destroy while waited with on a condvar: EBUSY",
 			 -1, case_destroy_waited_with);
 		int failed = test_finish();
-		static const char *const kinds[] = { "queued", "ticket", "tas" };
-		for (int i = 0; i < 3; i++) {
-			fflush(stdout);
-			pid_t pid = fork();
-			if (pid == 0) {
-				setenv("LD_PRELOAD", preload, 1);
-				setenv("PVLOCK_PRELOAD_TEST_KIND", kinds[i], 1);
-				setenv("PVLOCK_PRELOAD_LOCK", kinds[i], 1);
-				unsetenv("PVLOCK_PRELOAD_REPORT");
-				execv("/proc/self/exe", argv);
-				printf("FAIL: preload [%s]: exec: %s\n", kinds[i], strerror(errno));
-				_exit(1);
-			}
-			int status;
-			waitpid(pid, &status, 0);
-			failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-		}
+		failed |= test_preload_runs(argv, "PVLOCK_PRELOAD_TEST_RUN", TEST_PRELOAD_MODE_ENV);
 		return failed;
 	}
+	kind = getenv("PVLOCK_PRELOAD_LOCK");
 
 	struct { const char *name; test_fn fn; } cases[] = {
 		{ "every pthread_* function is the preload's", case_interposed },

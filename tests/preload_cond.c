@@ -14,18 +14,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/check.h"
+#include "lib/preload.h"
 
 #define SENTINEL 12345		/* no errno value */
 
@@ -203,80 +200,20 @@ static void case_errno(void)
 }
 
 /* ---- main: once per kind, under the preload ---------------------------------------- */
-static const char *find_preload(void)
-{
-	static char path[PATH_MAX];
-	char self[PATH_MAX];
-	const char *env = getenv("PVLOCK_PRELOAD_LIB");
-
-	if (env)
-		return env;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = 0;
-	const char *dir = dirname(self);
-	const char *up[] = { "/../lib/", "/../../lib/" };	/* build/tests/, build/check-SAN/tests/ */
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof path, "%s%slibpvlock-preload.so", dir, up[i]);
-		if (access(path, R_OK) == 0)
-			return path;
-	}
-	return NULL;
-}
-
-static int find_sanitizer(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	if (strstr(info->dlpi_name, "libasan") || strstr(info->dlpi_name, "libtsan")) {
-		snprintf(data, PATH_MAX, "%s:", info->dlpi_name);
-		return 1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	(void)argc;
-	const char *kind = getenv("PVLOCK_PRELOAD_TEST_KIND");
-
-	if (!kind) {
+	if (!getenv("PVLOCK_PRELOAD_TEST_RUN")) {
 		if (UNDER_TSAN) {
 			printf("SKIP: preload cond: ThreadSanitizer intercepts pthread_* in the "
 			       "program itself; a preload cannot take its place\n");
 			return 0;
 		}
-		const char *lib = find_preload();
-		if (!lib) {
-			printf("FAIL: preload cond: libpvlock-preload.so not found (make builds it)\n");
-			return 1;
-		}
-		char preload[2 * PATH_MAX] = "";
-		dl_iterate_phdr(find_sanitizer, preload);
-		strcat(preload, lib);
-		static const char *const kinds[] = { "queued", "ticket", "tas" };
-		int failed = 0;
-		for (int i = 0; i < 3; i++) {
-			fflush(stdout);
-			pid_t pid = fork();
-			if (pid == 0) {
-				setenv("LD_PRELOAD", preload, 1);
-				setenv("PVLOCK_PRELOAD_TEST_KIND", kinds[i], 1);
-				setenv("PVLOCK_PRELOAD_LOCK", kinds[i], 1);
-				setenv("PVLOCK_MODE", "pv", 1);
-				unsetenv("PVLOCK_PRELOAD_REPORT");
-				execv("/proc/self/exe", argv);
-				printf("FAIL: preload cond [%s]: exec: %s\n", kinds[i], strerror(errno));
-				_exit(1);
-			}
-			int status;
-			waitpid(pid, &status, 0);
-			failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-		}
-		return failed;
+		return test_preload_runs(argv, "PVLOCK_PRELOAD_TEST_RUN", TEST_PRELOAD_PV);
 	}
-
+	const char *kind = getenv("PVLOCK_PRELOAD_LOCK");
 	char name[200];
+
 	snprintf(name, sizeof name, "preload cond [%s]: a waiter cancelled right after a "
 		 "signal: the other waiter still wakes (50 rounds)", kind);
 	test_run(name, -1, case_cancel_after_signal);

@@ -9,13 +9,9 @@
  * find the word repaired by pvlock's fork handler, which runs first.
  *
  * The program re-executes itself under LD_PRELOAD once per lock kind and
- * mode (PVLOCK_PRELOAD_LOCK, PVLOCK_MODE).
+ * mode (PVLOCK_PRELOAD_LOCK, PVLOCK_MODE), through tests/lib/preload.c.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <libgen.h>
-#include <limits.h>
-#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +21,7 @@
 #include <unistd.h>
 
 #include "lib/check.h"
+#include "lib/preload.h"
 
 static const char *kind;	/* PVLOCK_PRELOAD_LOCK of this run */
 static bool pv;			/* PVLOCK_MODE=pv */
@@ -105,48 +102,14 @@ static void case_atfork(void)
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
-static const char *find_preload(void)
-{
-	static char path[PATH_MAX];
-	char self[PATH_MAX];
-	const char *env = getenv("PVLOCK_PRELOAD_LIB");
-
-	if (env)
-		return env;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = 0;
-	const char *dir = dirname(self);
-	/* build/tests/ and build/check-SAN/tests/ */
-	const char *up[] = { "/../lib/", "/../../lib/" };
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof path, "%s%slibpvlock-preload.so", dir, up[i]);
-		if (access(path, R_OK) == 0)
-			return path;
-	}
-	return NULL;
-}
-
-/* A sanitizer runtime loaded as a shared library must come first in LD_PRELOAD. */
-static int find_sanitizer(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	if (strstr(info->dlpi_name, "libasan") || strstr(info->dlpi_name, "libtsan")) {
-		snprintf(data, PATH_MAX, "%s:", info->dlpi_name);
-		return 1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	(void)argc;
-	kind = getenv("PVLOCK_PRELOAD_TEST_KIND");
-	if (kind) {
+	if (getenv("PVLOCK_PRELOAD_TEST_RUN")) {
 		const char *mode = getenv("PVLOCK_MODE");
 		char name[200];
 
+		kind = getenv("PVLOCK_PRELOAD_LOCK");
 		pv = mode && strcmp(mode, "pv") == 0;
 		snprintf(name, sizeof name, "preload [%s, %s]: pthread_atfork lock/unlock/unlock "
 			 "while two threads wait: the child's mutex works", kind, mode);
@@ -158,36 +121,5 @@ int main(int argc, char **argv)
 		       "itself; a preload cannot take its place\n");
 		return 0;
 	}
-	const char *lib = find_preload();
-	if (!lib) {
-		printf("FAIL: preload fork: libpvlock-preload.so not found (make builds it)\n");
-		return 1;
-	}
-	char preload[2 * PATH_MAX] = "";
-	dl_iterate_phdr(find_sanitizer, preload);
-	strcat(preload, lib);
-	static const char *const kinds[] = { "queued", "ticket", "tas" };
-	static const char *const modes[] = { "native", "pv" };
-	int failed = 0;
-	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 2; j++) {
-			fflush(stdout);
-			pid_t pid = fork();
-			if (pid == 0) {
-				setenv("LD_PRELOAD", preload, 1);
-				setenv("PVLOCK_PRELOAD_TEST_KIND", kinds[i], 1);
-				setenv("PVLOCK_PRELOAD_LOCK", kinds[i], 1);
-				setenv("PVLOCK_MODE", modes[j], 1);
-				unsetenv("PVLOCK_PRELOAD_REPORT");
-				execv("/proc/self/exe", argv);
-				printf("FAIL: preload fork [%s, %s]: exec: %s\n", kinds[i], modes[j],
-				       strerror(errno));
-				_exit(1);
-			}
-			int status;
-			waitpid(pid, &status, 0);
-			failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-		}
-	}
-	return failed;
+	return test_preload_each(argv, "PVLOCK_PRELOAD_TEST_RUN");
 }

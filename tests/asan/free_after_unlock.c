@@ -37,20 +37,8 @@
 #include <string.h>
 
 #include "lib/any_lock.h"
+#include "lib/asan_options.h"
 #include "lib/check.h"
-
-/* Sanitizer run-time options (a program may define these). */
-const char *__asan_default_options(void);
-const char *__ubsan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:detect_leaks=0";
-}
-const char *__ubsan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
-}
-
 
 struct object {
 	union any_lock lock;
@@ -126,16 +114,12 @@ static void after_release_hook(enum pvlock_preempt_point where)
 	if (last_user)
 		return;	/* a stale flag: nobody will free the object for us */
 	unsigned r = __atomic_load_n(&round_no, __ATOMIC_RELAXED);
-	uint64_t give_up = test_now_ns() + test_patience_ns();	/* a hang */
 
-	while (__atomic_load_n(&freed_round, __ATOMIC_ACQUIRE) != r) {
-		if (test_now_ns() > give_up) {
-			__atomic_fetch_add(&misses, 1, __ATOMIC_RELAXED);
-			return;
-		}
-		test_pause();
-	}
-	__atomic_fetch_add(&windows, 1, __ATOMIC_RELAXED);
+	/* freed_round: acquire, paired with finish()'s release after free(). */
+	if (test_await_equal(&freed_round, r))
+		__atomic_fetch_add(&windows, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&misses, 1, __ATOMIC_RELAXED);
 }
 
 static void *helper(void *arg)

@@ -25,18 +25,8 @@
 #include <string.h>
 
 #include "algo/hooks.h"
+#include "lib/asan_options.h"
 #include "lib/check.h"
-
-const char *__asan_default_options(void);
-const char *__ubsan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:detect_leaks=0";
-}
-const char *__ubsan_default_options(void)
-{
-	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
-}
 
 /* Rounds until WINDOWS of them stopped the unlocker at the point (a round
  * misses when the polling helper takes its turn before the unlocker finds
@@ -76,16 +66,12 @@ static void looked_hook(enum pvlock_preempt_point where)
 		return;
 	stop_here = false;
 	unsigned r = __atomic_load_n(&round_no, __ATOMIC_RELAXED);
-	uint64_t give_up = test_now_ns() + test_patience_ns();	/* a hang */
 
-	while (__atomic_load_n(&freed_round, __ATOMIC_ACQUIRE) != r) {
-		if (test_now_ns() > give_up) {
-			__atomic_fetch_add(&misses, 1, __ATOMIC_RELAXED);
-			return;
-		}
-		test_pause();
-	}
-	__atomic_fetch_add(&windows, 1, __ATOMIC_RELAXED);
+	/* freed_round: acquire, paired with finish()'s release after free(). */
+	if (test_await_equal(&freed_round, r))
+		__atomic_fetch_add(&windows, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&misses, 1, __ATOMIC_RELAXED);
 }
 
 static void *helper(void *arg)

@@ -80,6 +80,21 @@ bool test_run_until(unsigned min_ms, bool (*done)(void))
 	return true;
 }
 
+bool test_await_equal(const unsigned *word, unsigned want)
+{
+	uint64_t give_up = test_now_ns() + test_patience_ns();	/* a hang */
+
+	/* Acquire: pairs with the release store of want by the thread the
+	 * caller waits for; the acquire/release pair orders its earlier
+	 * writes before our later reads on aarch64 as on x86. */
+	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != want) {
+		if (test_now_ns() > give_up)
+			return false;
+		test_pause();
+	}
+	return true;
+}
+
 struct pvlock_stats test_stats(void)
 {
 	struct pvlock_stats s;

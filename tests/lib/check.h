@@ -89,6 +89,10 @@ unsigned test_patience_ms(void);
  * holds, for at most the patience.  Returns done(): false means the case
  * should fail, naming what it did not see. */
 bool test_run_until(unsigned min_ms, bool (*done)(void));
+/* Poll until *word equals want, for at most the patience; returns whether
+ * it did.  The load is an acquire: what the thread that stored want did
+ * before its release store is visible to the caller after a true. */
+bool test_await_equal(const unsigned *word, unsigned want);
 
 uint64_t test_now_ns(void);
 void test_pause(void);			/* a short sleep between polls */

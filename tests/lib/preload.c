@@ -55,29 +55,41 @@ const char *test_sanitizer_lib(void)
 	return path;
 }
 
-int test_preload_each(char **argv, const char *run_env)
+int test_preload_runs(char **argv, const char *run_env, unsigned modes)
 {
 	static const char *const kinds[] = { "queued", "ticket", "tas" };
-	static const char *const modes[] = { "native", "pv" };
+	const char *mode_names[2];
+	int nmodes = 0;
 	const char *lib = test_preload_lib(), *san = test_sanitizer_lib();
 	char preload[2 * PATH_MAX + 2];
 	int failed = 0;
 
+	if (modes & TEST_PRELOAD_NATIVE)
+		mode_names[nmodes++] = "native";
+	if (modes & TEST_PRELOAD_PV)
+		mode_names[nmodes++] = "pv";
+	if (nmodes == 0)
+		mode_names[nmodes++] = NULL;	/* PVLOCK_MODE left alone */
 	if (!lib) {
 		printf("FAIL: preload: libpvlock-preload.so not found (make builds it)\n");
 		return 1;
 	}
 	snprintf(preload, sizeof preload, "%s%s%s", san, *san ? ":" : "", lib);
 	for (int k = 0; k < 3; k++) {
-		for (int m = 0; m < 2; m++) {
+		for (int m = 0; m < nmodes; m++) {
+			const char *mode = mode_names[m];
 			char name[64];
-			snprintf(name, sizeof name, "preload [%s, %s]", kinds[k], modes[m]);
+			if (mode)
+				snprintf(name, sizeof name, "preload [%s, %s]", kinds[k], mode);
+			else
+				snprintf(name, sizeof name, "preload [%s]", kinds[k]);
 			fflush(stdout);
 			pid_t pid = fork();
 			if (pid == 0) {
 				setenv("LD_PRELOAD", preload, 1);
 				setenv("PVLOCK_PRELOAD_LOCK", kinds[k], 1);
-				setenv("PVLOCK_MODE", modes[m], 1);
+				if (mode)
+					setenv("PVLOCK_MODE", mode, 1);
 				setenv(run_env, name, 1);
 				unsetenv("PVLOCK_PRELOAD_REPORT");
 				execv("/proc/self/exe", argv);
@@ -85,10 +97,15 @@ int test_preload_each(char **argv, const char *run_env)
 				_exit(1);
 			}
 			int status;
-			if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+			if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 			    WEXITSTATUS(status) != 0)
 				failed = 1;
 		}
 	}
 	return failed;
+}
+
+int test_preload_each(char **argv, const char *run_env)
+{
+	return test_preload_runs(argv, run_env, TEST_PRELOAD_NATIVE | TEST_PRELOAD_PV);
 }
