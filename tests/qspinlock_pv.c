@@ -13,17 +13,12 @@
  * places inside the algorithm, so every interleaving here is forced, not
  * hoped for.  A small spin threshold makes waiters sleep at once.
  *
- * These cases step through the CAS kind of pv unlock (_Q_SLOW_VAL): the
- * program runs itself again with PVLOCK_PV_UNLOCK=cas.  tests/pv_unlock.c
- * has the store kind's cases.
+ * These cases step through the CAS kind of pv unlock (_Q_SLOW_VAL): main()
+ * sets it before any lock is contended, as the library's constructor does
+ * for PVLOCK_PV_UNLOCK=cas.  tests/pv_unlock.c has the store kind's cases.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "algo/pv_hash.h"
 #include "lib/check.h"
@@ -582,20 +577,10 @@ static void head_woken_before_unlocker_releases(void)
 	CHECK_EQ(test_stats().pv_wait_head, 2);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-	(void)argc;
-	if (!getenv("PVLOCK_PV_UNLOCK")) {
-		setenv("PVLOCK_PV_UNLOCK", "cas", 1);
-		execv("/proc/self/exe", argv);
-		printf("FAIL: re-run with PVLOCK_PV_UNLOCK=cas: execv: %s\n", strerror(errno));
-		return 1;
-	}
-	if (!(pvlock__mode_state & PVLOCK__MODE_CAS_UNLOCK)) {
-		printf("FAIL: PVLOCK_PV_UNLOCK=%s: these cases need the CAS kind of unlock\n",
-		       getenv("PVLOCK_PV_UNLOCK"));
-		return 1;
-	}
+	/* No slow path has run yet (each case runs in a fork child). */
+	__atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
 	test_run("pv head sleeps, unlock finds it and kicks", PVLOCK_MODE_PV, head_sleeps_unlock_kicks);
 	test_run("pv queued waiter sleeps early, owner hashes it (kick_node)", PVLOCK_MODE_PV,
 		 node_sleeps_early_and_is_hashed_by_owner);
