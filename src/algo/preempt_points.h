@@ -10,7 +10,7 @@ enum pvlock_preempt_point {
 	PVLOCK_PP_BEFORE_TAIL_PUBLISH,	/* node initialised, tail not yet swapped */
 	PVLOCK_PP_BEFORE_PREV_LINK,	/* tail swapped, prev->next not yet written */
 	PVLOCK_PP_KICK_NODE,		/* next->locked set, state not yet CASed */
-	PVLOCK_PP_KICK_NODE_HASH,	/* _Q_SLOW_VAL written, hash entry not yet */
+	PVLOCK_PP_KICK_NODE_HASH,	/* _Q_SLOW_VAL written (CAS kind) or sleeper counted (store kind), hash entry not yet */
 	PVLOCK_PP_HEAD_BEFORE_SLOW,	/* head hashed, _Q_SLOW_VAL not yet set */
 	PVLOCK_PP_UNLOCK_UNHASHED,	/* unlock removed the entry, lock not yet released */
 	PVLOCK_PP_UNLOCK_BEFORE_KICK,	/* lock released, waiter not yet kicked */

@@ -475,9 +475,9 @@ static uint32_t pv_wait_head_store(pvlock_t *lock, struct qnode *node,
 				   struct pvlock_slot *self, const struct pvlock_slot *holder)
 {
 	/* Relaxed: as in pv_wait_head_or_lock. */
-	bool hashed = load_relaxed(&node->state) == PV_HASHED;
+	bool hashed = load_relaxed(&node->state) == PV_HASHED, slept = false;
 
-	for (unsigned waits = 0;; waits++) {
+	for (;;) {
 		/* Acquire, pairing with the claimer's store_release of the
 		 * notice (after its claim): our entry is gone, hash again. */
 		if (hashed && load_acquire(&node->unhashed)) {
@@ -525,8 +525,9 @@ static uint32_t pv_wait_head_store(pvlock_t *lock, struct qnode *node,
 		/* Relaxed: only our own later reads of it matter. */
 		store_relaxed(&node->state, PV_HASHED);
 		ev_inc(self, pv_wait_head);
-		if (waits)
+		if (slept)
 			ev_inc(self, pv_wait_again);
+		slept = true;
 		/* Sleep until the notice: the claimer sets it, then kicks. */
 		pvlock__pv_wait(self, &node->unhashed, 0);
 	}
