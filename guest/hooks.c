@@ -37,13 +37,14 @@ unsigned pvlock__slot_high_water(void)
 }
 
 /*
- * The mode.  The library freezes it at the first slow path because a lock
+ * The mode, always with the CAS kind of pv unlock (no membarrier here).
+ * The library freezes it at the first slow path because a lock
  * may then be in a pv-only state (_Q_SLOW_VAL) that native code would not
  * understand.  The guest changes it only between phases, with every vCPU
  * at a barrier and every lock of the phase at rest, which gives the same
  * guarantee; so freeze just reads it.
  */
-unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;
+unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT | PVLOCK__MODE_CAS_UNLOCK;
 unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
 unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
 /* 0: a vCPU has no other thread to yield to, so a newcomer queues (and
@@ -59,7 +60,8 @@ enum pvlock_mode pvlock__mode_freeze(void)
 
 void guest_set_mode(bool pv)
 {
-	__atomic_store_n(&pvlock__mode_state, pv ? PVLOCK__MODE_PV_BIT : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pvlock__mode_state,
+			 (pv ? PVLOCK__MODE_PV_BIT : 0) | PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
 }
 
 void guest_set_spin_threshold(unsigned loops)
@@ -97,6 +99,13 @@ void pvlock__pv_kick(struct pvlock_slot *target)
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)
 {
 	return pvlock__guest_backend.vcpu_is_preempted(slot);
+}
+
+/* No membarrier in the guest: the mode word keeps the CAS kind of pv
+ * unlock (PVLOCK__MODE_CAS_UNLOCK), so the slow paths never call this. */
+int pvlock__pv_membarrier(void)
+{
+	return -1;
 }
 
 /* A vCPU never changes slot: nothing to record. */

@@ -171,7 +171,7 @@ run_check check_model M1 "safety (mutual exclusion, assertions, end states, hash
 	$M "" "$SAFE" "-w26"
 run_check check_model M1 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
 	$M "-DNTHR=2 -DACQ=0" "$NP" "$NPRUN"
-run_check check_mutant M1-as-briefed 'assertion violated .*hnode\[0\]!=\(me\+1\)' \
+run_check check_mutant M1-as-briefed 'assertion violated .*hnode\[0\]==\(me\+1\)' \
 	"stale hash entry: head re-hashed before the slow unlocker's release, which overwrote its SLOW" \
 	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" ""
 run_check check_mutant M1-as-briefed-hang 'invalid end state' \
@@ -195,6 +195,30 @@ run_check check_mutant M1-release-before-unhash 'assertion violated +!\(\(\(hloc
 run_check check_mutant M1-steal-test-then-set 'assertion violated \(incs\[L\]==1\)' \
 	"two owners: a stealer read the byte free and stored LOCKED over the queue head that took it meanwhile" \
 	$M "-DMUTANT_STEAL_TEST_THEN_SET -DNO_MONITOR" "$SAFE" ""
+
+# The store kind of pv unlock (STORE_UNLOCK): release store, sleepers load,
+# wake path; the head's membarrier drains every store buffer.  One lock, so
+# that an unlocker delayed after its release meets the entry of a later head
+# (a stranger's claim); bounded to keep the checks to seconds.
+SU="-DSTORE_UNLOCK -DNLOCKS=1"
+run_check check_model M1-store "safety, store-kind unlock (3 threads x 1 acquisition: stranger claims, no lost wake-up, no late notice)" \
+	$M "$SU -DACQ=1" "$SAFE -DCOLLAPSE" ""
+run_check check_model M1-store "safety, store-kind unlock (2 threads x 2 acquisitions)" \
+	$M "$SU -DNTHR=2 -DACQ=2" "$SAFE -DCOLLAPSE" ""
+run_check check_model M1-store "progress, store-kind unlock (2 threads looping forever)" \
+	$M "$SU -DNTHR=2 -DACQ=0" "$NP" "$NPRUN"
+run_check check_mutant M1-store-stranger-reached 'assertion violated \(hgen\[ent\]==mygen\)' \
+	"a witness, not a bug: the safety check above covers stranger claims (an unlocker claimed the entry of a later head)" \
+	$M "$SU -DACQ=1 -DREACH_STRANGER -DNO_MONITOR" "$SAFE" ""
+run_check check_mutant M1-store-no-membarrier 'invalid end state' \
+	"lost wake-up: the unlocker read sleepers 0 before its release was visible; the head read the lock held and slept" \
+	$M "$SU -DACQ=1 -DMUTANT_NO_MEMBARRIER -DNO_MONITOR" "$SAFE" ""
+run_check check_mutant M1-store-sleep-on-lock 'invalid end state' \
+	"lost wake-up: the head slept on the locked byte; a stranger's claim kicked it before its token read, later unlocks found no entry" \
+	$M "$SU -DACQ=1 -DMUTANT_SLEEP_ON_LOCK -DNO_MONITOR" "$SAFE" ""
+run_check check_mutant M1-store-wake-reads-lock 'assertion violated \(relleft\[L\]>0\)' \
+	"use after free: the wake path read the lock word after the last release of the lock" \
+	$M "$SU -DACQ=1 -DMUTANT_WAKE_READS_LOCK -DNO_MONITOR" "$SAFE" ""
 
 # ---------------------------------------------------------------- M2
 M=m2_store_buffer_tso.pml

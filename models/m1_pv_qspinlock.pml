@@ -64,6 +64,35 @@
  *   MUTANT_STEAL_TEST_THEN_SET: a steal past a queue reads the byte free,
  *   then stores LOCKED instead of CASing it: two owners (a stealer and the
  *   head that took the lock in between).
+ *
+ * STORE_UNLOCK: the store kind of pv unlock (docs/design.md, "The pv unlock
+ * without a locked instruction"), the default where membarrier(2) works.
+ * Unlock is store_release(locked, 0), then a relaxed load of the sleepers
+ * count `slp`, then, if it is not 0, pvlock__qspin_unlock_wake: claim the
+ * lock's entry (CAS lock -> CLM), write the node's notice, free the entry,
+ * kick.  The release store goes into the unlocker's store buffer sb[t]
+ * (one entry: the pending "lk[L] = 0"), which the `drainer` process
+ * empties at any later step, so the sleepers load and the whole wake path
+ * may run before the release is visible.  The head counts itself
+ * (slp++), hashes, and calls membarrier, modelled as one step that drains
+ * every store buffer, then looks at the locked byte; it sleeps on its
+ * notice (unhashed == 0), not on the lock word.  No SLOW value exists.
+ * pv_wait here is the futex backend's: the token (tok[t], a counter mod 4
+ * that every kick bumps) is read first, then the condition, and the sleep
+ * lasts while the token is unchanged: a kick before the token read is
+ * lost unless the condition changed.  Ghosts: owes[t] (an entry of t
+ * claimed, its notice not yet written: must be 0 when t reuses its node),
+ * relleft[L] (releases of L still to come: 0 means L is freed, and reading
+ * lk[L] then is a use after free).
+ *   MUTANT_NO_MEMBARRIER: the head does not call membarrier: lost wake-up.
+ *   MUTANT_SLEEP_ON_LOCK: the head sleeps on the locked byte it saw (the
+ *     design first proposed): a stranger's claim (an unlocker delayed after
+ *     its release finds the entry a later head inserted) kicks before the
+ *     head reads its token; the head sleeps on a lock whose later unlockers
+ *     find no entry: lost wake-up.
+ *   MUTANT_WAKE_READS_LOCK: the wake path reads the lock word after the
+ *     release ("held again? its owner will wake the head"): a read of a
+ *     lock that may have been freed.
  */
 
 #ifndef NTHR
@@ -78,7 +107,11 @@
 #ifndef MAXSPUR
 #define MAXSPUR 1
 #endif
+#ifdef STORE_UNLOCK
+#define HSZ NTHR	/* one entry per head and per claimer: never full */
+#else
 #define HSZ 2
+#endif
 
 #define LOCKED 1
 #define SLOW   3
@@ -99,14 +132,39 @@ bit  kicked[NTHR];
 byte hlock[HSZ];
 byte hnode[HSZ];
 
+#ifdef STORE_UNLOCK
+#define RSV 254			/* entry reserved by an inserter, node not yet written */
+#define CLM 255			/* entry claimed, the claimer frees it */
+byte slp;			/* pvlock__pv_sleepers */
+byte sb[NTHR];			/* store buffer: L+1 = "lk[L] = 0" not yet visible */
+byte tok[NTHR];			/* futex token, bumped mod 4 by every kick */
+byte owes[NTHR];		/* ghost: claimed entries of t whose notice is unwritten */
+byte relleft[NLOCKS];		/* ghost: releases of L still to come (0: L is freed) */
+#endif
 byte incs[NLOCKS];          /* ghost: owners of lock L (acquired, not released) */
 byte gwin[NLOCKS];          /* ghost: owner in a legal SLOW-without-entry window */
 byte spur = MAXSPUR;
 
 /* mutual exclusion, checked at the very step that acquires */
+#ifdef REACH_STRANGER
+byte gen[NLOCKS];	/* ghost: acquisitions of L so far */
+byte hgen[NTHR];	/* ghost: gen of the lock when entry i was inserted */
+#define GOT_LOCK(L) incs[L]++; assert(incs[L] == 1); gen[L]++
+#else
 #define GOT_LOCK(L) incs[L]++; assert(incs[L] == 1)
+#endif
 
+#if HSZ > 2
+/* store kind: a claimed entry (CLM) still names its node until its claimer
+ * frees it, but the claimer has read the node and written the notice by
+ * then (owes[t] covers that): only unclaimed entries count */
+#define HAS_ENTRY(L) (hlock[0] == (L)+1 || hlock[1] == (L)+1 || hlock[2] == (L)+1)
+#define NODE_IN(i, t) (hnode[i] == (t)+1 && hlock[i] != CLM)
+#define NODE_IN_TABLE(t) (NODE_IN(0, t) || NODE_IN(1, t) || NODE_IN(2, t))
+#else
 #define HAS_ENTRY(L) (hlock[0] == (L)+1 || hlock[1] == (L)+1)
+#define NODE_IN_TABLE(t) (hnode[0] == (t)+1 || hnode[1] == (t)+1)
+#endif
 
 /* pvlock__pv_wait(ptr, val): return at once if *ptr != val; else block until
  * this thread's token is set (consume it) or a spurious wake-up happens.
@@ -199,18 +257,25 @@ inline pv_kick_node(L, nx, ent)
 	/* full barrier (SC) then CAS next.state HALTED -> HASHED */
 	if
 	:: atomic { nstate[nx] == HALTED -> nstate[nx] = HASHED }
+#ifdef STORE_UNLOCK
+		/* waiter asleep: the owner hashes on its behalf; its own unlock
+		 * reads sleepers after the increment (program order) */
+		hash_insert_store(L, nx, ent);
+		ent = 0
+#else
 		/* waiter asleep: owner marks SLOW and hashes on its behalf;
 		 * only this owner unlocks L, so SLOW-before-insert is legal */
 		atomic { lk[L] = SLOW; gwin[L]++ };
 		pvlock__pv_hash_insert(L, nx, ent);
 		gwin[L]--;
 		ent = 0
+#endif
 	:: else -> skip                     /* CAS failed: waiter is running */
 	fi
 }
 
 /* pv_wait_node(me, prev): queued, not head. Returns with nlocked[me] == 1. */
-inline pv_wait_node(me)
+inline pv_wait_node(me, tk)
 {
 	do
 	::
@@ -221,7 +286,11 @@ inline pv_wait_node(me)
 		fi;
 		nstate[me] = HALTED;            /* + full barrier (SC) */
 		if
+#ifdef STORE_UNLOCK
+		:: !nlocked[me] -> pv_wait_tok(nstate[me] == HALTED, me, tk)
+#else
 		:: !nlocked[me] -> pv_wait(nstate[me] == HALTED, me)
+#endif
 		:: else -> skip
 		fi;
 		/* CAS HALTED -> RUNNING; if the kicker made it HASHED, leave it */
@@ -313,6 +382,190 @@ inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
 	hashed = 0
 }
 
+#ifdef STORE_UNLOCK
+/* The futex backend's wait: the token read, then the check and the sleep
+ * (one step: a change of the condition after the check comes with a kick,
+ * which changes the token the sleep compares). */
+inline pv_wait_tok(eqcond, me, tk)
+{
+	tk = tok[me];
+	atomic {
+		if
+		:: !(eqcond) -> skip
+		:: else ->
+			if
+			:: tok[me] != tk -> skip
+			:: spur > 0 -> spur--
+			fi
+		fi;
+		tk = 0
+	}
+}
+
+/* thread t's buffered release becomes visible (a no-op if none) */
+#if ACQ > 0
+#define RELLEFT(L) relleft[L]--
+#else
+#define RELLEFT(L) skip		/* looping forever: no lock is ever freed */
+#endif
+#define DRAIN(t) if :: sb[t] != 0 -> lk[sb[t] - 1] = 0; RELLEFT(sb[t] - 1); incs[sb[t] - 1]--; sb[t] = 0 \
+		    :: else -> skip fi
+
+inline kick_tok(nd)
+{
+	tok[nd] = (tok[nd] + 1) % 4
+}
+
+/* membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every other thread runs a
+ * full barrier at some instant of the call: its buffered store is visible
+ * before the call returns. */
+inline membarrier()
+{
+	atomic {
+		DRAIN(0);
+#if NTHR > 1
+		DRAIN(1);
+#endif
+#if NTHR > 2
+		DRAIN(2);
+#endif
+		skip
+	}
+}
+
+/* pvlock__pv_hash_insert, store kind: count the sleeper first (sleepers is
+ * never below the number of entries), reserve a free entry (CAS NULL ->
+ * RSV), write its node, publish the lock (store_release). */
+inline hash_insert_store(L, nd, ent)
+{
+	slp++;
+	atomic { assert(!HAS_ENTRY(L)); ent = 0 };
+	do
+	:: atomic {
+		if
+		:: hlock[ent] == 0 -> hlock[ent] = RSV; break
+		:: else -> ent = ent + 1; assert(ent < HSZ)
+		fi
+	   }
+	od;
+	hnode[ent] = nd + 1;
+#ifdef REACH_STRANGER
+	hgen[ent] = gen[L];
+#endif
+	hlock[ent] = L + 1
+}
+
+/* pvlock__qspin_unlock_wake(L): after the release store; never reads lk[L].
+ * Claim the entry that names L (CAS L -> CLM: one claimer wins), read its
+ * node, uncount it, write the node's notice, free the entry, kick. */
+inline unlock_wake(L, nd, ent, claimed, mygen)
+{
+#ifdef MUTANT_WAKE_READS_LOCK
+	atomic { assert(relleft[L] > 0); if :: lk[L] != 0 -> goto wake_done :: else -> skip fi };
+#endif
+	ent = 0;
+	do
+	:: ent < HSZ ->
+		atomic {
+			if
+			:: hlock[ent] == L + 1 ->
+				hlock[ent] = CLM; nd = hnode[ent] - 1; owes[nd]++; claimed = 1;
+#ifdef REACH_STRANGER
+				/* a witness: the entry was inserted during a later
+				 * ownership of L than the one this unlock ended */
+				assert(hgen[ent] == mygen);
+#endif
+			:: else -> skip
+			fi
+		};
+		if
+		:: claimed -> break
+		:: else -> ent++
+		fi
+	:: else -> break
+	od;
+	if
+	:: claimed ->
+		slp--;
+		atomic { unhashed[nd] = 1; owes[nd]-- };
+		atomic { hlock[ent] = 0; hnode[ent] = 0 };
+		kick_tok(nd)
+	:: else -> skip
+	fi;
+wake_done:
+	nd = 0; ent = 0; claimed = 0
+}
+
+/* pv_wait_head_or_lock, store kind: returns owning L, with no entry of ours
+ * in the table and no notice on its way. */
+inline pv_wait_head_store(L, me, hashed, ent, oldl, tk, claimed)
+{
+	hashed = (nstate[me] == HASHED);
+	do
+	::
+		if
+		:: hashed && unhashed[me] -> unhashed[me] = 0; hashed = 0
+		:: else -> skip
+		fi;
+		nstate[me] = RUNNING;
+		pend[L] = 1;
+		if
+		:: atomic { lk[L] == 0 && pend[L] == 1 -> lk[L] = LOCKED; pend[L] = 0; GOT_LOCK(L) } -> break
+		:: true -> skip
+		fi;
+		pend[L] = 0;
+		if
+		:: !hashed -> hash_insert_store(L, me, ent); hashed = 1; ent = 0
+		:: else -> skip
+		fi;
+#ifndef MUTANT_NO_MEMBARRIER
+		membarrier();
+#endif
+		/* the look at the locked byte, then the byte CAS 0 -> LOCKED */
+		oldl = lk[L];
+		if
+		:: oldl == 0 ->
+			atomic { if :: lk[L] == 0 -> lk[L] = LOCKED; GOT_LOCK(L); claimed = 1
+				    :: else -> oldl = lk[L] fi };
+			if :: claimed -> claimed = 0; oldl = 0; break :: else -> skip fi
+		:: else -> skip
+		fi;
+		nstate[me] = HASHED;
+#ifdef MUTANT_SLEEP_ON_LOCK
+		pv_wait_tok(lk[L] == oldl, me, tk);
+#else
+		pv_wait_tok(unhashed[me] == 0, me, tk);
+#endif
+		oldl = 0
+	od;
+	/* Own the lock: take our entry back, or wait for the notice of the
+	 * claimer that beat us to it.  The look (lock and node) and the CAS of
+	 * the lock field are separate steps, as in the C. */
+	if
+	:: hashed ->
+		ent = 0;
+		do
+		:: ent < HSZ ->
+			if
+			:: hlock[ent] == L + 1 && hnode[ent] == me + 1 ->
+				atomic { if :: hlock[ent] == L + 1 -> hlock[ent] = 0; hnode[ent] = 0; claimed = 1
+					    :: else -> skip fi };
+				break
+			:: else -> ent++
+			fi
+		:: else -> break
+		od;
+		if
+		:: claimed -> slp--
+		:: else -> (unhashed[me] == 1)
+		fi;
+		unhashed[me] = 0; claimed = 0; ent = 0
+	:: else -> skip
+	fi;
+	hashed = 0
+}
+#endif /* STORE_UNLOCK */
+
 /* pv_trylock_steal(L): returns with stolen = 1 owning L, or 0 to queue.
  * One look: a single load of the whole word (a hint), then, if locked and
  * pending both read 0, the steal: CAS of the locked byte 0 -> LOCKED that
@@ -373,8 +626,8 @@ inline trylock_steal(L, stolen, vfree, vtail)
 
 proctype thread(byte me)
 {
-	byte L, prev, nx, ent, oldl, ul, n;
-	bit stolen, hashed, vfree, vtail, done;
+	byte L, prev, nx, ent, oldl, ul, n, tk, mygen;
+	bit stolen, hashed, vfree, vtail, done, claimed;
 
 	do
 	::
@@ -404,9 +657,13 @@ proctype thread(byte me)
 		/* slow path (pv: no pending protocol for newcomers).
 		 * Node init; nobody may still reference this node. */
 		atomic {
-			assert(tail[0] != me + 1 && hnode[0] != me + 1 && hnode[1] != me + 1);
+			assert(tail[0] != me + 1 && !NODE_IN_TABLE(me));
 #if NLOCKS > 1
 			assert(tail[1] != me + 1);
+#endif
+#ifdef STORE_UNLOCK
+			/* no claimer writes a notice into the reused node */
+			assert(unhashed[me] == 0 && owes[me] == 0);
 #endif
 			nlocked[me] = 0; nnext[me] = 0; nstate[me] = RUNNING; unhashed[me] = 0
 		};
@@ -422,12 +679,16 @@ proctype thread(byte me)
 		:: prev != 0 ->
 			nnext[prev - 1] = me + 1;
 			prev = 0;
-			pv_wait_node(me);
+			pv_wait_node(me, tk);
 			assert(nlocked[me])
 		:: else -> skip
 		fi;
 
+#ifdef STORE_UNLOCK
+		pv_wait_head_store(L, me, hashed, ent, oldl, tk, claimed);
+#else
 		pv_wait_head_or_lock(L, me, hashed, ent, oldl);
+#endif
 
 		/* claim: if we are the tail, CAS whole word (me,0,LOCKED) -> LOCKED */
 		atomic {
@@ -460,6 +721,22 @@ progress:
 		assert(incs[L] == 1 && (lk[L] == LOCKED || lk[L] == SLOW));
 #endif
 
+#ifdef STORE_UNLOCK
+		/* unlock, store kind: store_release(locked, 0) into the buffer;
+		 * the relaxed load of sleepers and the wake path may run before
+		 * the drainer (or a membarrier) makes it visible */
+		atomic {
+			assert(lk[L] == LOCKED && sb[me] == 0); sb[me] = L + 1;
+#ifdef REACH_STRANGER
+			mygen = gen[L]
+#endif
+		};
+		if
+		:: slp > 0 -> unlock_wake(L, nx, ent, claimed, mygen)
+		:: else -> skip
+		fi;
+		(sb[me] == 0);		/* drained before our next lock operation */
+#else
 		/* unlock: CAS locked LOCKED -> 0; SLOW -> slow unlock */
 		atomic {
 			ul = lk[L];
@@ -470,6 +747,7 @@ progress:
 		:: ul == SLOW -> unlock_slow(L, nx, ent)
 		:: else -> assert(false)          /* unlock of a free lock */
 		fi;
+#endif
 		ul = 0;
 		L = 0;
 #if ACQ > 0
@@ -500,8 +778,40 @@ end:
 }
 #endif
 
+#ifdef STORE_UNLOCK
+/* The store buffers drain at any time, each store becoming visible as one
+ * step (the release: the lock is free from then on). */
+active proctype drainer()
+{
+end:
+	do
+	:: atomic { sb[0] != 0 -> DRAIN(0) }
+#if NTHR > 1
+	:: atomic { sb[1] != 0 -> DRAIN(1) }
+#endif
+#if NTHR > 2
+	:: atomic { sb[2] != 0 -> DRAIN(2) }
+#endif
+	od
+}
+#endif
+
 init {
 	atomic {
+#ifdef STORE_UNLOCK
+		/* each thread's n-th acquisition takes lock (t + n) % NLOCKS */
+		byte a = 0, b = 0;
+		do
+		:: a < NTHR ->
+			b = 0;
+			do
+			:: b < ACQ -> relleft[(a + b) % NLOCKS]++; b++
+			:: else -> break
+			od;
+			a++
+		:: else -> break
+		od;
+#endif
 		byte i = 0;
 		do
 		:: i < NTHR -> run thread(i); i++

@@ -522,7 +522,7 @@ static void garbage_byte_case(void)
 }
 
 /* Two processes on one lock in MAP_SHARED memory (unsupported, pvlock(3)):
- * the pv lock must not hang silently.  Either a clear fatal message, or,
+ * the pv lock, with the CAS kind of unlock, must not hang silently.  Either a clear fatal message, or,
  * when the two never met in the slow path, both finish. */
 static pvlock_t *shared;
 
@@ -540,6 +540,10 @@ static void shared_process(void)
 {
 	test_thread t[3];
 
+	/* The queued lock's CAS kind of pv unlock: its sleeping-waiter mark
+	 * (_Q_SLOW_VAL) is what tells the other process; the store kind sets
+	 * none (pvlock(3), LIMITS).  Set before this process's first lock. */
+	__atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
 	CHECK(pvlock_set_spin_threshold(64) == 0);
 	for (int i = 0; i < 3; i++)
 		t[i] = test_start(shared_worker, NULL);

@@ -12,6 +12,10 @@
  * hold kicks back, and fault-injection point hooks run test code at exact
  * places inside the algorithm, so every interleaving here is forced, not
  * hoped for.  A small spin threshold makes waiters sleep at once.
+ *
+ * These cases step through the CAS kind of pv unlock (_Q_SLOW_VAL): main()
+ * sets it before any lock is contended, as the library's constructor does
+ * for PVLOCK_PV_UNLOCK=cas.  tests/pv_unlock.c has the store kind's cases.
  */
 #define _GNU_SOURCE
 #include <sys/mman.h>
@@ -575,6 +579,8 @@ static void head_woken_before_unlocker_releases(void)
 
 int main(void)
 {
+	/* No slow path has run yet (each case runs in a fork child). */
+	__atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
 	test_run("pv head sleeps, unlock finds it and kicks", PVLOCK_MODE_PV, head_sleeps_unlock_kicks);
 	test_run("pv queued waiter sleeps early, owner hashes it (kick_node)", PVLOCK_MODE_PV,
 		 node_sleeps_early_and_is_hashed_by_owner);

@@ -27,10 +27,14 @@ enum pvlock_mode {
 	PVLOCK_MODE_PV = 1,	/* spin a bounded time, then sleep; unlock kicks */
 };
 
-/* bit 0: the mode; bit 1: frozen (a slow path has run). Internal. */
+/* bit 0: the mode; bit 1: frozen (a slow path has run); bit 2: the pv
+ * queued lock unlocks by CAS (the kind of unlock, chosen by the library's
+ * constructor and never changed: docs/design.md, "The pv unlock without a
+ * locked instruction").  Internal. */
 extern unsigned pvlock__mode_state;
 #define PVLOCK__MODE_PV_BIT	1u
 #define PVLOCK__MODE_FROZEN	2u
+#define PVLOCK__MODE_CAS_UNLOCK	4u
 
 /* Relaxed: see above for what this demands of pvlock_set_mode callers. */
 static inline bool pvlock__mode_is_pv(void)

@@ -4,7 +4,8 @@
  * The lock word, as (tail, pending, locked):
  *
  *   bits  0- 7  locked byte: 0 free, 1 locked, 3 locked and the queue head
- *               sleeps (_Q_SLOW_VAL, pv mode only: unlock must kick it)
+ *               sleeps (_Q_SLOW_VAL, pv mode with the CAS kind of unlock
+ *               only: unlock must kick it)
  *   bits  8-15  pending byte: 0 or 1
  *   bits 16-17  tail index: nesting level of the last queued node (0-3)
  *   bits 18-31  tail slot + 1: 0 when nobody is queued
@@ -58,6 +59,18 @@ static inline void pvlock_init(pvlock_t *lock)
 /* Out of line, in the library. */
 void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val);
 void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked);
+void pvlock__qspin_unlock_wake(pvlock_t *lock);
+/* pv, store kind: hash entries of sleeping queue heads (element 0; the
+ * array fills its own cache line).  Not 0 sends an unlock to the wake path. */
+extern unsigned pvlock__pv_sleepers[16];
+#ifdef PVLOCK_FAULT_INJECTION
+/* Test builds: the preemption point between the store kind's release store
+ * and its sleepers load (src/algo/preempt_points.h, UNLOCK_RELEASED). */
+void pvlock__fault_unlock_released(void);
+#define PVLOCK__UNLOCK_RELEASED() pvlock__fault_unlock_released()
+#else
+#define PVLOCK__UNLOCK_RELEASED() ((void)0)
+#endif
 
 static inline void pvlock_lock_raw(pvlock_t *lock)
 {
@@ -99,14 +112,26 @@ static inline bool pvlock_trylock_raw(pvlock_t *lock)
 }
 
 /*
- * Unlock (docs/design.md, departure 6, has the measurements):
- *   native  a byte store-release of the locked byte: Linux's native unlock,
- *           a plain store, no locked instruction
- *   pv      uncontended, one 32-bit CAS of the word from exactly "locked" to
- *           0; contended (tail or pending set), one CAS of the locked byte,
- *           1 -> 0.  Either fails on anything else and calls out:
- *           _Q_SLOW_VAL (the queue head sleeps: find and kick it) or a lock
- *           that was not held (reported)
+ * Unlock (docs/design.md, departure 6 and "The pv unlock without a locked
+ * instruction"):
+ *   native     a byte store-release of the locked byte: Linux's native
+ *              unlock, a plain store, no locked instruction
+ *   pv, store  (the default where membarrier(2) works) a plain load of the
+ *              locked byte (anything but 1 is a misuse, reported), the
+ *              byte store-release, then a relaxed load of the sleepers
+ *              count: not 0, and pvlock__qspin_unlock_wake looks the lock's
+ *              ADDRESS up in the hash table and kicks the head it finds.
+ *              The store-release and the sleepers load may be reordered
+ *              (a store buffer; stlrb then ldr on aarch64): a head that is
+ *              about to sleep counts itself and hashes, then calls
+ *              membarrier, which makes every other thread run a full
+ *              barrier, then looks at the locked byte.  So either the head
+ *              sees this release or this load sees the head.
+ *   pv, CAS    uncontended, one 32-bit CAS of the word from exactly
+ *              "locked" to 0; contended (tail or pending set), one CAS of
+ *              the locked byte, 1 -> 0.  Either fails on anything else and
+ *              calls out: _Q_SLOW_VAL (the queue head sleeps: find and kick
+ *              it) or a lock that was not held (reported)
  * Every path is a release, pairing with the acquire of whoever takes the
  * lock next (fast CAS, pending or head acquire loads, steal CAS, head CAS or
  * xchg).  The byte accesses on the 32-bit word are mixed-size: outside C11,
@@ -117,11 +142,32 @@ static inline bool pvlock_trylock_raw(pvlock_t *lock)
  * before it matters: pvlock_set_mode() must happen before any lock
  * operation of other threads (call it before they start, or publish it to
  * them by a mutex, a thread start or a release/acquire pair).  Once a slow
- * path has run the mode is frozen and set_mode fails.
+ * path has run the mode is frozen and set_mode fails.  The kind of pv
+ * unlock is fixed before main.
  */
 static inline void pvlock_unlock_raw(pvlock_t *lock)
 {
-	if (pvlock__mode_is_pv()) {
+	unsigned state = __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED);
+
+	if (!(state & PVLOCK__MODE_PV_BIT)) {
+		__atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+	} else if (pvlock__likely(!(state & PVLOCK__MODE_CAS_UNLOCK))) {
+		/* Only the owner writes the locked byte while it is held (no
+		 * _Q_SLOW_VAL in this kind): a plain look is exact. */
+		uint8_t locked = __atomic_load_n(&lock->locked, __ATOMIC_RELAXED);
+
+		if (pvlock__unlikely(locked != PVLOCK__Q_LOCKED_VAL)) {
+			pvlock__qspin_unlock_slow(lock, locked);
+			return;
+		}
+		__atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+		PVLOCK__UNLOCK_RELEASED();
+		/* Relaxed: pairs with the sleeping head's count, insert and
+		 * membarrier (see above); after the store `lock` is only an
+		 * address to look up, never to read. */
+		if (pvlock__unlikely(__atomic_load_n(&pvlock__pv_sleepers[0], __ATOMIC_RELAXED)))
+			pvlock__qspin_unlock_wake(lock);
+	} else {
 		uint32_t val = PVLOCK__Q_LOCKED_VAL;
 		uint8_t locked = PVLOCK__Q_LOCKED_VAL;
 
@@ -131,8 +177,6 @@ static inline void pvlock_unlock_raw(pvlock_t *lock)
 		if (pvlock__unlikely(!__atomic_compare_exchange_n(&lock->locked,
 				&locked, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
 			pvlock__qspin_unlock_slow(lock, locked);
-	} else {
-		__atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
 	}
 }
 

@@ -47,7 +47,12 @@ PVLOCK__BEGIN_DECLS
 	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)") \
 	X(ticket_skip,        "ticket lock, bpf skip use: turns passed over a waiter that was not running") \
 	X(pv_steal_yield,     "pv: yields of a newcomer that could not steal, instead of queueing") \
-	X(pv_one_cpu,         "pv: slow paths that did not spin, the process having one CPU")
+	X(pv_one_cpu,         "pv: slow paths that did not spin, the process having one CPU") \
+	X(pv_membarrier,      "pv, store unlock: membarrier calls of a queue head about to sleep") \
+	X(pv_membarrier_fail, "pv, store unlock: those membarrier calls refused (the head looked again, awake)") \
+	X(pv_unlock_wake,     "pv, store unlock: unlocks that saw sleepers and looked for their lock's head") \
+	X(pv_unlock_wake_none, "pv, store unlock: those that found no entry for their lock") \
+	X(pv_claim_lost,      "pv, store unlock: heads that took the lock while an unlocker claimed their entry")
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;

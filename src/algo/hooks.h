@@ -13,6 +13,7 @@
  *              pvlock__steal_yields (read relaxed), pvlock__one_cpu
  *   wait/kick  pvlock__pv_wait(), pvlock__pv_kick(),
  *              pvlock__pv_vcpu_is_preempted()       Linux's pv_wait / pv_kick
+ *   membarrier pvlock__pv_membarrier()              store-kind pv unlock only
  *   reports    pvlock__report_bad_unlock(), pvlock__fatal()
  *   events     pvlock__orphan_events[]              counters of slot-less
  *                                                   threads (ev_inc, ev_add)
@@ -62,6 +63,15 @@ extern unsigned pvlock__steal_yields;
 void pvlock__pv_wait(struct pvlock_slot *self, const uint8_t *ptr, uint8_t val);
 /* Wake the thread of that slot; harmless if it is running. */
 void pvlock__pv_kick(struct pvlock_slot *target);
+/*
+ * A full barrier on every other running thread of the process at some
+ * instant during the call (membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED),
+ * with full barriers of our own before and after.  0, or -1 if refused (the
+ * caller must then not sleep on what it read after it).  Called only when
+ * the mode word says the store kind of pv unlock; a host without it keeps
+ * PVLOCK__MODE_CAS_UNLOCK set.
+ */
+int pvlock__pv_membarrier(void);
 /* Known to be runnable but not running (preempted)?  false: running,
  * blocked, or don't know. */
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot);

@@ -97,6 +97,116 @@ struct qnode *pvlock__pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
 	return NULL;
 }
 
+/* ---- store kind ---------------------------------------------------------- */
+
+/* Markers in the lock field: never the address of a lock (both odd; a
+ * pvlock_t is 4-byte aligned). */
+#define ENTRY_RESERVED	((pvlock_t *)(uintptr_t)1)	/* inserter writing the node */
+#define ENTRY_CLAIMED	((pvlock_t *)(uintptr_t)3)	/* claimer reading the node */
+
+/* The longest probe (entries looked at) of any store-kind insert so far;
+ * only grows.  An unlocker or a head looks no further.  Relaxed: the
+ * inserter raises it before its membarrier (or, from pv_kick_node, before
+ * its own unlock), which is what orders it before the unlocker's look, as
+ * for the entry itself. */
+static unsigned max_probe;
+
+static void raise_max_probe(unsigned probe)
+{
+	unsigned old = load_relaxed(&max_probe);
+
+	while (old < probe && !__atomic_compare_exchange_n(&max_probe, &old, probe, false,
+							   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+static inline unsigned probe_limit(unsigned entries)
+{
+	unsigned probe = load_relaxed(&max_probe);
+
+	return probe < entries ? probe : entries;
+}
+
+void pvlock__pv_hash_insert_store(pvlock_t *lock, struct qnode *node,
+				  struct pvlock_slot *self)
+{
+	for (;;) {
+		unsigned entries = table_entries();
+		unsigned start = hash_start(lock, entries);
+
+		for (unsigned i = 0; i < entries; i++) {
+			struct pv_hash_entry *he = &table[(start + i) % entries];
+			pvlock_t *expected = NULL;
+
+			/* Reserve: acquire, pairing with the release NULL store
+			 * of the entry's previous user (its node read first). */
+			if (load_relaxed(&he->lock) == NULL &&
+			    cas(&he->lock, &expected, ENTRY_RESERVED, __ATOMIC_ACQUIRE)) {
+				store_relaxed(&he->node, node);
+				raise_max_probe(i + 1);
+				/* Publish: release, pairing with the claimer's
+				 * and the taker's acquire of the lock field, so
+				 * they read our node. */
+				store_release(&he->lock, lock);
+				ev_inc(self, pv_hash_ops);
+				ev_add(self, pv_hash_hops, i + 1);
+				return;
+			}
+		}
+		pvlock__pv_yield();
+	}
+}
+
+struct pv_hash_entry *pvlock__pv_hash_claim(pvlock_t *lock, struct pvlock_slot *self)
+{
+	unsigned entries = table_entries();
+	unsigned start = hash_start(lock, entries), limit = probe_limit(entries);
+
+	for (unsigned i = 0; i < limit; i++) {
+		struct pv_hash_entry *he = &table[(start + i) % entries];
+		pvlock_t *expected = lock;
+
+		/* The claim: lock -> CLAIMED, one winner among the unlockers
+		 * and the head.  Acquire, pairing with the inserter's release
+		 * of the lock field: the caller's node read is its node. */
+		if (load_relaxed(&he->lock) == lock &&
+		    cas(&he->lock, &expected, ENTRY_CLAIMED, __ATOMIC_ACQUIRE)) {
+			ev_inc(self, pv_hash_ops);
+			ev_add(self, pv_hash_hops, i + 1);
+			return he;
+		}
+	}
+	return NULL;
+}
+
+bool pvlock__pv_hash_take_back(pvlock_t *lock, const struct qnode *node,
+			       struct pvlock_slot *self)
+{
+	unsigned entries = table_entries();
+	unsigned start = hash_start(lock, entries), limit = probe_limit(entries);
+
+	for (unsigned i = 0; i < limit; i++) {
+		struct pv_hash_entry *he = &table[(start + i) % entries];
+		pvlock_t *expected = lock;
+
+		/* Acquire, pairing with the inserter's release (ours, or our
+		 * kicker's, which our lock acquire already ordered before us):
+		 * the node we compare is the entry's.  Only this head, or its
+		 * kicker before it, inserts (lock, node), so lock and node
+		 * cannot name another use of the entry between the look and
+		 * the CAS.  The CAS: release, pairing with the next inserter's
+		 * acquire reservation; a claimer that won instead keeps it. */
+		if (load_acquire(&he->lock) == lock && load_relaxed(&he->node) == node) {
+			if (!cas(&he->lock, &expected, NULL, __ATOMIC_RELEASE))
+				return false;
+			ev_inc(self, pv_hash_ops);
+			ev_add(self, pv_hash_hops, i + 1);
+			return true;
+		}
+	}
+	return false;
+}
+
 #ifdef PVLOCK_FAULT_INJECTION
 unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock)
 {
@@ -109,14 +219,25 @@ unsigned pvlock__pv_hash_entries_for(const pvlock_t *lock)
 }
 #endif
 
-/* fork child: drop the entries of every other slot's (now absent) thread. */
+/* fork child: drop the entries of every other slot's (now absent) thread,
+ * reserved or claimed ones too (their inserter or claimer is gone), and
+ * count the sleepers again: the ones that are left. */
 void pvlock__pv_hash_forget_others(const struct pvlock_slot *keep)
 {
+	unsigned left = 0;
+
 	for (unsigned i = 0; i < HASH_ENTRIES; i++) {
 		struct qnode *node = load_relaxed(&table[i].node);
+		pvlock_t *lock = load_relaxed(&table[i].lock);
 
 		/* Relaxed: the child has one thread, the one running this. */
-		if (load_relaxed(&table[i].lock) && pvlock__slot_of_node(node) != keep)
+		if (!lock)
+			continue;
+		if (lock == ENTRY_RESERVED || lock == ENTRY_CLAIMED ||
+		    pvlock__slot_of_node(node) != keep)
 			store_relaxed(&table[i].lock, NULL);
+		else
+			left++;
 	}
+	store_relaxed(&pvlock__pv_sleepers[0], left);
 }

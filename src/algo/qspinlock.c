@@ -8,16 +8,26 @@
 #include "algo/qspinlock_slowpath.h"
 #include "algo/fork_wait.h"
 
+/* Store kind of pv unlock: hash entries of sleeping heads (element 0), in a
+ * cache line of its own; read by every pv unlock. */
+unsigned pvlock__pv_sleepers[16] __attribute__((aligned(64)));
+
 static __attribute__((noinline)) void qspin_slowpath_native(pvlock_t *lock, uint32_t val,
 							     struct pvlock_slot *self)
 {
-	qspin_slowpath(lock, val, self, false);
+	qspin_slowpath(lock, val, self, false, false);
 }
 
 static __attribute__((noinline)) void qspin_slowpath_pv(pvlock_t *lock, uint32_t val,
-							 struct pvlock_slot *self)
+							 struct pvlock_slot *self, bool store)
 {
-	qspin_slowpath(lock, val, self, true);
+	qspin_slowpath(lock, val, self, true, store);
+}
+
+/* The kind of pv unlock, fixed before any lock was contended (relaxed). */
+static inline bool store_kind(void)
+{
+	return !(load_relaxed(&pvlock__mode_state) & PVLOCK__MODE_CAS_UNLOCK);
 }
 
 void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
@@ -32,7 +42,7 @@ void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
 	if (mode == PVLOCK_MODE_PV) {
 		if (one_cpu())
 			ev_inc(self, pv_one_cpu);
-		qspin_slowpath_pv(lock, val, self);
+		qspin_slowpath_pv(lock, val, self, store_kind());
 	} else {
 		qspin_slowpath_native(lock, val, self);
 	}
@@ -57,6 +67,12 @@ void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 					  locked != 0);
 		return;
 	}
+
+	/* The store kind never writes SLOW: another copy's, or garbage. */
+	if (store_kind())
+		pvlock__fatal_word("pvlock_unlock", lock, load_relaxed(&lock->val),
+				   "the lock word says a waiter sleeps (locked byte 3), but "
+				   "no waiter of this copy of pvlock sleeps on this lock", true);
 
 	/* The failed CAS that saw SLOW ordered nothing.  Read SLOW again with
 	 * acquire (only we can change it now: we hold the lock), pairing with
@@ -83,6 +99,40 @@ void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 	 * (steal CAS, the head's CAS or xchg, the backend's load in pv_wait). */
 	store_release(&lock->locked, 0);
 	/* From here on, `lock` must not be touched. */
+	PREEMPT_POINT(UNLOCK_BEFORE_KICK);
+	ev_inc(self, pv_kick_unlock);
+	pvlock__pv_kick(pvlock__slot_of_node(node));
+}
+
+/*
+ * Store kind: the unlock released the lock and then saw sleepers.  `lock` is
+ * an address to look up from here on, never to read or write: the release
+ * may have let the next owner free it.  Claim its entry if there is one
+ * (the head of this lock sleeps, or a head of a later user of the address:
+ * then we wake it early, and it looks again), uncount it, tell the head its
+ * entry is gone, free the entry and kick the head's slot.
+ */
+void pvlock__qspin_unlock_wake(pvlock_t *lock)
+{
+	struct pvlock_slot *self = pvlock__slot_peek();
+
+	ev_inc(self, pv_unlock_wake);
+	PREEMPT_POINT(UNLOCK_WAKE);
+	struct pv_hash_entry *entry = pvlock__pv_hash_claim(lock, self);
+	if (!entry) {
+		ev_inc(self, pv_unlock_wake_none);
+		return;
+	}
+	/* Relaxed: after the claim's acquire (pv_hash.c). */
+	struct qnode *node = load_relaxed(&entry->node);
+	/* Relaxed: the count is a hint to unlockers; we hold the claimed
+	 * entry, so it goes below the entries never. */
+	__atomic_fetch_sub(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
+	PREEMPT_POINT(UNLOCK_WAKE_CLAIMED);
+	/* Release, pairing with the head's load_acquire of the notice: it
+	 * then hashes again, or leaves; the node is still its node. */
+	store_release(&node->unhashed, 1);
+	pv_hash_free(entry);
 	PREEMPT_POINT(UNLOCK_BEFORE_KICK);
 	ev_inc(self, pv_kick_unlock);
 	pvlock__pv_kick(pvlock__slot_of_node(node));

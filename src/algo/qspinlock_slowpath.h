@@ -29,8 +29,10 @@
  *   queue       :  (n,x,y) +---> (n,0,0) ----------'      :   head claims
  *               :    ^-----'                              :
  *
- * pv adds, in the locked byte: 1 -> 3 (_Q_SLOW_VAL: "the head sleeps, look
- * it up in the hash table and kick it"), set by the head or on its behalf;
+ * pv adds, with the CAS kind of unlock, in the locked byte: 1 -> 3
+ * (_Q_SLOW_VAL: "the head sleeps, look it up in the hash table and kick
+ * it"), set by the head or on its behalf; with the store kind, nothing in
+ * the word (a sleeper count and membarrier instead: pv_wait_head_store);
  * and lets newcomers take the lock (steal) while the head is not spinning.
  *
  * pv node states (per queue node):
@@ -303,9 +305,12 @@ static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_s
 /*
  * Called by the new lock owner right after next->locked = 1.  If next is
  * asleep, do not kick it now (it could only spin: we hold the lock); instead
- * mark the lock _Q_SLOW_VAL and hash it, so that our unlock kicks it.
+ * make sure our unlock kicks it: CAS kind, mark the lock _Q_SLOW_VAL and hash
+ * it; store kind, count a sleeper and hash it (our unlock's sleepers load
+ * follows our increment in program order, so it takes the wake path).
  */
-static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot *self)
+static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot *self,
+			 bool store)
 {
 	/* The hand-off just went to a thread that is not running: the stall
 	 * a fair lock suffers under overcommit, counted where it happens. */
@@ -319,6 +324,14 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
 	if (!cas(&node->state, &halted, PV_HASHED, __ATOMIC_RELAXED))
 		return;
 
+	if (store) {
+		/* Relaxed: read back by our own unlock (program order), and by
+		 * other unlockers only as "look in the table". */
+		__atomic_fetch_add(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
+		PREEMPT_POINT(KICK_NODE_HASH);
+		pvlock__pv_hash_insert_store(lock, node, self);
+		return;
+	}
 	/* We own the lock, and our own unlock reads SLOW and the entry back:
 	 * program order suffices for that.  The head reads the byte too (its
 	 * "still SLOW?" check, its pv_wait): it learns of this store through
@@ -433,10 +446,123 @@ gotlock:
 	return load_relaxed(&lock->val) | Q_LOCKED_VAL;
 }
 
+/*
+ * The queue head, store kind of pv unlock (docs/design.md, "The pv unlock
+ * without a locked instruction").  Spin as above; then count ourselves
+ * in pvlock__pv_sleepers and hash (unless our kicker did), call membarrier,
+ * and look at the locked byte: free, take it; held, sleep until an unlocker
+ * claims our entry (its notice).  The unlocker writes nothing to the lock
+ * word for us, so we sleep on the notice, not on the lock: any unlocker may
+ * claim the entry (a stranger too: one delayed after its release, of an
+ * earlier owner of this lock or of a lock that lived at this address), and
+ * its notice and kick are what wake us.
+ *
+ * The pairing, a store-buffering pattern with one side's fence supplied by
+ * the other side's membarrier:
+ *
+ *   head:      W(sleepers++, entry)  membarrier  R(locked)
+ *   unlocker:  W(locked = 0)  [its barrier instant]  R(sleepers), R(entry)
+ *
+ * membarrier makes every other running thread run a full barrier at some
+ * instant of the call (a thread not running gets one from the context
+ * switch).  If that instant falls after the unlocker's W(locked = 0), the
+ * release is visible before the call returns and our R(locked) reads it or
+ * a later value; if before it, our writes are visible to its reads, which
+ * follow the instant.  Either the head sees the release or the unlocker
+ * sees the head (models: M1 with STORE_UNLOCK).
+ */
+static uint32_t pv_wait_head_store(pvlock_t *lock, struct qnode *node,
+				   struct pvlock_slot *self, const struct pvlock_slot *holder)
+{
+	/* Relaxed: as in pv_wait_head_or_lock. */
+	bool hashed = load_relaxed(&node->state) == PV_HASHED, slept = false;
+
+	for (;;) {
+		/* Acquire, pairing with the claimer's store_release of the
+		 * notice (after its claim): our entry is gone, hash again. */
+		if (hashed && load_acquire(&node->unhashed)) {
+			store_relaxed(&node->unhashed, 0);
+			hashed = false;
+		}
+		/* A hint to our successor's pv_wait_early: relaxed. */
+		store_relaxed(&node->state, PV_RUNNING);
+		set_pending(lock);
+		bool seen = false;
+		for (unsigned loop = pv_spin_budget(); loop; loop--) {
+			if (pv_trylock_clear_pending(lock))
+				goto gotlock;
+			if (pv_holder_stopped(holder, loop, self, &seen))
+				break;
+			cpu_relax();
+		}
+		clear_pending(lock);
+
+		if (!hashed) {
+			/* Count first, so that the count is never below the
+			 * entries.  Relaxed: ordered before the unlocker's
+			 * sleepers load by the membarrier below. */
+			__atomic_fetch_add(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
+			pvlock__pv_hash_insert_store(lock, node, self);
+			hashed = true;
+		}
+		PREEMPT_POINT(HEAD_BEFORE_MEMBARRIER);
+		ev_inc(self, pv_membarrier);
+		if (pvlock__pv_membarrier() != 0) {
+			/* No fence on the unlockers: we may not sleep on what we
+			 * read now.  Give the CPU away and look again. */
+			ev_inc(self, pv_membarrier_fail);
+			pvlock__pv_yield();
+			continue;
+		}
+		/* Relaxed: the membarrier above orders it after our count and
+		 * insert, and against every unlocker's release (see above). */
+		uint8_t locked = load_relaxed(&lock->locked);
+		PREEMPT_POINT(HEAD_LOOKED);
+		/* Byte CAS 0 -> locked, acquire: pairs with the release of the
+		 * unlock that freed the byte. */
+		if (!locked && cas(&lock->locked, &locked, Q_LOCKED_VAL, __ATOMIC_ACQUIRE))
+			goto gotlock;
+		/* Relaxed: only our own later reads of it matter. */
+		store_relaxed(&node->state, PV_HASHED);
+		ev_inc(self, pv_wait_head);
+		if (slept)
+			ev_inc(self, pv_wait_again);
+		slept = true;
+		/* Sleep until the notice: the claimer sets it, then kicks. */
+		pvlock__pv_wait(self, &node->unhashed, 0);
+	}
+gotlock:
+	if (hashed) {
+		PREEMPT_POINT(HEAD_TAKE_BACK);
+		if (pvlock__pv_hash_take_back(lock, node, self)) {
+			/* Relaxed: our entry is gone first; the count may stay
+			 * above the entries a moment, never below. */
+			__atomic_fetch_sub(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
+		} else {
+			/* An unlocker claimed our entry: it writes the notice
+			 * next (and kicks us, harmlessly).  Wait for the notice
+			 * (acquire, pairing with its store_release) so that no
+			 * write of it lands on our node after we leave. */
+			ev_inc(self, pv_claim_lost);
+			for (unsigned loop = 0; !load_acquire(&node->unhashed); loop++) {
+				if (loop >= pv_spin_budget()) {
+					pvlock__pv_yield();
+					loop = 0;
+				}
+				cpu_relax();
+			}
+			store_relaxed(&node->unhashed, 0);
+		}
+	}
+	/* Relaxed: the caller decides with a CAS of the word. */
+	return load_relaxed(&lock->val) | Q_LOCKED_VAL;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static inline __attribute__((always_inline))
-void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, const bool pv)
+void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, const bool pv,
+		    bool store)
 {
 	struct qnode *node0, *node, *prev, *next;
 	const struct pvlock_slot *holder = NULL;	/* pv: who handed us the head */
@@ -550,7 +676,8 @@ queue:
 	/* We are the head: wait for the owner and any pending waiter to go.
 	 * pv: pv_wait_head_or_lock returns owning the lock. */
 	if (pv) {
-		val = pv_wait_head_or_lock(lock, node, self, holder);
+		val = store ? pv_wait_head_store(lock, node, self, holder)
+			    : pv_wait_head_or_lock(lock, node, self, holder);
 	} else {
 		/* Acquire: pairs with the release of the owner's unlock. */
 		while ((val = load_acquire(&lock->val)) & Q_LOCKED_PENDING_MASK)
@@ -582,7 +709,7 @@ queue:
 	 * set_locked, so the new head cannot read the word as free. */
 	store_release(&next->locked, 1);
 	if (pv)
-		pv_kick_node(lock, next, self);
+		pv_kick_node(lock, next, self, store);
 
 release:
 	signal_barrier();

@@ -119,4 +119,9 @@ void pvlock__preempt_point(enum pvlock_preempt_point where)
 		sched_yield();
 }
 
+void pvlock__fault_unlock_released(void)
+{
+	pvlock__preempt_point(PVLOCK_PP_UNLOCK_RELEASED);
+}
+
 #endif /* PVLOCK_FAULT_INJECTION */

@@ -4,10 +4,15 @@
 #ifndef PVLOCK_RUNTIME_INTERNAL_H
 #define PVLOCK_RUNTIME_INTERNAL_H
 
+#include <stddef.h>
+
 /* Environment numbers: decimal digits only, within [min, max]; 0 or -1. */
 int pvlock__parse_decimal(const char *text, unsigned min, unsigned max, unsigned *out);
 /* Slots handed out now (bits set, retired ones included). */
 unsigned pvlock__slots_in_use(void);
+/* membarrier(2) registration for the store kind of pv unlock (pv_ops.c):
+ * 0, or -1 with the reason in why.  Also re-done in a fork child. */
+int pvlock__pv_membarrier_register(char *why, size_t len);
 
 /* Look at the affinity mask again and set pvlock__one_cpu (cpus.c). */
 void pvlock__cpus_look(void);

@@ -1,7 +1,8 @@
 /*
- * mode.c - the run-time switch between native and pv slow paths, and the pv
+ * mode.c - the run-time switch between native and pv slow paths, the pv
  * tunables (spin threshold, steal spin, steal yields), all also read from the environment
- * at start-up.
+ * at start-up, and the kind of pv unlock of the queued lock (store where
+ * membarrier(2) works, else CAS; PVLOCK_PV_UNLOCK), chosen before main.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +13,9 @@
 
 #include "algo/hooks.h"
 
-unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT;	/* default: pv */
+/* Default: pv, and the CAS kind of unlock until the constructor has seen
+ * membarrier work (pv_unlock_kind_from_environment). */
+unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT | PVLOCK__MODE_CAS_UNLOCK;
 unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
 unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
 unsigned pvlock__steal_yields = PVLOCK_STEAL_YIELDS_DEFAULT;
@@ -135,6 +138,39 @@ static void tunable_from_environment(const char *name, unsigned min, unsigned ma
 			name, text, min, max, dflt);
 }
 
+/*
+ * The kind of pv unlock (docs/design.md, "The pv unlock without a locked
+ * instruction"): store, if membarrier registration succeeds, else CAS;
+ * PVLOCK_PV_UNLOCK=cas forces CAS, =store asks for store (and says so if it
+ * cannot have it).  Chosen once, here, before main, and only while no slow
+ * path has run (a lock may then be in either kind's sleeping state): a CAS
+ * of the mode word, against the freeze's fetch_or (relaxed: one word).
+ */
+static void pv_unlock_kind_from_environment(void)
+{
+	const char *kind = getenv("PVLOCK_PV_UNLOCK");
+	char why[120];
+
+	if (kind && strcmp(kind, "store") != 0 && strcmp(kind, "cas") != 0) {
+		fprintf(stderr, "pvlock: PVLOCK_PV_UNLOCK=\"%s\" is not a kind of unlock; "
+			"accepted values: store, cas (using the default, store where "
+			"membarrier(2) works)\n", kind);
+		kind = NULL;
+	}
+	if (kind && !strcmp(kind, "cas"))
+		return;
+	if (pvlock__pv_membarrier_register(why, sizeof(why)) != 0) {
+		if (kind)
+			fprintf(stderr, "pvlock: PVLOCK_PV_UNLOCK=store: %s; using cas\n", why);
+		return;
+	}
+	unsigned state = __atomic_load_n(&pvlock__mode_state, __ATOMIC_RELAXED);
+	while (!(state & PVLOCK__MODE_FROZEN) &&
+	       !__atomic_compare_exchange_n(&pvlock__mode_state, &state,
+			state & ~PVLOCK__MODE_CAS_UNLOCK, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /* Before main (and before any lock can be contended): read the environment.
  * A bad value is reported in one line and the default is kept. */
 __attribute__((constructor)) static void mode_from_environment(void)
@@ -151,6 +187,7 @@ __attribute__((constructor)) static void mode_from_environment(void)
 				"values: native, pv (using the default, pv)\n", mode);
 	}
 
+	pv_unlock_kind_from_environment();
 	tunable_from_environment("PVLOCK_SPIN_THRESHOLD", 1, PVLOCK_SPIN_THRESHOLD_MAX,
 				 PVLOCK_SPIN_THRESHOLD_DEFAULT, pvlock_set_spin_threshold);
 	tunable_from_environment("PVLOCK_STEAL_SPIN", 0, PVLOCK_STEAL_SPIN_MAX,

@@ -3,13 +3,19 @@
  * backend, plus kick and wake latency accounting and, in test builds, the
  * injected faults (spurious wake-ups, delayed and dropped kicks).  Also the
  * choice of backend (PVLOCK_BACKEND) and what the slow paths do with a
- * backend that knows who runs (PVLOCK_PREEMPT_USES).
+ * backend that knows who runs (PVLOCK_PREEMPT_USES).  And membarrier(2),
+ * for the store kind of pv unlock.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
@@ -67,6 +73,57 @@ void pvlock__pv_kick(struct pvlock_slot *target)
 	uint64_t start = pv_latency_kick_begin(target, now_ns);
 	pvlock__backend_current()->kick(target);
 	pv_latency_kick_end(start, now_ns);
+}
+
+/* ---- membarrier(2) (store kind of pv unlock) ------------------------------ */
+
+static long membarrier_call(int cmd)
+{
+#ifdef SYS_membarrier
+	return syscall(SYS_membarrier, cmd, 0, 0);
+#else
+	(void)cmd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Leaves errno alone, as the locks must (see backend/futex.c). */
+int pvlock__pv_membarrier(void)
+{
+	int saved_errno = errno;
+	long r = membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+
+	errno = saved_errno;
+	return r == 0 ? 0 : -1;
+}
+
+/* fork child: whether the registration carries over is the kernel's
+ * business; registering again is harmless, and if it fails the child's
+ * membarrier calls fail and its heads look again instead of sleeping. */
+static void membarrier_after_fork(void)
+{
+	int saved_errno = errno;
+
+	membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+	errno = saved_errno;
+}
+
+int pvlock__pv_membarrier_register(char *why, size_t len)
+{
+	int saved_errno = errno;
+
+	/* A test of the call itself, not only of the registration: a
+	 * filter may let one through and refuse the other. */
+	if (membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0 ||
+	    membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
+		snprintf(why, len, "membarrier(2) is refused (%s)", strerror(errno));
+		errno = saved_errno;
+		return -1;
+	}
+	errno = saved_errno;
+	pthread_atfork(NULL, NULL, membarrier_after_fork);
+	return 0;
 }
 
 bool pvlock__pv_vcpu_is_preempted(const struct pvlock_slot *slot)

@@ -26,9 +26,12 @@
  *            scheduler makes of it.
  *   forced:  (pv, fault injection) waiters never really sleep (every wait
  *            returns at once: they poll), and the unlocker stops at the
- *            preemption point right after its release (UNLOCK_BEFORE_KICK,
- *            TICKET_BEFORE_KICK) until the object has been freed.  Whatever
- *            the unlock does after that point then runs on freed memory.
+ *            preemption point right after its release until the object has
+ *            been freed: UNLOCK_RELEASED for the queued lock's store kind of
+ *            unlock (before its sleepers load and wake path),
+ *            UNLOCK_BEFORE_KICK for its CAS kind, TICKET_BEFORE_KICK.
+ *            Whatever the unlock does after that point then runs on freed
+ *            memory.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -109,7 +112,11 @@ static void finish(struct object *o)
  */
 static void after_release_hook(enum pvlock_preempt_point where)
 {
-	if (where != PVLOCK_PP_UNLOCK_BEFORE_KICK && where != PVLOCK_PP_TICKET_BEFORE_KICK)
+	bool store = !(pvlock__mode_state & PVLOCK__MODE_CAS_UNLOCK);
+	enum pvlock_preempt_point queued = store ? PVLOCK_PP_UNLOCK_RELEASED
+						 : PVLOCK_PP_UNLOCK_BEFORE_KICK;
+
+	if (where != queued && where != PVLOCK_PP_TICKET_BEFORE_KICK)
 		return;
 	if (last_user)
 		return;	/* a stale flag: nobody will free the object for us */
@@ -148,7 +155,9 @@ static bool helpers_waiting(struct object *o, const struct pvlock_stats *base)
 
 	switch (cfg.kind) {
 	case QUEUED:
-		/* pv: the queue head slept (so the lock is _Q_SLOW_VAL) and the
+		/* pv: the queue head slept (with the CAS kind of unlock the
+		 * lock is then _Q_SLOW_VAL; with the store kind it is hashed
+		 * and counted in pvlock__pv_sleepers) and the
 		 * other is in the slow path too: looking for a chance to steal
 		 * the lock while the head sleeps (spinning, or yielding between
 		 * looks: steal yields), or queued behind it (asleep or not yet). */
@@ -246,7 +255,8 @@ static void free_after_unlock_case(void)
 		return;
 	/* Every round's first unlock found a sleeper, so it took the kick path
 	 * (the forced variant's waiters poll, but set _Q_SLOW_VAL / the flag
-	 * before their first "sleep" all the same). */
+	 * before their first "sleep" all the same; with the store kind the
+	 * forced unlocker stops right after its release in every round). */
 	switch (cfg.kind) {
 	case QUEUED:
 		if (cfg.forced)
