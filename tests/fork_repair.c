@@ -50,9 +50,9 @@ static bool waiters_in(void)
 
 	switch (kind) {
 	case QUEUED:
-		if (is_pv())	/* the head sleeps (SLOW), the other is queued */
-			return st.lock_slowpath >= 2 && st.pv_wait_head >= 1 &&
-			       (val & 0xff) == PVLOCK__Q_SLOW_VAL;
+		if (is_pv())	/* the head sleeps, the other is queued (the CAS
+				 * kind of unlock also shows SLOW in the word) */
+			return st.lock_slowpath >= 2 && st.pv_wait_head >= 1 && (val >> 16);
 		/* one pending, one queued */
 		return st.lock_slowpath >= 1 && (val & 0xff00) && (val >> 16);
 	case TICKET:	/* both took tickets and recorded them; pv: one sleeps */

@@ -155,22 +155,8 @@ static void *waiter(void *arg)
 	return NULL;
 }
 
-/* The thread is asleep ('S' in /proc/self/task/TID/stat): for a waiter
- * counted in the condvar, that is its futex wait (nothing else on its way
- * there blocks). */
-static int asleep(int tid)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'S';
-}
+/* A waiter counted in the condvar that is asleep is in its futex wait
+ * (nothing else on its way there blocks): test_tid_asleep. */
 
 /* ---- cases ---------------------------------------------------------------------- */
 
@@ -263,8 +249,8 @@ static void case_cancelled_after_signal(void)
 	for (int i = 0; i < 2; i++)
 		CHECK_EQ(pthread_create(&t[i], NULL, waiter, &w[i]), 0);
 	WAIT_UNTIL(waiters_of(&c) == 2, 10);
-	WAIT_UNTIL(asleep(__atomic_load_n(&w[0].tid, __ATOMIC_ACQUIRE)) &&
-		   asleep(__atomic_load_n(&w[1].tid, __ATOMIC_ACQUIRE)), 10);
+	WAIT_UNTIL(test_tid_asleep(__atomic_load_n(&w[0].tid, __ATOMIC_ACQUIRE)) &&
+		   test_tid_asleep(__atomic_load_n(&w[1].tid, __ATOMIC_ACQUIRE)), 10);
 	pthread_mutex_lock(&m);
 	tokens = 1;
 	CHECK_EQ(seam_cond_signal(&c), 0);

@@ -27,13 +27,15 @@ static const char *kind;	/* PVLOCK_PRELOAD_LOCK of this run */
 static bool pv;			/* PVLOCK_MODE=pv */
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static int arrived;		/* waiters about to lock */
+static int tids[2];		/* their thread ids */
 static test_thread waiters[2];
 
 static void *waiter(void *arg)
 {
-	(void)arg;
-	/* Relaxed: a count the prepare handler polls; the lock orders the rest. */
-	__atomic_fetch_add(&arrived, 1, __ATOMIC_RELAXED);
+	/* Release: the tid before the count, which the prepare handler reads
+	 * with acquire. */
+	__atomic_store_n(&tids[(long)arg], (int)gettid(), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&arrived, 1, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&m);
 	pthread_mutex_unlock(&m);
 	return NULL;
@@ -52,10 +54,12 @@ static bool waiters_in(void)
 {
 	uint32_t val = word();
 
-	if (__atomic_load_n(&arrived, __ATOMIC_RELAXED) < 2)
+	if (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) < 2)
 		return false;
-	if (strcmp(kind, "queued") == 0)	/* pv: the head sleeps, one queued */
-		return pv ? (val & 0xff) == PVLOCK__Q_SLOW_VAL && (val >> 16) :
+	/* pv: both asleep (the head in its wait, the other queued behind it;
+	 * the CAS kind of unlock also shows SLOW in the word) */
+	if (strcmp(kind, "queued") == 0)
+		return pv ? (val >> 16) && test_tid_asleep(tids[0]) && test_tid_asleep(tids[1]) :
 			    (val & 0xff00) && (val >> 16);	/* pending, queued */
 	if (strcmp(kind, "ticket") == 0)	/* two tickets; pv: one sleeps */
 		return (uint16_t)((val >> 16) - (val & ~PVLOCK__TICKET_FLAG)) >= 6 &&
@@ -67,7 +71,7 @@ static void prepare(void)
 {
 	pthread_mutex_lock(&m);
 	for (int i = 0; i < 2; i++)
-		waiters[i] = test_start(waiter, NULL);
+		waiters[i] = test_start(waiter, (void *)(long)i);
 	WAIT_UNTIL(waiters_in(), TEST_PATIENCE_S);
 }
 

@@ -6,8 +6,10 @@
  * that would wake the head is held back by the recording backend, so the
  * lock stays free with the head asleep and its tail in the word.  trylock
  * must take it then (a newcomer's steal), fail while it is held, and the
- * head must still get the lock once the trylocker unlocks.  In native mode
- * the same trylock fails: the queue head claims with a plain store.
+ * head must still get the lock once the trylocker unlocks: with either
+ * kind of pv unlock (store, the default where membarrier works, and CAS).
+ * In native mode the same trylock fails: the queue head claims with a
+ * plain store.
  */
 #include "algo/pv_hash.h"
 #include "lib/check.h"
@@ -35,10 +37,11 @@ static uint32_t word(void)
 static void trylock_past_sleeping_head(void)
 {
 	rec_install();
+	CHECK_EQ(rec_waits(), 0);
 	CHECK_EQ(pvlock_set_spin_threshold(64), 0);
 	pvlock_lock(&lock);
 	test_thread w = test_start(waiter, NULL);
-	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, TEST_PATIENCE_S);	/* head asleep */
+	WAIT_UNTIL(rec_waits() == 1, TEST_PATIENCE_S);	/* the head asleep */
 	CHECK(!pvlock_trylock(&lock));			/* held: fails */
 
 	rec_hold_kicks(true);
@@ -50,7 +53,7 @@ static void trylock_past_sleeping_head(void)
 	CHECK(pvlock_trylock(&lock));			/* taken past the queue */
 	CHECK(!pvlock_trylock(&lock));			/* and now held */
 	rec_hold_kicks(false);				/* the head wakes, finds it held */
-	WAIT_UNTIL(rec_waits_on(&lock.locked) == 2, TEST_PATIENCE_S);	/* and sleeps again */
+	WAIT_UNTIL(rec_waits() == 2, TEST_PATIENCE_S);	/* and sleeps again */
 	CHECK(!__atomic_load_n(&waiter_done, __ATOMIC_ACQUIRE));
 	pvlock_unlock(&lock);				/* kicks it */
 	test_join(w);
@@ -60,7 +63,15 @@ static void trylock_past_sleeping_head(void)
 	struct pvlock_stats s = test_stats();
 	CHECK_EQ(s.pv_wait_head, 2);
 	CHECK_EQ(s.pv_wait_again, 1);
-	CHECK_EQ(s.pv_kick_unlock, 2);
+	CHECK_EQ(rec_kicks(), 2);
+}
+
+/* The same with the CAS kind of unlock (_Q_SLOW_VAL in the word), chosen
+ * before any slow path has run. */
+static void trylock_past_sleeping_head_cas(void)
+{
+	__atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
+	trylock_past_sleeping_head();
 }
 
 /* native: a queued waiter spins as head; while its tail is in the word,
@@ -79,6 +90,8 @@ static void native_trylock_leaves_queue_alone(void)
 int main(void)
 {
 	test_run("trylock_past_sleeping_head", PVLOCK_MODE_PV, trylock_past_sleeping_head);
+	test_run("trylock_past_sleeping_head, CAS unlock", PVLOCK_MODE_PV,
+		 trylock_past_sleeping_head_cas);
 	test_run("native_trylock_leaves_queue_alone", PVLOCK_MODE_NATIVE,
 		 native_trylock_leaves_queue_alone);
 	return test_finish();

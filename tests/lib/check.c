@@ -35,6 +35,21 @@ void test_sleep_ms(unsigned ms)
 		;
 }
 
+bool test_tid_asleep(int tid)
+{
+	char path[64], buf[256];
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');	/* the name may hold anything */
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
 void test_pause(void)
 {
 	struct timespec ts = { .tv_nsec = 100000 };	/* 100 us */

@@ -99,6 +99,9 @@ void test_pause(void);			/* a short sleep between polls */
 void test_sleep_ms(unsigned ms);
 struct pvlock_stats test_stats(void);
 
+/* Thread tid of this process is asleep ('S' in /proc/self/task/TID/stat). */
+bool test_tid_asleep(int tid);
+
 /* Threads: start a function, join it. */
 typedef struct test_thread { unsigned long id; } test_thread;
 test_thread test_start(void *(*fn)(void *), void *arg);
