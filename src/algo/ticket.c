@@ -141,12 +141,12 @@ static void record_release(struct ticket_wait *w, struct pvlock_slot *self)
 }
 
 /* The record is published: set the flag, re-check, sleep if still not
- * ours (until kicked, or spuriously).  *claim, if not NULL, is the skip
- * protocol's claim word: a waiter passed over does not sleep either.  While
+ * ours (until kicked, or spuriously).  skippable: the record's claim may
+ * be skipped (WAITING), and a waiter passed over does not sleep either.  While
  * it sleeps, the record says so (asleep): a hint for skippers and
  * kick-ahead, published after the re-check and withdrawn on waking. */
 static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait *w,
-		       struct pvlock_slot *self, const uint32_t *claim)
+		       struct pvlock_slot *self, bool skippable)
 {
 	PREEMPT_POINT(TICKET_BEFORE_FLAG);
 	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
@@ -160,7 +160,7 @@ static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait 
 	 * kicks us after.  If our fetch_or read its head, its claim is visible
 	 * here (release RMW of head, read by our seq_cst RMW); its kick may
 	 * have come before our caller reset kicked, so do not sleep on it. */
-	if (claim && claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
+	if (skippable && claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
 		return;
 	ev_inc(self, ticket_wait);
 	/* Relaxed stores of a hint, read relaxed by claim_for_skip and
@@ -180,7 +180,7 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	if (!w)
 		return false;
 	record_publish(w, lock, want, CLAIM_FIRM, self);
-	sleep_once(lock, want, w, self, NULL);
+	sleep_once(lock, want, w, self, false);
 	record_release(w, self);
 	return true;
 }

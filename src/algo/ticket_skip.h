@@ -207,7 +207,7 @@ static uint16_t lock_skipping(pvlock_ticket_t *lock, uint16_t ticket, struct tic
 		}
 		/* Not again until the next kick, after which we spin. */
 		store_relaxed(&w->kicked, 0);
-		sleep_once(lock, ticket, w, self, &claim);
+		sleep_once(lock, ticket, w, self, claim_state(claim) == CLAIM_WAITING);
 		if (claim_state(load_relaxed(&w->claim)) != CLAIM_SKIPPED)
 			continue;
 		/* fall through: skipped while we slept */
