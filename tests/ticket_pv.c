@@ -105,14 +105,15 @@ static void successor_skips_sleeping_next(void)
 	CHECK_EQ(pvlock_set_spin_threshold(PVLOCK_SPIN_THRESHOLD_MAX), 0);
 	test_thread spinner = test_start(wait_then_hold, &spin_arg);
 	WAIT_UNTIL(tickets_out() >= 3, 10);
-	pvlock__fault.point_hook = park_until_spinner_got;
+	/* Release: pairs with the acquire load in pvlock__preempt_point. */
+	__atomic_store_n(&pvlock__fault.point_hook, park_until_spinner_got, __ATOMIC_RELEASE);
 	pvlock_ticket_unlock(&tlock);
 	CHECK_EQ(test_stats().ticket_skip, 1);
 	CHECK(!__atomic_load_n(&sleep_arg.got, __ATOMIC_ACQUIRE));
 	__atomic_store_n(&spin_arg.release, 1, __ATOMIC_RELEASE);
 	test_join(spinner);
 	test_join(sleeper);
-	pvlock__fault.point_hook = NULL;
+	__atomic_store_n(&pvlock__fault.point_hook, NULL, __ATOMIC_RELEASE);
 	CHECK(!pvlock_ticket_is_locked(&tlock));
 }
 
