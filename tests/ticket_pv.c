@@ -9,6 +9,11 @@
  * spinning; native mode does none of this.  The counters show each path.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "algo/hooks.h"
 #include "lib/check.h"
 
@@ -213,8 +218,66 @@ static void native_unchanged(void)
 	CHECK_EQ(rec_waits(), 0);
 }
 
-int main(void)
+/*
+ * The environment: PVLOCK_TICKET_SKIPS, PVLOCK_TICKET_KICK_AHEAD and
+ * PVLOCK_TICKET_FAR_SLEEP are read at start-up; a bad value prints one line
+ * naming the variable and the accepted range, and the default stays.  This
+ * program runs itself (read from /proc/self/exe) with --print-tunables under the
+ * given environment.
+ */
+static void run_self(const char *env, char *out, size_t outlen, char *err, size_t errlen)
 {
+	char errfile[] = "/tmp/pvlock-ticket-pv-XXXXXX";
+	int fd = mkstemp(errfile);
+	char cmd[4096], self[1024];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	CHECK(fd >= 0 && len > 0);
+	self[len] = 0;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "env %s '%s' --print-tunables 2>'%s'", env, self, errfile);
+	FILE *p = popen(cmd, "r");
+	CHECK(p != NULL);
+	size_t n = fread(out, 1, outlen - 1, p);
+	out[n] = 0;
+	pclose(p);
+	FILE *e = fopen(errfile, "r");
+	CHECK(e != NULL);
+	n = fread(err, 1, errlen - 1, e);
+	err[n] = 0;
+	fclose(e);
+	unlink(errfile);
+}
+
+static void tunables_from_environment(void)
+{
+	char out[256], err[1024];
+
+	run_self("-u PVLOCK_TICKET_SKIPS", out, sizeof(out), err, sizeof(err));
+	CHECK(strcmp(out, "1 1 1\n") == 0);			/* the defaults */
+	CHECK_EQ(err[0], 0);
+	run_self("PVLOCK_TICKET_SKIPS=3 PVLOCK_TICKET_KICK_AHEAD=0 PVLOCK_TICKET_FAR_SLEEP=0",
+		 out, sizeof(out), err, sizeof(err));
+	CHECK(strcmp(out, "3 0 0\n") == 0);
+	CHECK_EQ(err[0], 0);
+	run_self("PVLOCK_TICKET_SKIPS=17", out, sizeof(out), err, sizeof(err));
+	CHECK(strcmp(out, "1 1 1\n") == 0);
+	CHECK(strstr(err, "PVLOCK_TICKET_SKIPS") && strstr(err, "17") && strstr(err, "0 to 16"));
+	CHECK(strchr(err, '\n') == err + strlen(err) - 1);	/* one line */
+	run_self("PVLOCK_TICKET_FAR_SLEEP=yes", out, sizeof(out), err, sizeof(err));
+	CHECK(strcmp(out, "1 1 1\n") == 0);
+	CHECK(strstr(err, "PVLOCK_TICKET_FAR_SLEEP") && strstr(err, "0 to 1"));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--print-tunables")) {
+		printf("%u %u %u\n", pvlock__ticket_skips, pvlock__ticket_kick_ahead,
+		       pvlock__ticket_far_sleep);
+		return 0;
+	}
+	test_run("ticket pv: the hand-off tunables from the environment", -1,
+		 tunables_from_environment);
 	test_run("ticket pv futex: the unlock passes the turn over a sleeping next",
 		 PVLOCK_MODE_PV, skip_sleeping_next);
 	test_run("ticket pv futex: skipped twice with K = 2, then firm", PVLOCK_MODE_PV,
