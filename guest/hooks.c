@@ -52,6 +52,12 @@ unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
 unsigned pvlock__steal_yields = 0;
 /* Every vCPU can hold or wait: the spin budgets always apply here. */
 bool pvlock__one_cpu = false;
+/* 0: unknown, so no waiter sleeps for being far back in a ticket line (a
+ * vCPU spinning there takes no CPU from anyone). */
+unsigned pvlock__cpus_usable = 0;
+unsigned pvlock__ticket_skips = PVLOCK_TICKET_SKIPS_DEFAULT;
+unsigned pvlock__ticket_kick_ahead = PVLOCK_TICKET_KICK_AHEAD_DEFAULT;
+unsigned pvlock__ticket_far_sleep = PVLOCK_TICKET_FAR_SLEEP_DEFAULT;
 
 enum pvlock_mode pvlock__mode_freeze(void)
 {

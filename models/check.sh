@@ -300,10 +300,12 @@ run_check check_mutant M5-remove-null-relaxed 'assertion violated +\(node==lid\)
 	"remove's NULL store relaxed: performed before its node load, which then read the next lock's node" \
 	$M "-DSCENARIO_REUSE -DREM_NULL_RELAXED" "$SAFE" ""
 
-# The pv ticket lock's skip use (bpf backend): a waiter that does not run
-# may have its turn passed over it, by its unlocker or by its successor.
+# The pv ticket lock's skip protocol (every backend): a waiter that does not
+# run (asleep, or preempted as bpf tells) may have its turn passed over it,
+# by its unlocker or by its successor, at most K times per acquisition; and
+# kick-ahead.  (K = 2 passes too, in about 220 s of CPU: not run here.)
 M=m6_ticket_skip.pml
-run_check check_model M6 "skip use: mutual exclusion, no lost kick, no orphaned ticket (3 threads, tickets wrap)" \
+run_check check_model M6 "skip protocol, K = 1, kick-ahead: mutual exclusion, no lost kick, no orphaned ticket, at most K skips (3 threads, tickets wrap)" \
 	$M "-DACQ=1" "$SAFE" ""
 run_check check_mutant M6-no-retire 'invalid end state|assertion violated' \
 	"the waiter took its turn without retiring its claim: a skipper passed the same turn on" \
@@ -320,6 +322,15 @@ run_check check_mutant M6-read-after-release 'assertion violated .*!=tail' \
 run_check check_mutant M6-pass-release-only 'invalid end state' \
 	"lost kick: a release-only pass_turn CAS let the waiter's reset of kicked land after the skipper's kick" \
 	$M "-DMUTANT_PASS_RELEASE_ONLY" "$SAFE" ""
+run_check check_mutant M6-retake-waiting 'assertion violated .*rskips' \
+	"a skipped waiter retook its ticket WAITING, not FIRM after K skips: skipped more than K times" \
+	$M "-DMUTANT_RETAKE_WAITING" "$SAFE" ""
+run_check check_mutant M6-skip-left 'assertion violated|invalid end state' \
+	"the claim ignored the record's state and generation: the turn of a waiter already done was passed on" \
+	$M "-DMUTANT_SKIP_LEFT" "$SAFE" ""
+run_check check_mutant M6-kick-ahead-only 'invalid end state' \
+	"lost kick: the unlock woke the waiter after next instead of next" \
+	$M "-DMUTANT_KICK_AHEAD_ONLY" "$SAFE" ""
 
 wait
 npass=0 nfail=0

@@ -1,14 +1,19 @@
 /*
- * M6: the pv ticket lock's skip use (src/algo/ticket.c, lock_skipping,
- * skip_ahead, pvlock__ticket_unlock_kick), sequential consistency.
+ * M6: the pv ticket lock's skip protocol and kick-ahead (src/algo/ticket_skip.h,
+ * src/algo/ticket.c: lock_skipping, skip_ahead, kick_ahead,
+ * pvlock__ticket_unlock_kick), sequential consistency.
  *
  * A waiter that may be passed over publishes a record {want, claim} for its
  * whole wait.  An unlocker (after releasing to `next`) or the waiter right
  * behind (seeing head == its ticket - 2) may claim a waiter that "does not
- * run" (the bpf backend's answer: any answer is possible here, so it is a
- * nondeterministic choice), CAS its claim WAITING -> SKIPPED, move head past
- * it, and kick it; the skipped waiter takes a new ticket and waits FIRM.  A
- * waiter owns its turn only after its own CAS WAITING|FIRM -> DONE.
+ * run" (its record's asleep hint, which may be stale, or the bpf backend's
+ * answer: any answer is possible, so it is a nondeterministic choice), CAS
+ * its claim WAITING -> SKIPPED, move head past it, and kick it; the skipped
+ * waiter takes a new ticket, WAITING again until it was skipped K times in
+ * this acquisition, then FIRM.  A waiter owns its turn only after its own
+ * CAS WAITING|FIRM -> DONE.  Kick-ahead: an unlock that hands the turn to
+ * `next` also kicks the waiter of next + 2 if its asleep hint (rasleep, set
+ * around the wait; read possibly stale) says it sleeps.
  *
  * State: head (bit 0 = FLAG), tail; tickets advance by 2 modulo TMASK + 1.
  * Per thread t: rpub (record published), rwant, rclaim (DONE 0, WAITING 1,
@@ -16,8 +21,8 @@
  * backend's wake token: the futex backend's token, read when the wait
  * begins, so a kick before that is seen only through rkicked).  Publication
  * is one step; the skipper's read of the claim and its claim CAS are two.
- * Tickets wrap (4 values), so a skipper's `next` can be stale.  Knobs: ACQ,
- * TMASK.
+ * Tickets wrap (4 values), so a skipper's `next` can be stale.  rskips:
+ * the skips of the current acquisition.  Knobs: ACQ, TMASK, K.
  *
  * The lock's lifetime: a program may free the lock whenever no ticket is
  * outstanding (head == tail): free_after_unlock's last user does, right
@@ -28,7 +33,8 @@
  * Properties: mutual exclusion (assert at the acquiring step); every
  * thread finishes (a lost kick or an orphaned ticket = invalid end state);
  * a skipper only moves head from the skipped ticket (assert); no access to
- * a lock that may be freed (assert LIVE).
+ * a lock that may be freed (assert LIVE); a waiter is skipped at most K
+ * times per acquisition (assert at the claim CAS).
  *
  * Mutants (models/check.sh must see each rejected):
  *   MUTANT_NO_RETIRE      the waiter owns its turn on head == want without
@@ -50,6 +56,13 @@
  *                         pending until an acquiring RMW of head reads the
  *                         flag (an unlock's fetch_add) or the waiter reads
  *                         kicked, where it may land after the kick.
+ *   MUTANT_RETAKE_WAITING a skipped waiter retakes its ticket WAITING, not
+ *                         FIRM after K skips: skipped without bound
+ *   MUTANT_SKIP_LEFT      the skipper's claim ignores the record's state and
+ *                         generation: it passes the turn of a waiter whose
+ *                         wait is over (it owns the lock, record released)
+ *   MUTANT_KICK_AHEAD_ONLY  the unlock kicks the waiter after next instead
+ *                         of next: next sleeps through its turn
  */
 #ifndef TMASK
 #define TMASK 7
@@ -63,6 +76,9 @@
 #define WAITING 1
 #define SKIPPED 2
 #define FIRM 3
+#ifndef K
+#define K 1
+#endif
 
 byte head, tail;
 bit  rpub[NTHR];
@@ -73,6 +89,8 @@ bit  tok[NTHR];
 bit  rpend[NTHR];	/* MUTANT_PASS_RELEASE_ONLY: a reset of kicked not yet landed */
 byte owners;
 byte rgen[NTHR];
+byte rskips[NTHR];
+bit  rasleep[NTHR];
 byte spur = 1;
 
 #define KICK(i) rkicked[i] = 1; tok[i] = 1
@@ -106,7 +124,11 @@ inline claim_for_skip(i, want, g, ok)
 {
 	ok = 0;
 	if
+#ifdef MUTANT_SKIP_LEFT
+	:: atomic { rwant[i] == want -> g = rgen[i] }
+#else
 	:: atomic { rclaim[i] == WAITING && MATCH(i, want) -> g = rgen[i] }
+#endif
 		/* "not running" is the bpf backend's answer: any */
 #ifdef MUTANT_READ_AFTER_RELEASE
 		if
@@ -114,7 +136,13 @@ inline claim_for_skip(i, want, g, ok)
 #endif
 			atomic {
 				if
-				:: rclaim[i] == WAITING && rgen[i] == g -> rclaim[i] = SKIPPED; ok = 1
+#ifdef MUTANT_SKIP_LEFT
+				:: rclaim[i] != SKIPPED -> rclaim[i] = SKIPPED; ok = 1;
+					rskips[i]++
+#else
+				:: rclaim[i] == WAITING && rgen[i] == g -> rclaim[i] = SKIPPED; ok = 1;
+					rskips[i]++; assert(rskips[i] <= K)
+#endif
 				:: else -> skip
 				fi
 			}
@@ -169,7 +197,16 @@ again:
 			:: h & FLAG -> next = (next + 2) & TMASK; goto again
 			:: else -> goto done
 			fi
-		:: else -> KICK(i)	/* it runs, or is FIRM: an ordinary kick */
+		:: else ->	/* it runs, or is FIRM: an ordinary kick */
+#ifndef MUTANT_KICK_AHEAD_ONLY
+			KICK(i);
+#endif
+			/* kick_ahead: the waiter of next + 2, if its hint says asleep */
+			FIND(i, (next + 2) & TMASK);
+			if
+			:: i < NTHR && rasleep[i] -> KICK(i)
+			:: else -> skip
+			fi
 		fi
 	:: else -> skip
 	fi;
@@ -252,6 +289,7 @@ wait:
 #endif
 			:: else ->
 				tok[me] = 0;	/* the wait begins: the backend reads its token */
+				rasleep[me] = 1;
 				atomic {
 					LAND(me);
 					if
@@ -263,17 +301,26 @@ wait:
 						fi
 					fi
 				}
+				rasleep[me] = 0
 			fi;
 			h = 0;
 			goto wait
 		fi;
 retake:
 		atomic { my = tail; tail = (tail + 2) & TMASK };
-		st = FIRM;
+#ifdef MUTANT_RETAKE_WAITING
+		st = WAITING;
+#else
+		if
+		:: rskips[me] < K -> st = WAITING
+		:: else -> st = FIRM
+		fi;
+#endif
 		goto publish;
 got:
 		rpub[me] = 0;
 cs:
+		rskips[me] = 0;
 		if
 		:: head & FLAG -> clear_flag(my)
 		:: else -> skip

@@ -20,7 +20,7 @@ if [ ! -e build/lib/libpvlock-bpf.so ]; then
 	echo "SKIP: bpf stress: the bpf backend was not built (clang, bpftool or libbpf-dev missing)"
 	exit 0
 fi
-export PVLOCK_BACKEND=bpf PVLOCK_PREEMPT_USES=wait-early,holder,kick-ahead,skip
+export PVLOCK_BACKEND=bpf PVLOCK_PREEMPT_USES=wait-early,holder,skip PVLOCK_TICKET_KICK_AHEAD=1
 probe=$(build/tests/backend_env --probe 2>&1)
 if [ "${probe%% *}" != bpf ]; then
 	echo "SKIP: bpf stress: the program does not load here: $probe"

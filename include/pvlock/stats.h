@@ -45,14 +45,16 @@ PVLOCK__BEGIN_DECLS
 	X(preempt_holder,     "bpf: a waiter found the lock holder (where known) preempted") \
 	X(preempt_waiter,     "bpf: a hand-off or kick went to, or a waiter spun behind, a preempted thread") \
 	X(preempt_steal_ns,   "bpf: total ns waiting threads were runnable but not running (steal)") \
-	X(ticket_skip,        "ticket lock, bpf skip use: turns passed over a waiter that was not running") \
+	X(ticket_skip,        "ticket lock, pv: turns passed over a waiter that was not running (asleep, or preempted as bpf tells)") \
 	X(pv_steal_yield,     "pv: yields of a newcomer that could not steal, instead of queueing") \
 	X(pv_one_cpu,         "pv: slow paths that did not spin, the process having one CPU") \
 	X(pv_membarrier,      "pv, store unlock: membarrier calls of a queue head about to sleep") \
 	X(pv_membarrier_fail, "pv, store unlock: those membarrier calls refused (the head looked again, awake)") \
 	X(pv_unlock_wake,     "pv, store unlock: unlocks that saw sleepers and looked for their lock's head") \
 	X(pv_unlock_wake_none, "pv, store unlock: those that found no entry for their lock") \
-	X(pv_claim_lost,      "pv, store unlock: heads that took the lock while an unlocker claimed their entry")
+	X(pv_claim_lost,      "pv, store unlock: heads that took the lock while an unlocker claimed their entry") \
+	X(ticket_kick_ahead,  "ticket lock, pv: sleeping waiters woken ahead of their turn (PVLOCK_TICKET_KICK_AHEAD)") \
+	X(ticket_far_sleep,   "ticket lock, pv: waits that slept at once, more turns behind head than the process has CPUs")
 
 struct pvlock_stats {
 #define PVLOCK__STATS_FIELD(name, desc) uint64_t name;

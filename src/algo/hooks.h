@@ -10,7 +10,9 @@
  *              pvlock__slot_high_water()            who am I, who exists
  *   mode       pvlock__mode_freeze()                native or pv, fixed now
  *   tunables   pvlock__spin_threshold, pvlock__steal_spin,
- *              pvlock__steal_yields (read relaxed), pvlock__one_cpu
+ *              pvlock__steal_yields, pvlock__ticket_skips,
+ *              pvlock__ticket_kick_ahead, pvlock__ticket_far_sleep
+ *              (read relaxed), pvlock__one_cpu, pvlock__cpus_usable
  *   wait/kick  pvlock__pv_wait(), pvlock__pv_kick(),
  *              pvlock__pv_vcpu_is_preempted()       Linux's pv_wait / pv_kick
  *   membarrier pvlock__pv_membarrier()              store-kind pv unlock only
@@ -179,6 +181,52 @@ static inline unsigned steal_yields(void)
 	return __atomic_load_n(&pvlock__steal_yields, __ATOMIC_RELAXED);
 }
 
+/*
+ * The pv ticket lock's hand-offs (src/algo/ticket_skip.h), on every backend:
+ *   ticket_skips      K: times one acquisition's waiter may be passed over
+ *                     while it does not run (0: never, the skip protocol off)
+ *   ticket_kick_ahead k: a hand-off to ticket N also wakes the sleeping
+ *                     waiter of ticket N + 2k (0: off)
+ *   ticket_far_sleep  1: a waiter more than pvlock__cpus_usable turns behind
+ *                     head sleeps at once instead of spinning (0: off)
+ * Set by the host (src/runtime/mode.c: PVLOCK_TICKET_SKIPS,
+ * PVLOCK_TICKET_KICK_AHEAD, PVLOCK_TICKET_FAR_SLEEP); read relaxed, pairing
+ * with the host's relaxed stores: a stale value changes who waits how long,
+ * never who owns the lock.
+ */
+#define PVLOCK_TICKET_SKIPS_DEFAULT	1u
+#define PVLOCK_TICKET_SKIPS_MAX		16u
+#define PVLOCK_TICKET_KICK_AHEAD_DEFAULT 1u
+#define PVLOCK_TICKET_KICK_AHEAD_MAX	16u
+#define PVLOCK_TICKET_FAR_SLEEP_DEFAULT	1u
+extern unsigned pvlock__ticket_skips;
+extern unsigned pvlock__ticket_kick_ahead;
+extern unsigned pvlock__ticket_far_sleep;
+/* CPUs the process may use (its affinity mask, capped by its CPU quota);
+ * 0: unknown.  Written by whoever looked last (src/runtime/cpus.c), read
+ * relaxed: a hint, paired with no other access. */
+extern unsigned pvlock__cpus_usable;
+
+static inline unsigned ticket_skips(void)
+{
+	return __atomic_load_n(&pvlock__ticket_skips, __ATOMIC_RELAXED);
+}
+
+static inline unsigned ticket_kick_ahead(void)
+{
+	return __atomic_load_n(&pvlock__ticket_kick_ahead, __ATOMIC_RELAXED);
+}
+
+static inline bool ticket_far_sleep(void)
+{
+	return __atomic_load_n(&pvlock__ticket_far_sleep, __ATOMIC_RELAXED) != 0;
+}
+
+static inline unsigned cpus_usable(void)
+{
+	return __atomic_load_n(&pvlock__cpus_usable, __ATOMIC_RELAXED);
+}
+
 /* What a backend that knows who runs (bpf) tells; 0 / false / 0 from one
  * that does not (futex).  pvlock__backend_knows says which kind is active. */
 extern bool pvlock__backend_knows;
@@ -199,8 +247,7 @@ uint64_t pvlock__pv_steal_ns(const struct pvlock_slot *slot);
 enum {
 	PVLOCK_USE_WAIT_EARLY = 1,	/* queued waiter sleeps early behind a preempted prev (Linux v5.2, reverted in v5.4) */
 	PVLOCK_USE_HOLDER = 2,		/* queue head sleeps at once while the holder it knows is not running */
-	PVLOCK_USE_KICK_AHEAD = 16,	/* ticket unlock also wakes the waiter after next */
-	PVLOCK_USE_SKIP = 32,		/* ticket unlock passes the turn over a waiter that is not running */
+	PVLOCK_USE_SKIP = 32,		/* the ticket skip protocol also takes the backend's "not running" */
 };
 #define PVLOCK_USES_DEFAULT PVLOCK_USE_SKIP	/* the one use measured to help (docs/design.md) */
 extern unsigned pvlock__preempt_uses;

@@ -45,6 +45,7 @@ struct ticket_wait {
 	pvlock_ticket_t *lock;	/* NULL: no wait; compared, never dereferenced */
 	uint16_t want;
 	uint8_t kicked;		/* set by the unlocker before it kicks */
+	uint8_t asleep;		/* a hint: the waiter is in pv_wait (ticket_skip.h) */
 	uint32_t claim;		/* skip use: generation, state, want (ticket.c) */
 };
 

@@ -1,6 +1,9 @@
 /*
  * ticket.c - the ticket lock's slow paths (native spin, pv sleep and kick).
  *
+ * The hand-offs past waiters that do not run (skip, kick-ahead, far-back
+ * sleep) are in ticket_skip.h.
+ *
  * pv waiting, in the order that makes it safe:
  *
  *   waiter                                  unlocker
@@ -47,24 +50,9 @@ static void mark_waiting(uint32_t slot, bool waiting)
 		fetch_and(&waiting_slots[slot / 64], ~bit, __ATOMIC_RELAXED);
 }
 
-/*
- * The skip use.  A sleeping or preempted waiter stalls every hand-off to it:
- * the lock sits unowned for a wake-up (hundreds of microseconds on a busy
- * machine) while the running threads wait.  With the skip use, an unlocker
- * whose next ticket's waiter is not running passes the turn over it, as if
- * that waiter had taken and released the lock at once; the skipped waiter,
- * kicked, takes a new ticket.  Exactly one of the two wins each turn: the
- * waiter owns its turn only after retiring its record's claim (WAITING ->
- * DONE), and the unlocker may move head past it only after claiming it
- * (WAITING -> SKIPPED).  The claim word holds a generation, so a claim read
- * for one wait can never succeed against a later wait of the same record.
- * A waiter skipped once waits FIRM for that acquisition (never skipped
- * again), which bounds how long it can be passed over.
- * models/m6_ticket_skip.pml checks this protocol.
- */
-/* A skipping waiter looks at its claim and its predecessor every this + 1 spins. */
-#define PV_CHECK_MASK 0xffu
-
+/* A record's claim (src/algo/ticket_skip.h): whether the skip protocol may
+ * pass this wait over (WAITING), has (SKIPPED), may not (FIRM), or the wait
+ * owns its turn or is not published (DONE). */
 enum { CLAIM_DONE = 0, CLAIM_WAITING = 1, CLAIM_SKIPPED = 2, CLAIM_FIRM = 3 };
 
 static inline uint32_t claim_word(uint32_t gen, uint32_t state, uint16_t want)
@@ -153,10 +141,12 @@ static void record_release(struct ticket_wait *w, struct pvlock_slot *self)
 }
 
 /* The record is published: set the flag, re-check, sleep if still not
- * ours (until kicked, or spuriously).  *claim, if not NULL, is the skip
- * use's claim word: a waiter passed over does not sleep either. */
+ * ours (until kicked, or spuriously).  skippable: the record's claim may
+ * be skipped (WAITING), and a waiter passed over does not sleep either.  While
+ * it sleeps, the record says so (asleep): a hint for skippers and
+ * kick-ahead, published after the re-check and withdrawn on waking. */
 static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait *w,
-		       struct pvlock_slot *self, const uint32_t *claim)
+		       struct pvlock_slot *self, bool skippable)
 {
 	PREEMPT_POINT(TICKET_BEFORE_FLAG);
 	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
@@ -170,10 +160,15 @@ static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait 
 	 * kicks us after.  If our fetch_or read its head, its claim is visible
 	 * here (release RMW of head, read by our seq_cst RMW); its kick may
 	 * have come before our caller reset kicked, so do not sleep on it. */
-	if (claim && claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
+	if (skippable && claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
 		return;
 	ev_inc(self, ticket_wait);
+	/* Relaxed stores of a hint, read relaxed by claim_for_skip and
+	 * kick_ahead: stale either way, it costs fairness or a wake-up, never
+	 * ownership (the claim CAS decides) nor a lost kick (kicked does). */
+	store_relaxed(&w->asleep, 1);
 	pvlock__pv_wait(self, &w->kicked, 0);
+	store_relaxed(&w->asleep, 0);
 }
 
 /* Publish our wait, set the flag, re-check, and sleep if still not ours.
@@ -185,7 +180,7 @@ static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_s
 	if (!w)
 		return false;
 	record_publish(w, lock, want, CLAIM_FIRM, self);
-	sleep_once(lock, want, w, self, NULL);
+	sleep_once(lock, want, w, self, false);
 	record_release(w, self);
 	return true;
 }
@@ -202,11 +197,6 @@ static void ticket_clear_slowpath_flag(pvlock_ticket_t *lock, uint16_t head)
 	cas(&lock->val, &old, old & ~TICKET_FLAG, __ATOMIC_RELAXED);
 }
 
-/*
- * pv unlock saw the flag: kick the waiter holding ticket `next`, if it has
- * published a record (if not, it will see the new head when it re-checks).
- * `lock` is only compared, never dereferenced: it may be freed already.
- */
 /* The slot a ticket-wait record belongs to (records live in the slots). */
 static struct pvlock_slot *slot_of_record(const struct ticket_wait *w)
 {
@@ -258,150 +248,7 @@ static void ticket_kick(struct ticket_wait *w)
 	pvlock__pv_kick(slot_of_record(w));
 }
 
-/*
- * pv unlock saw the flag: kick the waiter holding ticket `next`, if it has
- * published a record (if not, it will see the new head when it re-checks).
- * `lock` is only compared, never dereferenced: it may be freed already.
- * With a backend that knows who runs, a next waiter that is preempted is
- * counted, and with the kick-ahead use the waiter after a sleeping next is
- * woken too, so that it runs by the time its turn comes.
- */
-/*
- * Skip use: claim the waiter of ticket `next` if it is not running and it
- * still waits for that turn.  Success means the turn `next` belongs to us
- * (the waiter will take a new ticket) and nobody else owns it.  Anyone may
- * do this, at any time: the claim CAS makes the skip exclusive.
- *
- * Only the record is read here, never the lock: an unlocker calls this after
- * its releasing fetch_add, when the lock may already have been taken,
- * released and freed by the waiter it found (the claim it read may be a
- * moment old).  Once the CAS succeeds we own a turn of the lock, which keeps
- * it in use (nobody may free a lock with a ticket outstanding), so from then
- * on pass_turn may touch it.  A caller's `next` may be stale (its thread
- * preempted while the tickets wrapped): then the claimed turn is a later
- * one, and pass_turn waits for head to reach it.
- */
-static bool claim_for_skip(pvlock_ticket_t *lock, struct ticket_wait *w, uint16_t next)
-{
-	int state = preempt_use(PVLOCK_USE_SKIP) ? pvlock__pv_slot_state(slot_of_record(w)) : 0;
-
-	if (state != PVLOCK_SLOT_RUNNABLE && state != PVLOCK_SLOT_BLOCKED)
-		return false;
-	/* Acquire: pairs with the waiter's release of WAITING, so lock and
-	 * want below belong to this claim's wait (or the CAS fails). */
-	uint32_t claim = load_acquire(&w->claim);
-	if (claim_state(claim) != CLAIM_WAITING || (uint16_t)claim != next ||
-	    load_relaxed(&w->lock) != lock)
-		return false;
-	PREEMPT_POINT(TICKET_SKIP_LOOKED);
-	/* acq_rel.  Acquire: pass_turn's accesses to the lock stay after the
-	 * claim that makes them safe.  Release: pairs with the waiter's loads
-	 * of SKIPPED (sleep_once, lock_skipping), which then see our look. */
-	return cas(&w->claim, &claim, (claim & ~(3u << 16)) | (CLAIM_SKIPPED << 16),
-		   __ATOMIC_ACQ_REL);
-}
-
-/*
- * We own the turn `next` (claimed from a skipped waiter): pass it on, as
- * that waiter's unlock would.  Returns the head before (with the flag).
- * Safe to touch the lock: the turn we own keeps it in use.  Usually head is
- * `next` already; with a stale `next` (tickets wrapped while the claimer was
- * preempted) the turn is a later one, and we wait for it as its waiter
- * would have.  Once head is `next` nobody but us moves it; only the flag
- * changes (waiters' fetch_or), hence the CAS loop.
- */
-static uint16_t pass_turn(pvlock_ticket_t *lock, uint16_t next)
-{
-	/* Acquire: pairs with the release that made head `next`. */
-	uint16_t head = load_acquire(&lock->head);
-
-	while ((head & ~TICKET_FLAG) != next) {
-		cpu_relax();
-		head = load_acquire(&lock->head);
-	}
-	/* acq_rel.  Release: the new owner's acquire load of head reads this
-	 * RMW (or a later one in its release sequence) and so sees the turn's
-	 * hand-off.  Acquire: a waiter that set the flag before this CAS (its
-	 * seq_cst fetch_or, a release) reset its kicked to 0 before that; the
-	 * acquire makes the reset happen before our kick's store of 1, so the
-	 * store is the later one and the waiter cannot sleep through it.  A
-	 * release-only CAS leaves the two stores unordered (aarch64 may make
-	 * the reset land last). */
-	while (!cas(&lock->head, &head, (uint16_t)(head + TICKET_INC), __ATOMIC_ACQ_REL))
-		;
-	return head;
-}
-
-/* Skip use, the waiter behind a stalled turn: head is `prev`, the ticket
- * just before ours, and prev's waiter does not run.  Take its turn from it
- * and pass the turn on, to us.  True if head is now our ticket. */
-static bool skip_ahead(pvlock_ticket_t *lock, uint16_t prev)
-{
-	struct ticket_wait *w = ticket_waiter(lock, prev);
-
-	if (!w || !claim_for_skip(lock, w, prev))
-		return false;
-	ev_inc(pvlock__slot_peek(), ticket_skip);
-	PREEMPT_POINT(TICKET_SKIP_CLAIMED);
-	pass_turn(lock, prev);
-	ticket_kick(w);			/* so that it takes a new ticket */
-	return true;
-}
-
-/*
- * Skip use: the whole wait runs with one published record whose claim is
- * WAITING, so that our unlocker or our successor can pass our turn over us
- * while we do not run.  We own a turn only after retiring the claim; if it
- * was skipped, our ticket is spent and we take a new one, FIRM this time.
- * Returns the head we acquired with.
- */
-static uint16_t lock_skipping(pvlock_ticket_t *lock, uint16_t ticket, struct ticket_wait *w,
-			      struct pvlock_slot *self, int fork_level)
-{
-	uint32_t claim = record_publish(w, lock, ticket, CLAIM_WAITING, self);
-	uint16_t head;
-
-	for (;;) {
-		for (unsigned n = pv_spin_budget(); n; n--) {
-			/* Acquire: pairs with the release of the unlock's
-			 * fetch_add or the skipper's head CAS that made head our ticket. */
-			head = load_acquire(&lock->head);
-			if ((head & ~TICKET_FLAG) == ticket) {
-				/* Acquire: a failed CAS means a skipper claimed
-				 * us first; its head update is then visible. */
-				if (cas(&w->claim, &claim, claim_word(claim >> 18, CLAIM_DONE, ticket),
-					__ATOMIC_ACQUIRE))
-					goto got;
-				goto retake;
-			}
-			/* Once per 256 spins, and at the last spin of a round. */
-			if ((n & PV_CHECK_MASK) == 1) {
-				/* Relaxed: a hint; the CAS above decides. */
-				if (claim_state(load_relaxed(&w->claim)) == CLAIM_SKIPPED)
-					goto retake;
-				if ((head & ~TICKET_FLAG) == (uint16_t)(ticket - TICKET_INC))
-					skip_ahead(lock, (uint16_t)(ticket - TICKET_INC));
-			}
-			cpu_relax();
-		}
-		/* Not again until the next kick, after which we spin. */
-		store_relaxed(&w->kicked, 0);
-		sleep_once(lock, ticket, w, self, &claim);
-		if (claim_state(load_relaxed(&w->claim)) != CLAIM_SKIPPED)
-			continue;
-		/* fall through: skipped while we slept */
-retake:
-		/* Passed over: our ticket is spent.  Take a new one, as the
-		 * fast path does (acquire, like it), and wait firm. */
-		ticket = (uint16_t)(__atomic_fetch_add(&lock->val, TICKET_INC << 16,
-						       __ATOMIC_ACQUIRE) >> 16);
-		fork_wait_ticket(self, fork_level, ticket);
-		claim = record_publish(w, lock, ticket, CLAIM_FIRM, self);
-	}
-got:
-	record_release(w, self);
-	return head;
-}
+#include "algo/ticket_skip.h"
 
 /* The process's threads, 0 if unknown: report.c's; weak, as a freestanding
  * build (guest/) need not define it. */
@@ -452,7 +299,7 @@ void pvlock__ticket_lock_slow(pvlock_ticket_t *lock, uint16_t ticket)
 	head = load_relaxed(&lock->head);
 	if (unlikely((uint16_t)(head & ~TICKET_FLAG) == (uint16_t)(ticket + TICKET_INC)))
 		ticket_full(lock);
-	if (pv && preempt_use(PVLOCK_USE_SKIP) && (w = record_take(self))) {
+	if (pv && (w = record_take(self))) {
 		head = lock_skipping(lock, ticket, w, self, fork_level);
 		goto got;
 	}
@@ -484,12 +331,12 @@ got:
 /*
  * pv unlock saw the flag: kick the waiter holding ticket `next`, if it has
  * published a record (if not, it will see the new head when it re-checks).
- * `lock` is only compared, never dereferenced, except by the skip use while
- * it holds a skipped turn (nobody else can own the lock then, so nobody can
- * have freed it).  With a backend that knows who runs, a next waiter that is
- * preempted is counted; the kick-ahead use also wakes the waiter after a
- * sleeping next; the skip use passes the turn over a next that is not
- * running (see CLAIM_* above).
+ * `lock` is only compared, never dereferenced, except by the skip protocol
+ * while it holds a skipped turn (nobody else can own the lock then, so
+ * nobody can have freed it).  A next that is not running has its turn
+ * passed over it (ticket_skip.h); the waiter kick-ahead distance behind the
+ * new owner is woken if it sleeps.  With a backend that knows who runs, a
+ * next waiter that is preempted is counted.
  */
 void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 {
@@ -502,9 +349,7 @@ void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 
 	for (;;) {
 		w = ticket_waiter(lock, next);
-		if (!w)
-			return;
-		if (!claim_for_skip(lock, w, next))
+		if (!w || !claim_for_skip(lock, w, next))
 			break;
 		ev_inc(me, ticket_skip);
 		PREEMPT_POINT(TICKET_SKIP_CLAIMED);
@@ -514,17 +359,12 @@ void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 			return;			/* nobody sleeps behind it */
 		next = (uint16_t)(next + TICKET_INC);
 	}
-	ticket_kick(w);
-	if (!preempt_known())
-		return;
-	/* next has to be woken (it published a record to sleep) or is
-	 * preempted: its turn stalls, so wake the one after it now. */
-	if (pvlock__pv_vcpu_is_preempted(slot_of_record(w)))
-		ev_inc(me, preempt_waiter);
-	if (preempt_use(PVLOCK_USE_KICK_AHEAD) &&
-	    (w = ticket_waiter(lock, (uint16_t)(next + TICKET_INC))) &&
-	    !load_relaxed(&w->kicked))
+	if (w) {
 		ticket_kick(w);
+		if (preempt_known() && pvlock__pv_vcpu_is_preempted(slot_of_record(w)))
+			ev_inc(me, preempt_waiter);
+	}
+	kick_ahead(lock, next, me);
 }
 
 void pvlock__ticket_unlock_bad(pvlock_ticket_t *lock)

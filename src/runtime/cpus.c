@@ -8,6 +8,10 @@
  * pv slow paths then skip their spin loops (pvlock__one_cpu, src/algo/hooks.h)
  * and sleep or yield at once, as glibc's mutex does.
  *
+ * pvlock__cpus_usable publishes how many CPUs that is (the affinity mask's
+ * count, capped by the quota rounded up; at least 1): the pv ticket lock's
+ * far-back waiters sleep at once when more turns are ahead of them.
+ *
  * The affinity is read again every ONE_CPU_RECHECK pv waits of a thread and
  * after fork; the quota once, before main (a quota that changes while the
  * program runs is not followed).  A thread whose mask differs from the
@@ -29,9 +33,12 @@
 /* Written by whichever thread looked last, read relaxed by the slow paths
  * (hooks.h): a hint, paired with no other access. */
 bool pvlock__one_cpu;
+/* Likewise (hooks.h); 0 until the first look. */
+unsigned pvlock__cpus_usable;
 
-/* The quota allows at most one CPU at a time; set before main. */
-static bool quota_one_cpu;
+/* CPUs' worth of time the quota allows, rounded up; 0: no quota.  Set
+ * before main. */
+static unsigned quota_cpus;
 
 enum { ONE_CPU_RECHECK = 256 };
 
@@ -52,17 +59,18 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 }
 
 /* cgroup v2: cpu.max of our cgroup and of each ancestor ("max PERIOD" or
- * "QUOTA PERIOD"); true if one of them grants at most one CPU. */
-static bool cgroup_one_cpu(void)
+ * "QUOTA PERIOD"); the smallest grant, in CPUs rounded up; 0: none. */
+static unsigned cgroup_cpus(void)
 {
 	char cg[512], path[640], max[64];
 	char *rel;
+	unsigned cpus = 0;
 
 	if (read_small("/proc/self/cgroup", cg, sizeof(cg)) <= 0)
-		return false;
+		return 0;
 	rel = strstr(cg, "0::/");	/* the v2 line; v1-only hosts have none */
 	if (!rel)
-		return false;
+		return 0;
 	rel += 3;
 	rel[strcspn(rel, "\n")] = '\0';
 	for (;;) {
@@ -71,31 +79,43 @@ static bool cgroup_one_cpu(void)
 		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max",
 			 strcmp(rel, "/") ? rel : "");
 		if (read_small(path, max, sizeof(max)) > 0 &&
-		    sscanf(max, "%llu %llu", &quota, &period) == 2 && period && quota <= period)
-			return true;
+		    sscanf(max, "%llu %llu", &quota, &period) == 2 && period) {
+			unsigned long long n = (quota + period - 1) / period;
+
+			if (n < 1)
+				n = 1;
+			if (!cpus || n < cpus)
+				cpus = n > CPU_SETSIZE ? CPU_SETSIZE : (unsigned)n;
+		}
 		char *slash = strrchr(rel, '/');
 		if (!slash || slash == rel)
-			return false;
+			return cpus;
 		*slash = '\0';
 	}
 }
 
-/* Affinity of the calling thread: one CPU? (An error says nothing: no.) */
-static bool affinity_one_cpu(void)
+/* CPUs in the calling thread's affinity mask (an error says nothing: 0). */
+static unsigned affinity_cpus(void)
 {
 	cpu_set_t set;
 
 	if (sched_getaffinity(0, sizeof(set), &set))
-		return false;
-	return CPU_COUNT(&set) == 1;
+		return 0;
+	return (unsigned)CPU_COUNT(&set);
 }
 
 void pvlock__cpus_look(void)
 {
-	bool one = quota_one_cpu || affinity_one_cpu();
+	unsigned cpus = affinity_cpus();
+
+	if (quota_cpus && (!cpus || quota_cpus < cpus))
+		cpus = quota_cpus;
+	bool one = cpus == 1;
 
 	if (__atomic_load_n(&pvlock__one_cpu, __ATOMIC_RELAXED) != one)
 		__atomic_store_n(&pvlock__one_cpu, one, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&pvlock__cpus_usable, __ATOMIC_RELAXED) != cpus)
+		__atomic_store_n(&pvlock__cpus_usable, cpus, __ATOMIC_RELAXED);
 }
 
 void pvlock__cpus_wait_tick(void)
@@ -108,7 +128,7 @@ void pvlock__cpus_wait_tick(void)
 
 __attribute__((constructor)) static void cpus_init(void)
 {
-	quota_one_cpu = cgroup_one_cpu();
+	quota_cpus = cgroup_cpus();
 	pvlock__cpus_look();
 	pthread_atfork(NULL, NULL, pvlock__cpus_look);
 }

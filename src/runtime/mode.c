@@ -1,6 +1,7 @@
 /*
  * mode.c - the run-time switch between native and pv slow paths, the pv
- * tunables (spin threshold, steal spin, steal yields), all also read from the environment
+ * tunables (spin threshold, steal spin, steal yields, and the ticket lock's
+ * skips, kick-ahead and far-back sleep), all also read from the environment
  * at start-up, and the kind of pv unlock of the queued lock (store where
  * membarrier(2) works, else CAS; PVLOCK_PV_UNLOCK), chosen before main.
  */
@@ -19,6 +20,9 @@ unsigned pvlock__mode_state = PVLOCK__MODE_PV_BIT | PVLOCK__MODE_CAS_UNLOCK;
 unsigned pvlock__spin_threshold = PVLOCK_SPIN_THRESHOLD_DEFAULT;
 unsigned pvlock__steal_spin = PVLOCK_STEAL_SPIN_DEFAULT;
 unsigned pvlock__steal_yields = PVLOCK_STEAL_YIELDS_DEFAULT;
+unsigned pvlock__ticket_skips = PVLOCK_TICKET_SKIPS_DEFAULT;
+unsigned pvlock__ticket_kick_ahead = PVLOCK_TICKET_KICK_AHEAD_DEFAULT;
+unsigned pvlock__ticket_far_sleep = PVLOCK_TICKET_FAR_SLEEP_DEFAULT;
 
 enum pvlock_mode pvlock__mode_freeze(void)
 {
@@ -97,6 +101,22 @@ int pvlock_set_steal_yields(unsigned yields)
 unsigned pvlock_get_steal_yields(void)
 {
 	return __atomic_load_n(&pvlock__steal_yields, __ATOMIC_RELAXED);
+}
+
+/* The ticket lock's hand-off tunables (src/algo/hooks.h): environment only. */
+static int set_ticket_skips(unsigned skips)
+{
+	return set_tunable(&pvlock__ticket_skips, skips, 0, PVLOCK_TICKET_SKIPS_MAX);
+}
+
+static int set_ticket_kick_ahead(unsigned k)
+{
+	return set_tunable(&pvlock__ticket_kick_ahead, k, 0, PVLOCK_TICKET_KICK_AHEAD_MAX);
+}
+
+static int set_ticket_far_sleep(unsigned on)
+{
+	return set_tunable(&pvlock__ticket_far_sleep, on, 0, 1);
 }
 
 /*
@@ -194,4 +214,10 @@ __attribute__((constructor)) static void mode_from_environment(void)
 				 PVLOCK_STEAL_SPIN_DEFAULT, pvlock_set_steal_spin);
 	tunable_from_environment("PVLOCK_STEAL_YIELDS", 0, PVLOCK_STEAL_YIELDS_MAX,
 				 PVLOCK_STEAL_YIELDS_DEFAULT, pvlock_set_steal_yields);
+	tunable_from_environment("PVLOCK_TICKET_SKIPS", 0, PVLOCK_TICKET_SKIPS_MAX,
+				 PVLOCK_TICKET_SKIPS_DEFAULT, set_ticket_skips);
+	tunable_from_environment("PVLOCK_TICKET_KICK_AHEAD", 0, PVLOCK_TICKET_KICK_AHEAD_MAX,
+				 PVLOCK_TICKET_KICK_AHEAD_DEFAULT, set_ticket_kick_ahead);
+	tunable_from_environment("PVLOCK_TICKET_FAR_SLEEP", 0, 1,
+				 PVLOCK_TICKET_FAR_SLEEP_DEFAULT, set_ticket_far_sleep);
 }

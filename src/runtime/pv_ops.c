@@ -157,7 +157,7 @@ void pvlock__slot_attached(struct pvlock_slot *slot)
 /* ---- which uses of "who runs" are on (PVLOCK_PREEMPT_USES) --------------- */
 
 #define USE_NAMES(X) \
-	X(WAIT_EARLY, "wait-early") X(HOLDER, "holder") X(KICK_AHEAD, "kick-ahead") X(SKIP, "skip")
+	X(WAIT_EARLY, "wait-early") X(HOLDER, "holder") X(SKIP, "skip")
 
 unsigned pvlock__preempt_uses = PVLOCK_USES_DEFAULT;
 
@@ -235,7 +235,7 @@ __attribute__((constructor)) static void backend_from_environment(void)
 
 	if (uses && parse_uses(uses, &pvlock__preempt_uses) != 0)
 		fprintf(stderr, "pvlock: PVLOCK_PREEMPT_USES=\"%s\" is not valid; accepted: none, "
-			"default, or a comma-separated list of wait-early, holder, kick-ahead, "
+			"default, or a comma-separated list of wait-early, holder, "
 			"skip (using the default)\n", uses);
 }
 
