@@ -168,9 +168,9 @@ static void parked_unlocker_meets_later_head(void)
 	setup();
 	main_thread = pthread_self();
 	pvlock_lock(&lock);
-	pvlock__fault.point_hook = hook_park_after_release;
+	test_point_hook(hook_park_after_release);
 	pvlock_unlock(&lock);
-	pvlock__fault.point_hook = NULL;
+	test_point_hook(NULL);
 	CHECK(flag(&parked_done));
 	WAIT_UNTIL(rec_waits() == 2, 10);		/* B woken by us, asleep again */
 	CHECK_EQ(order_n, 1);				/* only the holder got in */
@@ -221,13 +221,13 @@ static void stranger_kick_before_sleep(void)
 	setup();
 	main_thread = pthread_self();
 	pvlock_lock(&lock);
-	pvlock__fault.point_hook = hook_kick_before_sleep;
+	test_point_hook(hook_kick_before_sleep);
 	pvlock_unlock(&lock);
 	CHECK_EQ(test_stats().pv_kick_unlock, 1);	/* B kicked before its sleep */
 	CHECK_EQ(rec_waits(), 0);
 	set_flag(&go_looked);
 	WAIT_UNTIL(rec_waits() == 1, 10);		/* B hashed again and sleeps */
-	pvlock__fault.point_hook = NULL;
+	test_point_hook(NULL);
 	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 1);
 	set_flag(&release_holder);
 	test_join(t_holder);
@@ -284,7 +284,7 @@ static void take_back_race(bool unlocker_wins)
 	setup();
 	main_thread = pthread_self();
 	unlocker_first = unlocker_wins;
-	pvlock__fault.point_hook = hook_take_back_race;
+	test_point_hook(hook_take_back_race);
 	pvlock_lock(&lock);
 	test_thread b = test_start(b_locker, &lock);
 	WAIT_UNTIL(flag(&b_parked), 10);
@@ -292,7 +292,7 @@ static void take_back_race(bool unlocker_wins)
 	pvlock_unlock(&lock);
 	set_flag(&go_b2);
 	test_join(b);
-	pvlock__fault.point_hook = NULL;
+	test_point_hook(NULL);
 	CHECK_EQ(lock.val, 0);
 	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);
 	CHECK_EQ(sleepers(), 0);

@@ -373,7 +373,7 @@ static void hook_release_before_slow(enum pvlock_preempt_point where)
 static void head_finds_lock_free_at_xchg(void)
 {
 	setup(64);
-	pvlock__fault.point_hook = hook_release_before_slow;
+	test_point_hook(hook_release_before_slow);
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(load_int(&free_at_xchg), 10);
@@ -471,9 +471,9 @@ static void unlock_never_touches_released_lock(void)
 	test_thread b = test_start(page_locker, NULL);
 	WAIT_UNTIL(rec_waits_on(&page_lock->locked) == 1, 10);
 	rec_hold_kicks(true);
-	pvlock__fault.point_hook = hook_protect_after_release;
+	test_point_hook(hook_protect_after_release);
 	pvlock_unlock(page_lock);		/* a touch after release: SIGSEGV */
-	pvlock__fault.point_hook = NULL;
+	test_point_hook(NULL);
 	CHECK_EQ(rec_kicks_held(), 1);
 	CHECK_EQ(mprotect(page_lock, 4096, PROT_READ | PROT_WRITE), 0);
 	rec_hold_kicks(false);
@@ -507,7 +507,7 @@ static void no_double_hash_when_kicker_preempted(void)
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
 	queue_behind_sleeping_head(&lock);
-	pvlock__fault.point_hook = hook_wake_successor_mid_kick;
+	test_point_hook(hook_wake_successor_mid_kick);
 	pvlock_unlock(&lock);
 	test_join(b);
 	test_join(second);
@@ -530,7 +530,7 @@ static void hook_check_unhash_before_release(enum pvlock_preempt_point where)
 static void unhash_before_release(void)
 {
 	setup(64);
-	pvlock__fault.point_hook = hook_check_unhash_before_release;
+	test_point_hook(hook_check_unhash_before_release);
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
@@ -565,9 +565,9 @@ static void head_woken_before_unlocker_releases(void)
 	pvlock_lock(&lock);
 	test_thread b = test_start(locker, &lock);
 	WAIT_UNTIL(rec_waits_on(&lock.locked) == 1, 10);
-	pvlock__fault.point_hook = hook_wake_head_before_release;
+	test_point_hook(hook_wake_head_before_release);
 	pvlock_unlock(&lock);
-	pvlock__fault.point_hook = NULL;
+	test_point_hook(NULL);
 	test_join(b);
 	CHECK_EQ(word_of(&lock), 0);
 	CHECK_EQ(pvlock__pv_hash_entries_for(&lock), 0);

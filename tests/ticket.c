@@ -144,7 +144,7 @@ static void pv_release_between_record_and_flag(void)
 {
 	rec_install();
 	pvlock_set_spin_threshold(64);
-	pvlock__fault.point_hook = hook_release_before_flag;
+	test_point_hook(hook_release_before_flag);
 	pvlock_ticket_lock(&lock);
 	test_thread b = test_start(locker, (void *)1);
 	WAIT_UNTIL(__atomic_load_n(&at_flag, __ATOMIC_ACQUIRE), 10);
@@ -187,9 +187,9 @@ static void pv_unlock_never_touches_released_lock(void)
 	test_thread b = test_start(page_locker, NULL);
 	WAIT_UNTIL(rec_waits() == 1, 10);
 	rec_hold_kicks(true);
-	pvlock__fault.point_hook = hook_protect;
+	test_point_hook(hook_protect);
 	pvlock_ticket_unlock(page_lock);
-	pvlock__fault.point_hook = NULL;
+	test_point_hook(NULL);
 	CHECK_EQ(rec_kicks_held(), 1);
 	CHECK_EQ(mprotect(page_lock, 4096, PROT_READ | PROT_WRITE), 0);
 	rec_hold_kicks(false);
@@ -246,7 +246,7 @@ static void nested_wait_in(enum pvlock_preempt_point where, bool before_outer_wo
 	pvlock_set_spin_threshold(64);
 	nest_at = where;
 	nested_wait_number = before_outer_woken ? 1 : 2;
-	pvlock__fault.point_hook = hook_nested_wait;
+	test_point_hook(hook_nested_wait);
 	pvlock_ticket_lock(&lock);
 	pvlock_ticket_lock(&other);
 	test_thread t = test_start(outer_waiter, NULL);

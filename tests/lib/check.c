@@ -35,6 +35,11 @@ void test_sleep_ms(unsigned ms)
 		;
 }
 
+void test_point_hook(void (*hook)(enum pvlock_preempt_point where))
+{
+	__atomic_store_n(&pvlock__fault.point_hook, hook, __ATOMIC_RELEASE);
+}
+
 bool test_tid_asleep(int tid)
 {
 	char path[64], buf[256];

@@ -99,6 +99,12 @@ void test_pause(void);			/* a short sleep between polls */
 void test_sleep_ms(unsigned ms);
 struct pvlock_stats test_stats(void);
 
+/* Install (or, with NULL, remove) the preemption-point hook while other
+ * threads may pass points: a release store, pairing with the acquire load
+ * in pvlock__preempt_point, so a thread that sees the hook sees what the
+ * case prepared for it. */
+void test_point_hook(void (*hook)(enum pvlock_preempt_point where));
+
 /* Thread tid of this process is asleep ('S' in /proc/self/task/TID/stat). */
 bool test_tid_asleep(int tid);
 
