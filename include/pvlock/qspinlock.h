@@ -112,7 +112,7 @@ static inline bool pvlock_trylock_raw(pvlock_t *lock)
 }
 
 /*
- * Unlock (docs/design.md, departure 6 and "The pv unlock without a locked
+ * Unlock (docs/design.md, "Departures from Linux" and "The pv unlock without a locked
  * instruction"):
  *   native     a byte store-release of the locked byte: Linux's native
  *              unlock, a plain store, no locked instruction

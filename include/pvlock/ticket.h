@@ -83,7 +83,7 @@ static inline bool pvlock_ticket_trylock_raw(pvlock_ticket_t *lock)
 
 /*
  * Unlock: head += 2, on head alone (16 bits: it wraps without carrying into
- * tail), wait-free as Linux's (docs/design.md, departure 6):
+ * tail), wait-free as Linux's (docs/design.md, "Departures from Linux"):
  *   pv      a 16-bit fetch_add, acq_rel: releases the lock (pairs with the
  *           next owner's acquire of head) and returns the old head, whose
  *           flag says "a waiter may sleep", so unlock never reads the lock

@@ -46,8 +46,12 @@ static inline unsigned hash_start(const pvlock_t *lock, unsigned entries)
 	return line * LINE_ENTRIES;
 }
 
-struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
-				     struct pvlock_slot *self)
+/*
+ * Take the first free entry from the lock's line on, writing `mark` into its
+ * lock field (the lock itself, or a reservation); NULL when none is free.
+ * *hops: the entries probed.
+ */
+static struct pv_hash_entry *take_free(const pvlock_t *lock, pvlock_t *mark, unsigned *hops)
 {
 	unsigned entries = table_entries();
 	unsigned start = hash_start(lock, entries);
@@ -57,20 +61,33 @@ struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
 		pvlock_t *expected = NULL;
 
 		/* Relaxed probe; the CAS decides.  Acquire: pairs with the
-		 * release NULL store of the entry's previous user. */
+		 * release NULL store of the entry's previous user, so its
+		 * read of `node` comes before our write of it. */
 		if (load_relaxed(&he->lock) == NULL &&
-		    cas(&he->lock, &expected, lock, __ATOMIC_ACQUIRE)) {
-			/* Published by the caller's seq_cst xchg of _Q_SLOW_VAL
-			 * to the unlocker's load_acquire of it (or, from
-			 * pv_kick_node, read back by this same thread). */
-			store_relaxed(&he->node, node);
-			ev_inc(self, pv_hash_ops);
-			ev_add(self, pv_hash_hops, i + 1);
+		    cas(&he->lock, &expected, mark, __ATOMIC_ACQUIRE)) {
+			*hops = i + 1;
 			return he;
 		}
 	}
+	return NULL;
+}
+
+struct pv_hash_entry *pvlock__pv_hash_insert(pvlock_t *lock, struct qnode *node,
+				     struct pvlock_slot *self)
+{
+	unsigned hops;
+	struct pv_hash_entry *he = take_free(lock, lock, &hops);
+
 	/* Only sleeping heads insert, one per lock: a full table is a bug. */
-	pvlock__fatal("pv hash table full", lock);
+	if (!he)
+		pvlock__fatal("pv hash table full", lock);
+	/* Published by the caller's seq_cst xchg of _Q_SLOW_VAL to the
+	 * unlocker's load_acquire of it (or, from pv_kick_node, read back by
+	 * this same thread). */
+	store_relaxed(&he->node, node);
+	ev_inc(self, pv_hash_ops);
+	ev_add(self, pv_hash_hops, hops);
+	return he;
 }
 
 struct qnode *pvlock__pv_hash_remove(pvlock_t *lock, struct pvlock_slot *self)
@@ -130,31 +147,19 @@ static inline unsigned probe_limit(unsigned entries)
 void pvlock__pv_hash_insert_store(pvlock_t *lock, struct qnode *node,
 				  struct pvlock_slot *self)
 {
-	for (;;) {
-		unsigned entries = table_entries();
-		unsigned start = hash_start(lock, entries);
+	unsigned hops;
+	struct pv_hash_entry *he;
 
-		for (unsigned i = 0; i < entries; i++) {
-			struct pv_hash_entry *he = &table[(start + i) % entries];
-			pvlock_t *expected = NULL;
-
-			/* Reserve: acquire, pairing with the release NULL store
-			 * of the entry's previous user (its node read first). */
-			if (load_relaxed(&he->lock) == NULL &&
-			    cas(&he->lock, &expected, ENTRY_RESERVED, __ATOMIC_ACQUIRE)) {
-				store_relaxed(&he->node, node);
-				raise_max_probe(i + 1);
-				/* Publish: release, pairing with the claimer's
-				 * and the taker's acquire of the lock field, so
-				 * they read our node. */
-				store_release(&he->lock, lock);
-				ev_inc(self, pv_hash_ops);
-				ev_add(self, pv_hash_hops, i + 1);
-				return;
-			}
-		}
+	/* Reserve, so that no claimer reads the entry before its node. */
+	while (!(he = take_free(lock, ENTRY_RESERVED, &hops)))
 		pvlock__pv_yield();
-	}
+	store_relaxed(&he->node, node);
+	raise_max_probe(hops);
+	/* Publish: release, pairing with the claimer's and the taker's
+	 * acquire of the lock field, so they read our node. */
+	store_release(&he->lock, lock);
+	ev_inc(self, pv_hash_ops);
+	ev_add(self, pv_hash_hops, hops);
 }
 
 struct pv_hash_entry *pvlock__pv_hash_claim(pvlock_t *lock, struct pvlock_slot *self)
