@@ -361,6 +361,30 @@ static inline bool pv_holder_stopped(const struct pvlock_slot *holder, unsigned 
 }
 
 /*
+ * One spin round of the queue head, the same for both kinds of pv unlock:
+ * say that we spin (pending set: no stealing; the node's state: a hint to
+ * our successor's pv_wait_early, relaxed), try for the lock a bounded time,
+ * then stop saying so.  True: we own the lock (our claim cleared pending).
+ */
+static inline bool pv_head_spin(pvlock_t *lock, struct qnode *node, struct pvlock_slot *self,
+				const struct pvlock_slot *holder)
+{
+	bool seen = false;
+
+	store_relaxed(&node->state, PV_RUNNING);
+	set_pending(lock);
+	for (unsigned loop = pv_spin_budget(); loop; loop--) {
+		if (pv_trylock_clear_pending(lock))
+			return true;
+		if (pv_holder_stopped(holder, loop, self, &seen))
+			break;
+		cpu_relax();
+	}
+	clear_pending(lock);
+	return false;
+}
+
+/*
  * The queue head: spin a bounded time for the lock with the pending bit set
  * (no stealing while we spin), then make sure unlock will find and kick us
  * (hash entry, then _Q_SLOW_VAL) and sleep.  Returns owning the lock.
@@ -391,18 +415,8 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 			store_relaxed(&node->unhashed, 0);
 			hashed = false;
 		}
-		/* A hint to our successor's pv_wait_early: relaxed. */
-		store_relaxed(&node->state, PV_RUNNING);
-		set_pending(lock);
-		bool seen = false;
-		for (unsigned loop = pv_spin_budget(); loop; loop--) {
-			if (pv_trylock_clear_pending(lock))
-				goto gotlock;
-			if (pv_holder_stopped(holder, loop, self, &seen))
-				break;
-			cpu_relax();
-		}
-		clear_pending(lock);
+		if (pv_head_spin(lock, node, self, holder))
+			goto gotlock;
 
 		/*
 		 * Not hashed, but the lock still reads SLOW: the unlocker that
@@ -484,18 +498,8 @@ static uint32_t pv_wait_head_store(pvlock_t *lock, struct qnode *node,
 			store_relaxed(&node->unhashed, 0);
 			hashed = false;
 		}
-		/* A hint to our successor's pv_wait_early: relaxed. */
-		store_relaxed(&node->state, PV_RUNNING);
-		set_pending(lock);
-		bool seen = false;
-		for (unsigned loop = pv_spin_budget(); loop; loop--) {
-			if (pv_trylock_clear_pending(lock))
-				goto gotlock;
-			if (pv_holder_stopped(holder, loop, self, &seen))
-				break;
-			cpu_relax();
-		}
-		clear_pending(lock);
+		if (pv_head_spin(lock, node, self, holder))
+			goto gotlock;
 
 		if (!hashed) {
 			/* Count first, so that the count is never below the
