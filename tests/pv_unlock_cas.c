@@ -15,6 +15,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +85,25 @@ static bool refuse_membarrier(void)
 	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 }
 
+/* Confine the calling thread to its lowest CPU; false if it cannot be. */
+static bool pin_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int first = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return false;
+	while (first < CPU_SETSIZE && !CPU_ISSET(first, &set))
+		first++;
+	CPU_ZERO(&set);
+	CPU_SET(first, &set);
+	return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
 /* Run --probe with PVLOCK_PV_UNLOCK=kind (NULL: unset), membarrier refused
- * or not; its stdout and stderr in out.  false: no filter possible here. */
-static bool run_probe(const char *kind, bool refuse, char *out, size_t len)
+ * or not, started on one CPU or not; its stdout and stderr in out.  false:
+ * no filter (or no pinning) possible here. */
+static bool run_probe_on(const char *kind, bool refuse, bool one_cpu, char *out, size_t len)
 {
 	int fds[2];
 
@@ -97,6 +114,8 @@ static bool run_probe(const char *kind, bool refuse, char *out, size_t len)
 		dup2(fds[1], 2);
 		close(fds[0]);
 		if (refuse && !refuse_membarrier())
+			_exit(77);
+		if (one_cpu && !pin_to_one_cpu())
 			_exit(77);
 		if (kind)
 			setenv("PVLOCK_PV_UNLOCK", kind, 1);
@@ -118,6 +137,11 @@ static bool run_probe(const char *kind, bool refuse, char *out, size_t len)
 		return false;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	return true;
+}
+
+static bool run_probe(const char *kind, bool refuse, char *out, size_t len)
+{
+	return run_probe_on(kind, refuse, false, out, len);
 }
 
 static void env_cas_as_today(void)
@@ -153,6 +177,23 @@ static void refused_membarrier_gives_cas(void)
 	    !strstr(out, "using cas") || !strstr(out, "kind=cas"))
 		FAIL("PVLOCK_PV_UNLOCK=store with membarrier refused: expected one line saying "
 		     "so and the CAS kind, got: %s", out);
+}
+
+/* A process that starts on one CPU gets the CAS kind (its heads sleep at
+ * once, and would pay a membarrier call each), unless it asks for store. */
+static void one_cpu_gives_cas(void)
+{
+	char out[1024];
+
+	if (!run_probe_on(NULL, false, true, out, sizeof(out)))
+		FAIL("could not start the probe on one CPU");
+	if (!strstr(out, "kind=cas byte=3") || !strstr(out, "membarrier=0"))
+		FAIL("started on one CPU: expected the CAS kind (_Q_SLOW_VAL while the head "
+		     "sleeps, no membarrier), got: %s", out);
+	run_probe_on("store", false, true, out, sizeof(out));
+	if (!strstr(out, "kind=store byte=1") || strstr(out, "membarrier=0"))
+		FAIL("started on one CPU with PVLOCK_PV_UNLOCK=store: expected the store kind, "
+		     "got: %s", out);
 }
 
 /* The kind is store (chosen before the filter), but every membarrier now
@@ -208,6 +249,8 @@ int main(int argc, char **argv)
 	}
 	test_run("PVLOCK_PV_UNLOCK=cas: the CAS kind (_Q_SLOW_VAL); store; a bad value",
 		 -1, env_cas_as_today);
+	test_run("started on one CPU: the CAS kind, unless store is asked for", -1,
+		 one_cpu_gives_cas);
 	pid = fork();
 	if (pid == 0)
 		_exit(refuse_membarrier() ? 0 : 77);

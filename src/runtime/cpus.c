@@ -126,9 +126,28 @@ void pvlock__cpus_wait_tick(void)
 		pvlock__cpus_look();
 }
 
-__attribute__((constructor)) static void cpus_init(void)
+/* Before main, from whichever constructor asks first (this file's, or
+ * mode.c's choice of the pv unlock kind): constructors run one at a time,
+ * so a plain flag suffices. */
+static void cpus_init(void)
 {
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
 	quota_cpus = cgroup_cpus();
 	pvlock__cpus_look();
 	pthread_atfork(NULL, NULL, pvlock__cpus_look);
+}
+
+__attribute__((constructor)) static void cpus_constructor(void)
+{
+	cpus_init();
+}
+
+unsigned pvlock__cpus_at_start(void)
+{
+	cpus_init();
+	return __atomic_load_n(&pvlock__cpus_usable, __ATOMIC_RELAXED);
 }

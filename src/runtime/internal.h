@@ -16,6 +16,8 @@ int pvlock__pv_membarrier_register(char *why, size_t len);
 
 /* Look at the affinity mask again and set pvlock__one_cpu (cpus.c). */
 void pvlock__cpus_look(void);
+/* CPUs usable when the process started (before main): cpus.c. */
+unsigned pvlock__cpus_at_start(void);
 /* A pv wait begins: every so many, look again. */
 void pvlock__cpus_wait_tick(void);
 

@@ -162,7 +162,11 @@ static void tunable_from_environment(const char *name, unsigned min, unsigned ma
  * The kind of pv unlock (docs/design.md, "The pv unlock without a locked
  * instruction"): store, if membarrier registration succeeds, else CAS;
  * PVLOCK_PV_UNLOCK=cas forces CAS, =store asks for store (and says so if it
- * cannot have it).  Chosen once, here, before main, and only while no slow
+ * cannot have it).  A process that starts able to run one thread at a time
+ * (one CPU in its mask, or a quota of one CPU) gets CAS unless it asks for
+ * store: there every queue head sleeps (no spinning), and the membarrier
+ * call each sleep would cost outweighs the unlock's locked instruction
+ * (docs/experiments.md, "The CAS unlock on one CPU").  Chosen once, here, before main, and only while no slow
  * path has run (a lock may then be in either kind's sleeping state): a CAS
  * of the mode word, against the freeze's fetch_or (relaxed: one word).
  */
@@ -178,6 +182,8 @@ static void pv_unlock_kind_from_environment(void)
 		kind = NULL;
 	}
 	if (kind && !strcmp(kind, "cas"))
+		return;
+	if (!kind && pvlock__cpus_at_start() == 1)
 		return;
 	if (pvlock__pv_membarrier_register(why, sizeof(why)) != 0) {
 		if (kind)
