@@ -166,7 +166,8 @@ static void tunable_from_environment(const char *name, unsigned min, unsigned ma
  * (one CPU in its mask, or a quota of one CPU) gets CAS unless it asks for
  * store: there every queue head sleeps (no spinning), and the membarrier
  * call each sleep would cost outweighs the unlock's locked instruction
- * (docs/experiments.md, "The CAS unlock on one CPU").  Chosen once, here, before main, and only while no slow
+ * (docs/experiments.md, "Kept: the CAS unlock in a process that starts
+ * on one CPU").  Chosen once, here, before main, and only while no slow
  * path has run (a lock may then be in either kind's sleeping state): a CAS
  * of the mode word, against the freeze's fetch_or (relaxed: one word).
  */
