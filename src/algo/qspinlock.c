@@ -1,8 +1,8 @@
 /*
  * qspinlock.c - the queued spinlock's out-of-line halves.
  *
- * The slow path is compiled twice from qspinlock_slowpath.h: once with the
- * pv hooks as no-ops (native) and once with them live (pv).  The mode was
+ * The slow path is compiled twice from qspinlock_slowpath.h: once without
+ * the pv hooks of qspinlock_pv.h (native) and once with them (pv).  The mode was
  * chosen before the first slow path ran and is frozen from then on.
  */
 #include "algo/qspinlock_slowpath.h"
