@@ -55,7 +55,8 @@ static inline void set_pending(pvlock_t *lock)
  * is empty (we then become the head at once and spin with pending set).
  *
  * Two departures from Linux, which looks for as long as the head sleeps or
- * until it sees the head spinning (docs/design.md, departures 7 and 9):
+ * until it sees the head spinning (docs/design.md, "Departures from Linux":
+ * the bounded steal loop, and yielding before queueing):
  *   - after steal_spin() failed looks, stop spinning on a CPU the lock
  *     holder may need;
  *   - then, and at once while the head spins (it takes the next release),
@@ -65,7 +66,7 @@ static inline void set_pending(pvlock_t *lock)
  *     that yields stays runnable and gets its fair share of the CPUs.
  *     (The user-space analogue of a hypervisor's pause-loop exit, which
  *     gives a spinning vCPU's CPU away.)  With steal_yields() == 0 this is
- *     the loop of departure 7 exactly.
+ *     the bounded steal loop alone.
  */
 static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
 {
@@ -207,7 +208,8 @@ static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot 
 		ev_inc(self, preempt_waiter);
 	PREEMPT_POINT(KICK_NODE);
 	/* A failed CAS orders nothing, so the barrier must precede it
-	 * (reference race 2): next->locked = 1 before we read its state. */
+	 * (the "kick-node ordering" race, docs/design.md): next->locked = 1
+	 * before we read its state. */
 	smp_mb();
 	uint8_t halted = PV_HALTED;
 	if (!cas(&node->state, &halted, PV_HASHED, __ATOMIC_RELAXED))
@@ -281,9 +283,10 @@ static inline bool pv_head_spin(pvlock_t *lock, struct qnode *node, struct pvloc
  * `hashed` tracks whether the table holds our entry.  An unlocker that
  * removes our entry sets node->unhashed, so after a wake-up in which a
  * stealer beat us to the lock we may hash and sleep again (Linux spins from
- * then on: docs/design.md, departure 1).  "Unhashed" cannot be inferred from
- * the lock word: pv_kick_node may still be about to set _Q_SLOW_VAL and
- * insert on our behalf (the double-hash window, reference race 1).  Models:
+ * then on: docs/design.md, "Departures from Linux").  "Unhashed" cannot be
+ * inferred from the lock word: pv_kick_node may still be about to set
+ * _Q_SLOW_VAL and insert on our behalf (the window of the "double hash"
+ * race, docs/design.md).  Models:
  * M1 (the algorithm), M5 (its orderings under a weak memory model).
  */
 static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
@@ -318,7 +321,8 @@ static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
 		 */
 		if (!hashed && load_relaxed(&lock->locked) != Q_SLOW_VAL) {
 			/* Hash before _Q_SLOW_VAL: an unlocker that sees SLOW
-			 * must find the entry (reference race 3).  Nobody else
+			 * must find the entry (the "slow flag before hash
+			 * entry" race, docs/design.md).  Nobody else
 			 * can make the byte SLOW now, so the xchg returns 0 or 1.
 			 * Byte xchg, seq_cst: its release publishes the entry
 			 * to the unlocker's load_acquire of SLOW; its acquire,

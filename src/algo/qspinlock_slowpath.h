@@ -56,7 +56,7 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 		goto queue;
 
 	/* (0,1,0): a pending owner is mid hand-over; give it a bounded moment
-	 * (bounded: reference race 9). */
+	 * (bounded: the "endless hand-over re-reads" race, docs/design.md). */
 	if (val == Q_PENDING_VAL) {
 		for (int cnt = Q_PENDING_LOOPS; cnt; cnt--) {
 			val = load_relaxed(&lock->val);		/* a hint */
@@ -76,7 +76,7 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 	val = fetch_or(&lock->val, Q_PENDING_VAL, __ATOMIC_ACQUIRE);
 	if (val & ~Q_LOCKED_MASK) {
 		/* Someone beat us.  Undo our pending bit, only if it is ours,
-		 * and queue (reference race 8). */
+		 * and queue (the "foreign pending bit" race, docs/design.md). */
 		if (!(val & Q_PENDING_MASK))
 			clear_pending(lock);
 		goto queue;
@@ -107,11 +107,14 @@ queue:
 	idx = load_relaxed(&node0->count);
 	store_relaxed(&node0->count, idx + 1);
 	/* The count is ours before the node is: a signal handler entering a
-	 * slow path now takes the next node, not this one (race 7). */
+	 * slow path now takes the next node, not this one (the "nesting
+	 * re-entry" race, docs/design.md). */
 	signal_barrier();
 	if (unlikely(idx >= PVLOCK_MAX_NODES)) {
 		store_relaxed(&node0->count, idx);
-		goto no_node;		/* nested deeper than 4 (race 10) */
+		/* Nested deeper than 4: the "nesting overflow" race
+		 * (docs/design.md). */
+		goto no_node;
 	}
 	node = &self->qnodes[idx];
 	if (idx)	/* lock_use_node2..4, one counter per level */

@@ -72,7 +72,8 @@ static inline struct qnode *decode_tail(uint32_t tail)
  * xchg_tail: our node's initialisation (locked, next, pv state) is released
  * to the waiter that gets our tail back and links itself to our node, and
  * our predecessor's initialisation is acquired before we write its next
- * pointer, so its `next = NULL` cannot overwrite our link (reference race 6). */
+ * pointer, so its `next = NULL` cannot overwrite our link (the "unpublished
+ * node" race, docs/design.md). */
 static inline uint32_t xchg_tail(pvlock_t *lock, uint32_t tail)
 {
 	uint16_t old = xchg(&lock->tail, (uint16_t)(tail >> 16), __ATOMIC_ACQ_REL);
