@@ -77,8 +77,9 @@ unsigned pvlock_get_steal_spin(void);
  * those looks gives up the CPU (sched_yield) and looks again, before it
  * queues.  A waiter that yields stays runnable, so the scheduler keeps
  * sharing the CPUs fairly; one that queues behind sleeping waiters waits a
- * scheduler wake-up per waiter ahead of it (docs/design.md, departure 9).
- * 0 queues at once, as before.  Settable at any time; also read from
+ * scheduler wake-up per waiter ahead of it (docs/design.md, "Departures
+ * from Linux": yielding before queueing).  0: no yield; a newcomer queues
+ * as soon as its steal looks fail.  Settable at any time; also read from
  * PVLOCK_STEAL_YIELDS at start-up.  Returns 0, or -1 with errno EINVAL
  * above PVLOCK_STEAL_YIELDS_MAX.
  */

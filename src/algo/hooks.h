@@ -40,13 +40,19 @@ struct pvlock_slot *pvlock__slot_self(void);
 struct pvlock_slot *pvlock__slot_peek(void);
 extern struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
 
-/* The slot a queue node belongs to, from its address: nodes live inside the
- * never-freed slot array, so kicks need no lock address and no stored field. */
-static inline struct pvlock_slot *pvlock__slot_of_node(const struct qnode *node)
+/* The slot that holds `member` (a queue node, a ticket-wait record), from
+ * its address: both live inside the never-freed slot array, so kicks need
+ * no lock address and no stored field. */
+static inline struct pvlock_slot *pvlock__slot_of(const void *member)
 {
-	size_t offset = (size_t)((const char *)node - (const char *)pvlock__slots);
+	size_t offset = (size_t)((const char *)member - (const char *)pvlock__slots);
 
 	return &pvlock__slots[offset / sizeof(struct pvlock_slot)];
+}
+
+static inline struct pvlock_slot *pvlock__slot_of_node(const struct qnode *node)
+{
+	return pvlock__slot_of(node);
 }
 /* Slots ever handed out: [0, high water) is all an unlocker must scan. */
 unsigned pvlock__slot_high_water(void);

@@ -4,7 +4,7 @@
  * Entries are 16 bytes, four to a 64-byte line.  A lock hashes to a line and
  * probes linearly from there, wrapping around.  Two locks that collide each
  * find their own entry because removal matches the lock address, never the
- * position (reference race 15).
+ * position (the "hash line collision" race, docs/design.md).
  *
  * Reuse of an entry: whoever frees it (the unlocker that removed it, or the
  * head that took its own entry back) stores NULL with release, and the next

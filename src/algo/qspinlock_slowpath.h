@@ -2,19 +2,12 @@
  * qspinlock_slowpath.h - the one copy of the queued spinlock slow path.
  *
  * qspin_slowpath(lock, val, pv) is instantiated twice by qspinlock.c, with pv
- * a compile-time constant.  With pv == false every pv_* hook below is a no-op
- * and the function is the native queued lock of reference section 4; with
- * pv == true it is the paravirtual lock of section 5.  The logic between the
- * hooks is the same source in both: that is the point.
- *
- * Orderings: every atomic access names, in a comment, the access it pairs
- * with and why its order is enough under the C11 model (and so on aarch64);
- * docs/design.md has the same pairs as one table.  Accesses of different
- * sizes to the one lock word (the locked byte, the 16-bit locked_pending and
- * tail halves, the 32-bit word) are outside C11, which defines no order
- * between atomics of different sizes; pvlock relies, as Linux does, on what
- * x86 and aarch64 guarantee: each access is single-copy atomic, and all
- * accesses that overlap a byte are ordered in that byte's coherence order.
+ * a compile-time constant.  With pv == false it calls none of the pv hooks
+ * (qspinlock_pv.h) and is the native queued lock (Linux's
+ * kernel/locking/qspinlock.c); with pv == true it calls them and is the
+ * paravirtual lock (Linux's kernel/locking/qspinlock_paravirt.h).  The logic
+ * between the hooks is the same source in both: that is the point.  The
+ * lock word's layout and helpers: qspinlock_word.h.
  *
  * Lock word transitions as (tail, pending, locked):
  *
@@ -29,42 +22,14 @@
  *   queue       :  (n,x,y) +---> (n,0,0) ----------'      :   head claims
  *               :    ^-----'                              :
  *
- * pv adds, with the CAS kind of unlock, in the locked byte: 1 -> 3
- * (_Q_SLOW_VAL: "the head sleeps, look it up in the hash table and kick
- * it"), set by the head or on its behalf; with the store kind, nothing in
- * the word (a sleeper count and membarrier instead: pv_wait_head_store);
- * and lets newcomers take the lock (steal) while the head is not spinning.
- *
- * pv node states (per queue node):
- *
- *            pv_wait_node: spun too long            pv_kick_node (new owner):
- *   RUNNING ---------------------------> HALTED ---------------------------> HASHED
- *      ^   <-------------------------------'          CAS, then SLOW + hash    |
- *      |     woken (CAS HALTED -> RUNNING)                                     |
- *      '------ pv_wait_head_or_lock: state = RUNNING while it spins <----------'
- *              (and HASHED again before it sleeps as the head)
+ * pv changes the word only in the locked byte and the pending bit:
+ * qspinlock_pv.h.
  */
 #ifndef PVLOCK_ALGO_QSPINLOCK_SLOWPATH_H
 #define PVLOCK_ALGO_QSPINLOCK_SLOWPATH_H
 
-#include <pvlock/qspinlock.h>
-
-#include "algo/atomic.h"
-#include "algo/hooks.h"
-#include "algo/pv_hash.h"
-
-/* The lock word's layout: the values the inline fast paths share are
- * defined once, in <pvlock/qspinlock.h>; the rest only the slow path uses. */
-#define Q_LOCKED_VAL		PVLOCK__Q_LOCKED_VAL
-#define Q_SLOW_VAL		PVLOCK__Q_SLOW_VAL
-#define Q_LOCKED_MASK		PVLOCK__Q_LOCKED_MASK
-#define Q_PENDING_VAL		0x00000100u
-#define Q_PENDING_MASK		0x0000ff00u
-#define Q_LOCKED_PENDING_MASK	0x0000ffffu
-#define Q_TAIL_IDX_OFFSET	16
-#define Q_TAIL_IDX_MASK		0x00030000u
-#define Q_TAIL_SLOT_OFFSET	18
-#define Q_TAIL_MASK		0xffff0000u
+#include "algo/qspinlock_pv.h"
+#include "algo/qspinlock_word.h"
 
 /* Re-reads of an in-flight (0,1,0) hand-over before we queue anyway. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -72,497 +37,11 @@
 #else
 #define Q_PENDING_LOOPS		1
 #endif
-/* A queued pv waiter looks at its predecessor every this many + 1 spins. */
-#define PV_PREV_CHECK_MASK	0xffu
-
-_Static_assert(PVLOCK_MAX_SLOTS <= (Q_TAIL_MASK >> Q_TAIL_SLOT_OFFSET),
-	       "tail must encode every slot + 1");
-_Static_assert(PVLOCK_MAX_NODES - 1 <= (Q_TAIL_IDX_MASK >> Q_TAIL_IDX_OFFSET),
-	       "tail must encode every nesting level");
-
-static inline uint32_t encode_tail(uint32_t slot, int idx)
-{
-	return ((slot + 1) << Q_TAIL_SLOT_OFFSET) | ((uint32_t)idx << Q_TAIL_IDX_OFFSET);
-}
-
-static inline struct qnode *decode_tail(uint32_t tail)
-{
-	uint32_t slot = (tail >> Q_TAIL_SLOT_OFFSET) - 1;
-	uint32_t idx = (tail & Q_TAIL_IDX_MASK) >> Q_TAIL_IDX_OFFSET;
-
-	return &pvlock__slots[slot].qnodes[idx];
-}
-
-/* Publish our tail; returns the previous tail (and the rest of the word).
- * 16-bit xchg of the tail half.  acq_rel, pairing with the next waiter's
- * xchg_tail: our node's initialisation (locked, next, pv state) is released
- * to the waiter that gets our tail back and links itself to our node, and
- * our predecessor's initialisation is acquired before we write its next
- * pointer, so its `next = NULL` cannot overwrite our link (reference race 6). */
-static inline uint32_t xchg_tail(pvlock_t *lock, uint32_t tail)
-{
-	uint16_t old = xchg(&lock->tail, (uint16_t)(tail >> 16), __ATOMIC_ACQ_REL);
-
-	return (uint32_t)old << 16;
-}
-
-/* Byte store of our own pending bit.  Relaxed: it orders nothing; others
- * read pending only to decide whether to wait, and each decision is then
- * made by an RMW of the word (the pending fetch_or, the claim CAS, the
- * steal CAS), which sees the latest value of the byte. */
-static inline void clear_pending(pvlock_t *lock)
-{
-	store_relaxed(&lock->pending, 0);
-}
-
-/* pv head: "I am spinning, don't steal".  Relaxed, as clear_pending: a
- * stealer that misses it only steals, and its steal CAS of the locked byte
- * and our CAS of locked_pending are RMWs of the same byte: one fails. */
-static inline void set_pending(pvlock_t *lock)
-{
-	store_relaxed(&lock->pending, 1);
-}
-
-/* (*,1,0) -> (*,0,1): we own the pending bit and nobody else may move.
- * 16-bit store, relaxed: the previous owner's critical section was already
- * acquired by our load_acquire of the locked byte (which read its release);
- * nobody can take the lock meanwhile, since pending is set. */
-static inline void clear_pending_set_locked(pvlock_t *lock)
-{
-	store_relaxed(&lock->locked_pending, Q_LOCKED_VAL);
-}
-
-/* The head claims a lock it already acquired (load_acquire of the word, or
- * the pv CAS): byte store, relaxed.  Its successor sees it through our
- * store_release of next->locked (happens-before, then coherence). */
-static inline void set_locked(pvlock_t *lock)
-{
-	store_relaxed(&lock->locked, Q_LOCKED_VAL);
-}
-
-/* 32-bit CAS 0 -> locked, acquire: pairs with the release of the unlock
- * that freed the word (any of the three unlock stores/CASes). */
-static inline bool native_trylock(pvlock_t *lock)
-{
-	uint32_t val = load_relaxed(&lock->val);
-
-	return !val && cas(&lock->val, &val, Q_LOCKED_VAL, __ATOMIC_ACQUIRE);
-}
-
-/*
- * pv: the hybrid unfair trylock.  Take the lock whenever locked and pending
- * are both clear, even past a non-empty queue: the head sets pending while
- * it spins, so this only steals from a head that is asleep (or preempted),
- * which is what keeps an overcommitted system moving.  Queue when the queue
- * is empty (we then become the head at once and spin with pending set).
- *
- * Two departures from Linux, which looks for as long as the head sleeps or
- * until it sees the head spinning (docs/design.md, departures 7 and 9):
- *   - after steal_spin() failed looks, stop spinning on a CPU the lock
- *     holder may need;
- *   - then, and at once while the head spins (it takes the next release),
- *     yield the CPU and look again, steal_yields() times, before queueing.
- *     A waiter queued behind sleeping waiters waits one scheduler wake-up
- *     per waiter ahead of it while the running threads steal; a waiter
- *     that yields stays runnable and gets its fair share of the CPUs.
- *     (The user-space analogue of a hypervisor's pause-loop exit, which
- *     gives a spinning vCPU's CPU away.)  With steal_yields() == 0 this is
- *     the loop of departure 7 exactly.
- */
-static inline bool pv_trylock_steal(pvlock_t *lock, struct pvlock_slot *self)
-{
-	unsigned yields = steal_yields();
-
-	for (unsigned tries = pv_steal_budget();; tries--) {
-		/* A hint; the byte CAS decides (acquire: pairs with the
-		 * release of the unlock that freed the byte). */
-		uint32_t val = load_relaxed(&lock->val);
-		uint8_t unlocked = 0;
-
-		if (!(val & Q_LOCKED_PENDING_MASK) &&
-		    cas(&lock->locked, &unlocked, Q_LOCKED_VAL, __ATOMIC_ACQUIRE)) {
-			ev_inc(self, pv_lock_stealing);
-			return true;
-		}
-		if (!(val & Q_TAIL_MASK))
-			return false;
-		if ((val & Q_PENDING_MASK) || !tries) {
-			if (!yields--)
-				return false;
-			ev_inc(self, pv_steal_yield);
-			pvlock__pv_yield();
-			tries = pv_steal_budget() + 1;
-		}
-		cpu_relax();
-	}
-}
 
 static inline bool qspin_trylock(pvlock_t *lock, struct pvlock_slot *self, const bool pv)
 {
 	return pv ? pv_trylock_steal(lock, self) : native_trylock(lock);
 }
-
-/* The head's attempt while it spins: (*,1,0) -> (*,0,1), a 16-bit CAS,
- * acquire: pairs with the release of the unlock that freed the byte. */
-static inline bool pv_trylock_clear_pending(pvlock_t *lock)
-{
-	uint16_t expected = Q_PENDING_VAL;
-
-	return !load_relaxed(&lock->locked) &&
-	       cas(&lock->locked_pending, &expected, Q_LOCKED_VAL, __ATOMIC_ACQUIRE);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The pv hooks.  Each is called only when pv is true.                      */
-
-/* Relaxed: released to the kicker and our successor by xchg_tail and the
- * store_release of prev->next, which they read before touching our node. */
-static inline void pv_init_node(struct qnode *node)
-{
-	store_relaxed(&node->unhashed, 0);
-	store_relaxed(&node->state, PV_RUNNING);
-}
-
-/*
- * Sleep early when the node ahead of us is itself not running: our turn
- * cannot come before it runs again.  Linux looks at prev's node state only.
- * With a backend that knows who runs, a preempted prev is counted
- * (preempt_waiter, once per spin round: *seen) and, with the wait-early use
- * (Linux v5.2's variant, reverted in v5.4), also makes us sleep early.
- */
-static inline bool pv_wait_early(struct qnode *prev, unsigned loop, struct pvlock_slot *self,
-				 bool *seen)
-{
-	if (loop & PV_PREV_CHECK_MASK)
-		return false;
-	/* Hints (relaxed): a wrong guess only sleeps early or spins on. */
-	if (load_relaxed(&prev->state) != PV_RUNNING)
-		return true;
-	if (!preempt_known() || !pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(prev)))
-		return false;
-	if (!*seen)
-		ev_inc(self, preempt_waiter);
-	*seen = true;
-	return preempt_use(PVLOCK_USE_WAIT_EARLY);
-}
-
-/*
- * A queued, non-head waiter: spin a bounded time on node->locked, then sleep
- * until the lock owner that makes us head kicks us (at its unlock).
- */
-static void pv_wait_node(struct qnode *node, struct qnode *prev, struct pvlock_slot *self)
-{
-	for (;;) {
-		bool early = false, seen = false;
-
-		for (unsigned loop = pv_spin_budget(); loop; loop--) {
-			/* Relaxed: the caller re-reads it with acquire. */
-			if (load_relaxed(&node->locked))
-				return;
-			if (pv_wait_early(prev, loop, self, &seen)) {
-				early = true;
-				break;
-			}
-			cpu_relax();
-		}
-
-		/*
-		 * Store-buffering pair with pv_kick_node():
-		 *
-		 *   [S] node->state = HALTED       [S] next->locked = 1
-		 *       MB                             MB
-		 *   [L] node->locked               [RmW] next->state HALTED -> HASHED
-		 *
-		 * Either we see locked, or the kicker sees HALTED and hashes us.
-		 * The seq_cst fences make this store-buffering pattern safe
-		 * (acquire/release could not); the state accesses themselves
-		 * are relaxed.
-		 */
-		store_relaxed(&node->state, PV_HALTED);
-		smp_mb();
-		if (!load_relaxed(&node->locked)) {
-			ev_inc(self, pv_wait_node);
-			if (early)
-				ev_inc(self, pv_wait_early);
-			pvlock__pv_wait(self, &node->state, PV_HALTED);
-		}
-
-		/* If pv_kick_node() made us HASHED, keep that: it tells
-		 * pv_wait_head_or_lock() that an entry exists for us.  Relaxed:
-		 * an RMW of the same byte as the kicker's CAS, so exactly one of
-		 * the two wins, and a later read here sees the winner. */
-		uint8_t halted = PV_HALTED;
-		cas(&node->state, &halted, PV_RUNNING, __ATOMIC_RELAXED);
-
-		if (load_relaxed(&node->locked))
-			return;
-		/* Woken without our turn: spin again before sleeping again,
-		 * halting and kicking cost far more than a little spinning. */
-		ev_inc(self, pv_spurious_wakeup);
-	}
-}
-
-/*
- * Called by the new lock owner right after next->locked = 1.  If next is
- * asleep, do not kick it now (it could only spin: we hold the lock); instead
- * make sure our unlock kicks it: CAS kind, mark the lock _Q_SLOW_VAL and hash
- * it; store kind, count a sleeper and hash it (our unlock's sleepers load
- * follows our increment in program order, so it takes the wake path).
- */
-static void pv_kick_node(pvlock_t *lock, struct qnode *node, struct pvlock_slot *self,
-			 bool store)
-{
-	/* The hand-off just went to a thread that is not running: the stall
-	 * a fair lock suffers under overcommit, counted where it happens. */
-	if (preempt_known() && pvlock__pv_vcpu_is_preempted(pvlock__slot_of_node(node)))
-		ev_inc(self, preempt_waiter);
-	PREEMPT_POINT(KICK_NODE);
-	/* A failed CAS orders nothing, so the barrier must precede it
-	 * (reference race 2): next->locked = 1 before we read its state. */
-	smp_mb();
-	uint8_t halted = PV_HALTED;
-	if (!cas(&node->state, &halted, PV_HASHED, __ATOMIC_RELAXED))
-		return;
-
-	if (store) {
-		/* Relaxed: read back by our own unlock (program order), and by
-		 * other unlockers only as "look in the table". */
-		__atomic_fetch_add(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
-		PREEMPT_POINT(KICK_NODE_HASH);
-		pvlock__pv_hash_insert_store(lock, node, self);
-		return;
-	}
-	/* We own the lock, and our own unlock reads SLOW and the entry back:
-	 * program order suffices for that.  The head reads the byte too (its
-	 * "still SLOW?" check, its pv_wait): it learns of this store through
-	 * our unlock (the store_release of node->unhashed, then of locked). */
-	store_relaxed(&lock->locked, Q_SLOW_VAL);
-	PREEMPT_POINT(KICK_NODE_HASH);
-	pvlock__pv_hash_insert(lock, node, self);
-}
-
-/*
- * The queue head knows the holder when its predecessor handed it the head
- * (the predecessor took the lock then), unless a stealer came between.
- * Every PV_PREV_CHECK_MASK + 1 spins, look: a preempted holder is counted
- * (preempt_holder, once per spin round) and, with the holder use, the head
- * stops spinning and sleeps (Solaris' adaptive mutex, Linux's owner_on_cpu).
- */
-static inline bool pv_holder_stopped(const struct pvlock_slot *holder, unsigned loop,
-				     struct pvlock_slot *self, bool *seen)
-{
-	if (!holder || (loop & PV_PREV_CHECK_MASK) || !preempt_known() ||
-	    !pvlock__pv_vcpu_is_preempted(holder))
-		return false;
-	if (!*seen)
-		ev_inc(self, preempt_holder);
-	*seen = true;
-	return preempt_use(PVLOCK_USE_HOLDER);
-}
-
-/*
- * One spin round of the queue head, the same for both kinds of pv unlock:
- * say that we spin (pending set: no stealing; the node's state: a hint to
- * our successor's pv_wait_early, relaxed), try for the lock a bounded time,
- * then stop saying so.  True: we own the lock (our claim cleared pending).
- */
-static inline bool pv_head_spin(pvlock_t *lock, struct qnode *node, struct pvlock_slot *self,
-				const struct pvlock_slot *holder)
-{
-	bool seen = false;
-
-	store_relaxed(&node->state, PV_RUNNING);
-	set_pending(lock);
-	for (unsigned loop = pv_spin_budget(); loop; loop--) {
-		if (pv_trylock_clear_pending(lock))
-			return true;
-		if (pv_holder_stopped(holder, loop, self, &seen))
-			break;
-		cpu_relax();
-	}
-	clear_pending(lock);
-	return false;
-}
-
-/*
- * The queue head: spin a bounded time for the lock with the pending bit set
- * (no stealing while we spin), then make sure unlock will find and kick us
- * (hash entry, then _Q_SLOW_VAL) and sleep.  Returns owning the lock.
- *
- * `hashed` tracks whether the table holds our entry.  An unlocker that
- * removes our entry sets node->unhashed, so after a wake-up in which a
- * stealer beat us to the lock we may hash and sleep again (Linux spins from
- * then on: docs/design.md, departure 1).  "Unhashed" cannot be inferred from
- * the lock word: pv_kick_node may still be about to set _Q_SLOW_VAL and
- * insert on our behalf (the double-hash window, reference race 1).  Models:
- * M1 (the algorithm), M5 (its orderings under a weak memory model).
- */
-static uint32_t pv_wait_head_or_lock(pvlock_t *lock, struct qnode *node,
-				     struct pvlock_slot *self, const struct pvlock_slot *holder)
-{
-	/* Relaxed: read after our own RMW of state in pv_wait_node, or the
-	 * kicker's CAS that beat it; coherence gives us the winner. */
-	bool hashed = load_relaxed(&node->state) == PV_HASHED;
-	struct pv_hash_entry *entry;
-
-	for (unsigned waits = 0;; waits++) {
-		/* Acquire, pairing with the unlocker's store_release of the
-		 * notice: then our read of the locked byte below sees that
-		 * unlocker's SLOW or its release, never an older value. */
-		if (hashed && load_acquire(&node->unhashed)) {
-			/* Ours again: the next notice comes only after we
-			 * hash again, through our xchg and its acquire. */
-			store_relaxed(&node->unhashed, 0);
-			hashed = false;
-		}
-		if (pv_head_spin(lock, node, self, holder))
-			goto gotlock;
-
-		/*
-		 * Not hashed, but the lock still reads SLOW: the unlocker that
-		 * removed our entry has not released yet (only it can have left
-		 * SLOW there).  Hashing now would let its release overwrite our
-		 * SLOW and strand the new entry; wait instead, that unlocker
-		 * kicks us right after its release.  Relaxed load: the acquire
-		 * of the notice above already ordered it after that unlocker's
-		 * SLOW (models M1 and M5).
-		 */
-		if (!hashed && load_relaxed(&lock->locked) != Q_SLOW_VAL) {
-			/* Hash before _Q_SLOW_VAL: an unlocker that sees SLOW
-			 * must find the entry (reference race 3).  Nobody else
-			 * can make the byte SLOW now, so the xchg returns 0 or 1.
-			 * Byte xchg, seq_cst: its release publishes the entry
-			 * to the unlocker's load_acquire of SLOW; its acquire,
-			 * when it returns 0, takes the lock. */
-			entry = pvlock__pv_hash_insert(lock, node, self);
-			hashed = true;
-			PREEMPT_POINT(HEAD_BEFORE_SLOW);
-			if (xchg(&lock->locked, Q_SLOW_VAL, __ATOMIC_SEQ_CST) == 0) {
-				/* The lock was free: it is ours; undo SLOW (we
-				 * own the byte: relaxed) and give our entry
-				 * back before any unlocker can look for it. */
-				store_relaxed(&lock->locked, Q_LOCKED_VAL);
-				pv_hash_release_entry(entry, self);
-				goto gotlock;
-			}
-		}
-		/* Relaxed: only our own later reads of it matter. */
-		store_relaxed(&node->state, PV_HASHED);
-		ev_inc(self, pv_wait_head);
-		if (waits)
-			ev_inc(self, pv_wait_again);
-		pvlock__pv_wait(self, &lock->locked, Q_SLOW_VAL);
-		/* Woken by the unlocker, spuriously, or a stealer may hold the
-		 * lock already: spin again. */
-	}
-gotlock:
-	/* Relaxed: the caller decides with a CAS of the word. */
-	return load_relaxed(&lock->val) | Q_LOCKED_VAL;
-}
-
-/*
- * The queue head, store kind of pv unlock (docs/design.md, "The pv unlock
- * without a locked instruction").  Spin as above; then count ourselves
- * in pvlock__pv_sleepers and hash (unless our kicker did), call membarrier,
- * and look at the locked byte: free, take it; held, sleep until an unlocker
- * claims our entry (its notice).  The unlocker writes nothing to the lock
- * word for us, so we sleep on the notice, not on the lock: any unlocker may
- * claim the entry (a stranger too: one delayed after its release, of an
- * earlier owner of this lock or of a lock that lived at this address), and
- * its notice and kick are what wake us.
- *
- * The pairing, a store-buffering pattern with one side's fence supplied by
- * the other side's membarrier:
- *
- *   head:      W(sleepers++, entry)  membarrier  R(locked)
- *   unlocker:  W(locked = 0)  [its barrier instant]  R(sleepers), R(entry)
- *
- * membarrier makes every other running thread run a full barrier at some
- * instant of the call (a thread not running gets one from the context
- * switch).  If that instant falls after the unlocker's W(locked = 0), the
- * release is visible before the call returns and our R(locked) reads it or
- * a later value; if before it, our writes are visible to its reads, which
- * follow the instant.  Either the head sees the release or the unlocker
- * sees the head (models: M1 with STORE_UNLOCK).
- */
-static uint32_t pv_wait_head_store(pvlock_t *lock, struct qnode *node,
-				   struct pvlock_slot *self, const struct pvlock_slot *holder)
-{
-	/* Relaxed: as in pv_wait_head_or_lock. */
-	bool hashed = load_relaxed(&node->state) == PV_HASHED, slept = false;
-
-	for (;;) {
-		/* Acquire, pairing with the claimer's store_release of the
-		 * notice (after its claim): our entry is gone, hash again. */
-		if (hashed && load_acquire(&node->unhashed)) {
-			store_relaxed(&node->unhashed, 0);
-			hashed = false;
-		}
-		if (pv_head_spin(lock, node, self, holder))
-			goto gotlock;
-
-		if (!hashed) {
-			/* Count first, so that the count is never below the
-			 * entries.  Relaxed: ordered before the unlocker's
-			 * sleepers load by the membarrier below. */
-			__atomic_fetch_add(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
-			pvlock__pv_hash_insert_store(lock, node, self);
-			hashed = true;
-		}
-		PREEMPT_POINT(HEAD_BEFORE_MEMBARRIER);
-		ev_inc(self, pv_membarrier);
-		if (pvlock__pv_membarrier() != 0) {
-			/* No fence on the unlockers: we may not sleep on what we
-			 * read now.  Give the CPU away and look again. */
-			ev_inc(self, pv_membarrier_fail);
-			pvlock__pv_yield();
-			continue;
-		}
-		/* Relaxed: the membarrier above orders it after our count and
-		 * insert, and against every unlocker's release (see above). */
-		uint8_t locked = load_relaxed(&lock->locked);
-		PREEMPT_POINT(HEAD_LOOKED);
-		/* Byte CAS 0 -> locked, acquire: pairs with the release of the
-		 * unlock that freed the byte. */
-		if (!locked && cas(&lock->locked, &locked, Q_LOCKED_VAL, __ATOMIC_ACQUIRE))
-			goto gotlock;
-		/* Relaxed: only our own later reads of it matter. */
-		store_relaxed(&node->state, PV_HASHED);
-		ev_inc(self, pv_wait_head);
-		if (slept)
-			ev_inc(self, pv_wait_again);
-		slept = true;
-		/* Sleep until the notice: the claimer sets it, then kicks. */
-		pvlock__pv_wait(self, &node->unhashed, 0);
-	}
-gotlock:
-	if (hashed) {
-		PREEMPT_POINT(HEAD_TAKE_BACK);
-		if (pvlock__pv_hash_take_back(lock, node, self)) {
-			/* Relaxed: our entry is gone first; the count may stay
-			 * above the entries a moment, never below. */
-			__atomic_fetch_sub(&pvlock__pv_sleepers[0], 1, __ATOMIC_RELAXED);
-		} else {
-			/* An unlocker claimed our entry: it writes the notice
-			 * next (and kicks us, harmlessly).  Wait for the notice
-			 * (acquire, pairing with its store_release) so that no
-			 * write of it lands on our node after we leave. */
-			ev_inc(self, pv_claim_lost);
-			for (unsigned loop = 0; !load_acquire(&node->unhashed); loop++) {
-				if (loop >= pv_spin_budget()) {
-					pvlock__pv_yield();
-					loop = 0;
-				}
-				cpu_relax();
-			}
-			store_relaxed(&node->unhashed, 0);
-		}
-	}
-	/* Relaxed: the caller decides with a CAS of the word. */
-	return load_relaxed(&lock->val) | Q_LOCKED_VAL;
-}
-
-/* ------------------------------------------------------------------------ */
 
 static inline __attribute__((always_inline))
 void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, const bool pv,
@@ -577,7 +56,7 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 		goto queue;
 
 	/* (0,1,0): a pending owner is mid hand-over; give it a bounded moment
-	 * (bounded: reference race 9). */
+	 * (bounded: the "endless hand-over re-reads" race, docs/design.md). */
 	if (val == Q_PENDING_VAL) {
 		for (int cnt = Q_PENDING_LOOPS; cnt; cnt--) {
 			val = load_relaxed(&lock->val);		/* a hint */
@@ -597,7 +76,7 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 	val = fetch_or(&lock->val, Q_PENDING_VAL, __ATOMIC_ACQUIRE);
 	if (val & ~Q_LOCKED_MASK) {
 		/* Someone beat us.  Undo our pending bit, only if it is ours,
-		 * and queue (reference race 8). */
+		 * and queue (the "foreign pending bit" race, docs/design.md). */
 		if (!(val & Q_PENDING_MASK))
 			clear_pending(lock);
 		goto queue;
@@ -605,7 +84,7 @@ void qspin_slowpath(pvlock_t *lock, uint32_t val, struct pvlock_slot *self, cons
 
 	/* 0,1,1 -> 0,1,0: wait for the owner; nobody can steal meanwhile.
 	 * Acquire: pairs with the owner's release unlock (a byte store or a
-	 * 32-bit CAS; mixed sizes, see the top of this file). */
+	 * 32-bit CAS; mixed sizes, see qspinlock_word.h). */
 	if (val & Q_LOCKED_MASK)
 		while (load_acquire(&lock->locked))
 			cpu_relax();
@@ -628,11 +107,14 @@ queue:
 	idx = load_relaxed(&node0->count);
 	store_relaxed(&node0->count, idx + 1);
 	/* The count is ours before the node is: a signal handler entering a
-	 * slow path now takes the next node, not this one (race 7). */
+	 * slow path now takes the next node, not this one (the "nesting
+	 * re-entry" race, docs/design.md). */
 	signal_barrier();
 	if (unlikely(idx >= PVLOCK_MAX_NODES)) {
 		store_relaxed(&node0->count, idx);
-		goto no_node;		/* nested deeper than 4 (race 10) */
+		/* Nested deeper than 4: the "nesting overflow" race
+		 * (docs/design.md). */
+		goto no_node;
 	}
 	node = &self->qnodes[idx];
 	if (idx)	/* lock_use_node2..4, one counter per level */
@@ -680,8 +162,7 @@ queue:
 	/* We are the head: wait for the owner and any pending waiter to go.
 	 * pv: pv_wait_head_or_lock returns owning the lock. */
 	if (pv) {
-		val = store ? pv_wait_head_store(lock, node, self, holder)
-			    : pv_wait_head_or_lock(lock, node, self, holder);
+		val = pv_wait_head(lock, node, self, holder, store);
 	} else {
 		/* Acquire: pairs with the release of the owner's unlock. */
 		while ((val = load_acquire(&lock->val)) & Q_LOCKED_PENDING_MASK)
@@ -721,16 +202,11 @@ release:
 	return;
 
 no_node:
-	/* No node to queue with: spin on the lock, and in pv mode give the
-	 * CPU away every spin threshold, so that waiters past the slot limit
-	 * (or nested deeper than 4) slow the lock down gently, not to a halt. */
+	/* No node to queue with: spin on the lock (pv: yielding now and then). */
 	ev_inc(self, lock_no_node);
 	for (unsigned loop = 0; !qspin_trylock(lock, self, pv); loop++) {
-		if (pv && loop >= pv_spin_budget()) {
-			ev_inc(self, pv_no_node_yield);
-			pvlock__pv_yield();
-			loop = 0;
-		}
+		if (pv)
+			loop = pv_no_node_yield(loop, self);
 		cpu_relax();
 	}
 }

@@ -12,19 +12,21 @@
  *   re-check head == want                     "look for a sleeper")
  *   sleep unless kicked                     if FLAG: find {lock, head}, kick
  *
- * The flag is set before the re-check (reference race 12): either the
- * unlocker's releasing RMW sees the flag, or our re-check sees its new head.  The flag
- * lives in head, so the unlocker learns it from the releasing fetch_add
- * itself and never reads the lock after releasing it.  Records are per nesting level,
- * so a signal handler waiting on another ticket lock uses its own record and
- * cannot overwrite ours (reference race 13 cannot arise; see tests).
+ * The flag is set before the re-check (the "ticket flag after re-check"
+ * race, docs/design.md): either the unlocker's releasing RMW sees the flag,
+ * or our re-check sees its new head.  The flag lives in head, so the
+ * unlocker learns it from the releasing fetch_add itself and never reads
+ * the lock after releasing it.  Records are per nesting level, so a signal
+ * handler waiting on another ticket lock uses its own record and cannot
+ * overwrite ours (the "ticket record overwrite" race, docs/design.md,
+ * cannot arise; see tests).
  *
  * Orderings (each access below names its partner): the waiter's seq_cst
  * fetch_or of the flag releases its record and its slot's waiting bit; the
  * unlocker's acq_rel fetch_add that returns the flag acquires them.  The
  * 16-bit RMWs of head and the 32-bit CAS/add of the word are mixed-size
  * RMWs of the same bytes: outside C11, ordered by the hardware as Linux
- * relies on (see qspinlock_slowpath.h).
+ * relies on (see qspinlock_word.h).
  */
 #include <pvlock/ticket.h>
 
@@ -152,7 +154,8 @@ static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait 
 	/* 16-bit RMW of head, seq_cst: releases the record and the waiting bit
 	 * to the unlocker's acq_rel fetch_add that returns it, and the value it
 	 * returns is the re-check: either that unlock comes later and sees the
-	 * flag, or it came earlier and we see its new head (reference race 12). */
+	 * flag, or it came earlier and we see its new head (the "ticket flag
+	 * after re-check" race, docs/design.md). */
 	uint16_t head = fetch_or(&lock->head, TICKET_FLAG, __ATOMIC_SEQ_CST);
 	if ((head & ~TICKET_FLAG) == want)
 		return;
@@ -171,8 +174,9 @@ static void sleep_once(pvlock_ticket_t *lock, uint16_t want, struct ticket_wait 
 	store_relaxed(&w->asleep, 0);
 }
 
-/* Publish our wait, set the flag, re-check, and sleep if still not ours.
- * false: no record to publish (no slot, or nested deeper than 4 levels). */
+/* One pv wait without the skip protocol: take a record, publish it FIRM,
+ * sleep_once, withdraw it.  false: no record to publish (no slot, or nested
+ * deeper than 4 levels). */
 static bool pv_ticket_wait(pvlock_ticket_t *lock, uint16_t want, struct pvlock_slot *self)
 {
 	struct ticket_wait *w = record_take(self);
@@ -195,14 +199,6 @@ static void ticket_clear_slowpath_flag(pvlock_ticket_t *lock, uint16_t head)
 	/* 32-bit CAS, relaxed: we already hold the lock (acquired by the load
 	 * of head); it fails if anyone took a ticket meanwhile. */
 	cas(&lock->val, &old, old & ~TICKET_FLAG, __ATOMIC_RELAXED);
-}
-
-/* The slot a ticket-wait record belongs to (records live in the slots). */
-static struct pvlock_slot *slot_of_record(const struct ticket_wait *w)
-{
-	size_t offset = (size_t)((const char *)w - (const char *)pvlock__slots);
-
-	return &pvlock__slots[offset / sizeof(struct pvlock_slot)];
 }
 
 /* The record of the waiter on lock for ticket want, or NULL. */
@@ -245,7 +241,7 @@ static void ticket_kick(struct ticket_wait *w)
 	 * backend. */
 	store_release(&w->kicked, 1);
 	ev_inc(pvlock__slot_peek(), ticket_kick);
-	pvlock__pv_kick(slot_of_record(w));
+	pvlock__pv_kick(pvlock__slot_of(w));
 }
 
 #include "algo/ticket_skip.h"
@@ -361,7 +357,7 @@ void pvlock__ticket_unlock_kick(pvlock_ticket_t *lock, uint16_t next)
 	}
 	if (w) {
 		ticket_kick(w);
-		if (preempt_known() && pvlock__pv_vcpu_is_preempted(slot_of_record(w)))
+		if (preempt_known() && pvlock__pv_vcpu_is_preempted(pvlock__slot_of(w)))
 			ev_inc(me, preempt_waiter);
 	}
 	kick_ahead(lock, next, me);

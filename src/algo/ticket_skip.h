@@ -55,7 +55,7 @@ static bool claim_for_skip(pvlock_ticket_t *lock, struct ticket_wait *w, uint16_
 	 * (fairness), as the claim CAS below decides who owns the turn. */
 	if (!load_relaxed(&w->asleep)) {
 		int state = preempt_use(PVLOCK_USE_SKIP) ?
-			    pvlock__pv_slot_state(slot_of_record(w)) : 0;
+			    pvlock__pv_slot_state(pvlock__slot_of(w)) : 0;
 
 		if (state != PVLOCK_SLOT_RUNNABLE && state != PVLOCK_SLOT_BLOCKED)
 			return false;
