@@ -165,6 +165,7 @@ static void far_back_case(bool on)
 
 	rec_install();
 	pvlock__ticket_skips = 0;
+	pvlock__ticket_kick_ahead = 1;		/* the waiter right behind */
 	pvlock__ticket_far_sleep = on;
 	CHECK_EQ(pvlock_set_spin_threshold(PVLOCK_SPIN_THRESHOLD_MAX), 0);
 	pvlock_ticket_lock(&tlock);
@@ -254,18 +255,18 @@ static void tunables_from_environment(void)
 	char out[256], err[1024];
 
 	run_self("-u PVLOCK_TICKET_SKIPS", out, sizeof(out), err, sizeof(err));
-	CHECK(strcmp(out, "1 1 1\n") == 0);			/* the defaults */
+	CHECK(strcmp(out, "1 16 1\n") == 0);			/* the defaults */
 	CHECK_EQ(err[0], 0);
 	run_self("PVLOCK_TICKET_SKIPS=3 PVLOCK_TICKET_KICK_AHEAD=0 PVLOCK_TICKET_FAR_SLEEP=0",
 		 out, sizeof(out), err, sizeof(err));
 	CHECK(strcmp(out, "3 0 0\n") == 0);
 	CHECK_EQ(err[0], 0);
 	run_self("PVLOCK_TICKET_SKIPS=17", out, sizeof(out), err, sizeof(err));
-	CHECK(strcmp(out, "1 1 1\n") == 0);
+	CHECK(strcmp(out, "1 16 1\n") == 0);
 	CHECK(strstr(err, "PVLOCK_TICKET_SKIPS") && strstr(err, "17") && strstr(err, "0 to 16"));
 	CHECK(strchr(err, '\n') == err + strlen(err) - 1);	/* one line */
 	run_self("PVLOCK_TICKET_FAR_SLEEP=yes", out, sizeof(out), err, sizeof(err));
-	CHECK(strcmp(out, "1 1 1\n") == 0);
+	CHECK(strcmp(out, "1 16 1\n") == 0);
 	CHECK(strstr(err, "PVLOCK_TICKET_FAR_SLEEP") && strstr(err, "0 to 1"));
 }
 

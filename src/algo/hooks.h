@@ -202,7 +202,7 @@ static inline unsigned steal_yields(void)
  */
 #define PVLOCK_TICKET_SKIPS_DEFAULT	1u
 #define PVLOCK_TICKET_SKIPS_MAX		16u
-#define PVLOCK_TICKET_KICK_AHEAD_DEFAULT 1u
+#define PVLOCK_TICKET_KICK_AHEAD_DEFAULT 16u
 #define PVLOCK_TICKET_KICK_AHEAD_MAX	16u
 #define PVLOCK_TICKET_FAR_SLEEP_DEFAULT	1u
 extern unsigned pvlock__ticket_skips;
