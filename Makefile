@@ -31,8 +31,9 @@ BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
 # -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the product.
 ALGO_SRC := $(wildcard src/algo/*.c)
 FI_SRC   := src/runtime/fault.c
-RT_SRC   := $(filter-out $(FI_SRC),$(wildcard src/runtime/*.c) $(wildcard src/backend/*.c))
-HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h)
+RT_SRC   := $(filter-out $(FI_SRC),$(wildcard src/runtime/*.c) $(wildcard src/backend/*.c)) \
+	src/backend/bpf/bpf.c
+HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h src/*/*/*.h)
 
 # lib_objs(variant-dir, extra-cflags)
 lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC) \

@@ -21,7 +21,7 @@
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
-#include "backend/bpf_abi.h"
+#include "backend/bpf/bpf_abi.h"
 
 /* PVLOCK_BPF_LIBDIR ($(PREFIX)/lib of the build) and PVLOCK_BPF_BUILT (the
  * build made libpvlock-bpf.so): written by src/backend/bpf/rules.mk. */
