@@ -12,7 +12,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +53,7 @@ static struct pvlock_bpf_ops ops;
  * what the futex backend answers, "don't know", even for a thread that read
  * the bpf backend from pvlock__backend_current() just before it was put
  * back.  `live` is true while the program is loaded: stored with release
- * after ops is filled (pvlock__bpf_backend_load), cleared before ops.close.
+ * after ops is filled (pvlock__bpf_backend_open), cleared before ops.close.
  * The records' mapping outlives close, so a reader that saw live just before
  * the unload still reads mapped memory (a stale hint).  ops.attach needs the
  * loader's program itself: `attaching` counts the threads inside it, and
@@ -242,21 +241,21 @@ static void *open_loader(struct search *s)
 }
 
 /* A forked child shares the parent's maps but not its threads: it goes on
- * with the futex backend rather than write into the parent's records. */
-static void forked_child(void)
+ * with the futex backend (the caller put it back) rather than write into the
+ * parent's records. */
+void pvlock__bpf_backend_forget(void)
 {
-	pvlock__backend_install(NULL);
 	/* Relaxed: the child runs one thread here, ours. */
 	__atomic_store_n(&live, false, __ATOMIC_RELAXED);
 	__atomic_store_n(&attaching, 0, __ATOMIC_RELAXED);
 	ops.close = NULL;	/* the loader forgets the parent's program too */
 }
 
-int pvlock__bpf_backend_load(char *why, size_t why_len)
+const struct pvlock_backend *pvlock__bpf_backend_open(char *why, size_t why_len)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		snprintf(why, why_len, "no BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
-		return -1;
+		return NULL;
 	}
 	struct search s = { .used = 0 };
 	void *h = open_loader(&s);
@@ -264,41 +263,37 @@ int pvlock__bpf_backend_load(char *why, size_t why_len)
 		snprintf(why, why_len, "this pvlock was built without it (%s was left out: clang, "
 			 "bpftool and libbpf-dev are needed at build time); looked for one anyway "
 			 "in: %s", BPF_LIBRARY, s.tried);
-		return -1;
+		return NULL;
 	}
 	if (!h && s.error[0]) {
 		snprintf(why, why_len, "%s was found but does not load: %s", BPF_LIBRARY, s.error);
-		return -1;
+		return NULL;
 	}
 	if (!h) {
 		snprintf(why, why_len, "%s not found in: %s (PVLOCK_BPF_LIBRARY may name it)",
 			 BPF_LIBRARY, s.tried);
-		return -1;
+		return NULL;
 	}
 	pvlock_bpf_open_fn open_fn = (pvlock_bpf_open_fn)(uintptr_t)dlsym(h, PVLOCK_BPF_OPEN_SYMBOL);
 	if (!open_fn) {
 		snprintf(why, why_len, "%s has no %s: not pvlock's loader", BPF_LIBRARY,
 			 PVLOCK_BPF_OPEN_SYMBOL);
-		return -1;
+		return NULL;
 	}
 	char reason[200] = "";
 	if (open_fn(&ops, reason, sizeof(reason)) != 0) {
 		snprintf(why, why_len, "%s", reason);
-		return -1;
+		return NULL;
 	}
 	if (ops.abi_version != PVLOCK_BPF_ABI_VERSION) {
 		ops.close();
 		snprintf(why, why_len, "%s speaks ABI %u, not %u", BPF_LIBRARY, ops.abi_version,
 			 PVLOCK_BPF_ABI_VERSION);
-		return -1;
+		return NULL;
 	}
-	static bool atfork_set;
-	if (!atfork_set && pthread_atfork(NULL, NULL, forked_child) == 0)
-		atfork_set = true;
 	/* Release: pairs with is_live()'s acquire; ops is complete. */
 	__atomic_store_n(&live, true, __ATOMIC_RELEASE);
-	pvlock__backend_install(&pvlock__bpf_backend);
-	return 0;
+	return &pvlock__bpf_backend;
 }
 
 /* How many times unload yields to a thread inside ops.attach before it
@@ -306,11 +301,10 @@ int pvlock__bpf_backend_load(char *why, size_t why_len)
  * handler, must not hang exit; the kernel drops the program at exit). */
 #define UNLOAD_PATIENCE 10000
 
-void pvlock__bpf_backend_unload(void)
+void pvlock__bpf_backend_close(void)
 {
 	if (!ops.close)
 		return;
-	pvlock__backend_install(NULL);
 	/* seq_cst: see bpf_attach. */
 	__atomic_store_n(&live, false, __ATOMIC_SEQ_CST);
 	unsigned n = 0;
