@@ -1,7 +1,7 @@
 # src/backend/bpf/rules.mk - the bpf backend's loader, libpvlock-bpf.so.
 #
 # Built only where clang, bpftool and libbpf are found; otherwise one line
-# says it was left out and everything else builds as before.  libpvlock
+# says it was left out and everything else builds.  libpvlock
 # itself never links libbpf: it dlopens this library when PVLOCK_BACKEND=bpf.
 BPF_CLANG   ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
 BPFTOOL     ?= $(firstword $(shell command -v bpftool /usr/sbin/bpftool /sbin/bpftool 2>/dev/null))
