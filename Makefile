@@ -31,7 +31,7 @@ BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
 # built with -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the
 # product; whatever includes its header does so as "seams/fault.h", -Itests.
 ALGO_SRC := $(wildcard src/algo/*.c)
-FI_SRC   := tests/seams/fault.c
+FI_SRC   := $(wildcard tests/seams/fault.c)
 RT_SRC   := $(wildcard src/runtime/*.c src/backend/*.c) src/backend/bpf/bpf.c
 HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h src/*/*/*.h tests/seams/*.h)
 
@@ -99,7 +99,10 @@ build/bin/$(1): $$(wildcard tools/$(1)/*.c tools/$(1)/*.h) $$(or $$(TOOL_LIB_$(1
 	$$(CC) $$(BASEFLAGS) -pthread $$(TOOL_CFLAGS_$(1)) -o $$@ $$(wildcard tools/$(1)/*.c) $$(or $$(TOOL_LIB_$(1)),build/lib/libpvlock.a) $$(TOOL_LDLIBS_$(1))
 endef
 $(foreach t,$(TOOLS),$(eval $(call define_tool,$(t))))
-TOOL_BINS := $(addprefix build/bin/,$(TOOLS))
+# A tool on the fault-injection library needs tests/seams/: a tree without
+# it builds the product and the other tools.
+FI_TOOLS  := $(foreach t,$(TOOLS),$(if $(filter build/fi/%,$(TOOL_LIB_$(t))),$(t)))
+TOOL_BINS := $(addprefix build/bin/,$(if $(FI_SRC),$(TOOLS),$(filter-out $(FI_TOOLS),$(TOOLS))))
 
 all: $(LIBS) $(TOOL_BINS) build/bin/example
 
