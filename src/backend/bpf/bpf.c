@@ -57,15 +57,15 @@ static struct pvlock_bpf_ops ops;
  * The records' mapping outlives close, so a reader that saw live just before
  * the unload still reads mapped memory (a stale hint).  ops.attach needs the
  * loader's program itself: `attaching` counts the threads inside it, and
- * unload waits for them to leave before it closes (see bpf_attach).
+ * pvlock__bpf_backend_close waits for them to leave (see bpf_attach).
  */
 static bool live;
 static unsigned attaching;
 
 static bool is_live(void)
 {
-	/* Acquire: pairs with the load's release store of true, so that
-	 * ops.vcpus is the loader's mapping. */
+	/* Acquire: pairs with pvlock__bpf_backend_open's release store of
+	 * true, so that ops.vcpus is the loader's mapping. */
 	return __atomic_load_n(&live, __ATOMIC_ACQUIRE);
 }
 
@@ -105,15 +105,15 @@ static void bpf_attach(struct pvlock_slot *slot)
 	 * pidfd_open and bpf() calls set it when they fail. */
 	int saved_errno = errno;
 
-	/* seq_cst increment, then seq_cst load of live; unload stores live =
+	/* seq_cst increment, then seq_cst load of live; close stores live =
 	 * false (seq_cst), then loads attaching (seq_cst).  In the single
-	 * order of the four, either we see live false and stay out, or unload
+	 * order of the four, either we see live false and stay out, or close
 	 * sees us inside and waits: the store-load pattern that needs seq_cst
 	 * on both sides (on aarch64, LDADDAL / STLR against LDAR). */
 	__atomic_fetch_add(&attaching, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&live, __ATOMIC_SEQ_CST))
 		attach_record(slot);
-	/* Release: our loader calls are done before unload's acquire load
+	/* Release: our loader calls are done before close's acquire load
 	 * that reads the count without us. */
 	__atomic_fetch_sub(&attaching, 1, __ATOMIC_RELEASE);
 	errno = saved_errno;
@@ -296,7 +296,7 @@ const struct pvlock_backend *pvlock__bpf_backend_open(char *why, size_t why_len)
 	return &pvlock__bpf_backend;
 }
 
-/* How many times unload yields to a thread inside ops.attach before it
+/* How many times close yields to a thread inside ops.attach before it
  * leaves the program loaded (a thread stopped there, say in a signal
  * handler, must not hang exit; the kernel drops the program at exit). */
 #define UNLOAD_PATIENCE 10000
