@@ -27,16 +27,17 @@ BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
 
 # The lock algorithms are freestanding: no libc headers, no libc calls.
 # `make check` verifies this on the objects (tests/freestanding.sh).
-# Fault injection (FI_SRC) is linked only into the libraries built with
-# -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the product.
+# Fault injection (FI_SRC, tests/seams/) is linked only into the libraries
+# built with -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the
+# product; whatever includes its header does so as "seams/fault.h", -Itests.
 ALGO_SRC := $(wildcard src/algo/*.c)
-FI_SRC   := src/runtime/fault.c
-RT_SRC   := $(filter-out $(FI_SRC),$(wildcard src/runtime/*.c) $(wildcard src/backend/*.c))
-HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h)
+FI_SRC   := $(wildcard tests/seams/fault.c)
+RT_SRC   := $(wildcard src/runtime/*.c src/backend/*.c) src/backend/bpf/bpf.c
+HDRS     := $(wildcard include/*.h include/pvlock/*.h src/*/*.h src/*/*/*.h tests/seams/*.h)
 
 # lib_objs(variant-dir, extra-cflags)
-lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC) \
-	$(if $(findstring -DPVLOCK_FAULT_INJECTION,$(2)),$(FI_SRC)))
+lib_objs = $(patsubst src/%.c,$(1)/obj/%.o,$(ALGO_SRC) $(RT_SRC)) \
+	$(if $(findstring -DPVLOCK_FAULT_INJECTION,$(2)),$(patsubst tests/%.c,$(1)/obj/%.o,$(FI_SRC)))
 
 # define_lib(variant-dir, extra-cflags[, compiler])
 define define_lib
@@ -46,6 +47,9 @@ $(1)/obj/algo/%.o: src/algo/%.c $$(HDRS)
 $(1)/obj/%.o: src/%.c $$(HDRS)
 	@mkdir -p $$(@D)
 	$$(or $(3),$$(CC)) $$(BASEFLAGS) -fPIC -pthread $(2) -c $$< -o $$@
+$(1)/obj/seams/%.o: tests/seams/%.c $$(HDRS)
+	@mkdir -p $$(@D)
+	$$(or $(3),$$(CC)) $$(BASEFLAGS) -Itests -fPIC -pthread $(2) -c $$< -o $$@
 $(1)/libpvlock.a: $$(call lib_objs,$(1),$(2))
 	@rm -f $$@
 	ar rcs $$@ $$^
@@ -95,7 +99,10 @@ build/bin/$(1): $$(wildcard tools/$(1)/*.c tools/$(1)/*.h) $$(or $$(TOOL_LIB_$(1
 	$$(CC) $$(BASEFLAGS) -pthread $$(TOOL_CFLAGS_$(1)) -o $$@ $$(wildcard tools/$(1)/*.c) $$(or $$(TOOL_LIB_$(1)),build/lib/libpvlock.a) $$(TOOL_LDLIBS_$(1))
 endef
 $(foreach t,$(TOOLS),$(eval $(call define_tool,$(t))))
-TOOL_BINS := $(addprefix build/bin/,$(TOOLS))
+# A tool on the fault-injection library needs tests/seams/: a tree without
+# it builds the product and the other tools.
+FI_TOOLS  := $(foreach t,$(TOOLS),$(if $(filter build/fi/%,$(TOOL_LIB_$(t))),$(t)))
+TOOL_BINS := $(addprefix build/bin/,$(if $(FI_SRC),$(TOOLS),$(filter-out $(FI_TOOLS),$(TOOLS))))
 
 all: $(LIBS) $(TOOL_BINS) build/bin/example
 

@@ -18,7 +18,7 @@
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
-#include "backend/bpf_abi.h"
+#include "backend/bpf/bpf_abi.h"
 #include "lib/bpf_load.h"
 #include "lib/check.h"
 

@@ -15,7 +15,10 @@ fi
 failed=0 n=0
 for f in tools/*/*.c examples/*.c; do
 	extra=()
-	case $f in tools/pvlock-bench/*) extra=(-D_GNU_SOURCE) ;; esac
+	case $f in
+	tools/pvlock-bench/*) extra=(-D_GNU_SOURCE) ;;
+	tools/pvlock-torture/*) extra=(-Itests) ;;
+	esac
 	n=$((n + 1))
 	if ! out=$("$CLANG" -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude -Isrc "${extra[@]}" \
 			-fsyntax-only "$f" 2>&1); then

@@ -260,8 +260,8 @@ extern unsigned pvlock__preempt_uses;
 
 /* Relaxed loads: both are set before the first slow path (the constructor,
  * or a test installing a backend while no slow path runs) and pair with the
- * relaxed stores in src/runtime/pv_ops.c; a stale value only skips or takes
- * a hint, never changes what the lock protocol guarantees. */
+ * stores in src/runtime/pv_ops.c and backend_select.c; a stale value only
+ * skips or takes a hint, never changes what the lock protocol guarantees. */
 static inline bool preempt_known(void)
 {
 	return pvlock__unlikely(__atomic_load_n(&pvlock__backend_knows, __ATOMIC_RELAXED));

@@ -1,7 +1,7 @@
 /*
  * preempt_points.h - the places in the algorithms where a test build can
  * stop, delay or act on a thread (PREEMPT_POINT in hooks.h).  The ids are
- * the algorithms' own; src/runtime/fault.c acts on them.
+ * the algorithms' own; tests/seams/fault.c acts on them.
  */
 #ifndef PVLOCK_ALGO_PREEMPT_POINTS_H
 #define PVLOCK_ALGO_PREEMPT_POINTS_H

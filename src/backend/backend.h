@@ -1,7 +1,10 @@
 /*
  * backend.h - how a thread sleeps and how another wakes it.
  *
- * The contract (reference section 9), which every backend keeps:
+ * A backend is a struct pvlock_backend: a name and six functions, three that
+ * every backend has and three optional ones.  The contract, which every
+ * backend keeps (Linux's pv_wait and pv_kick, on threads: docs/design.md,
+ * "Mapping Linux onto threads"):
  *   wait(self, ptr, val)  sleep while *ptr == val; may return at any time
  *                         (spurious wake-ups are legal; callers loop)
  *   kick(target)          wake that slot's thread; a kick sent after the
@@ -11,13 +14,16 @@
  *                         runnable but not running (KVM's `preempted`);
  *                         false: running, blocked, or don't know
  * Optional (NULL: the backend does not know; the futex backend):
- *   slot_state(s)         enum pvlock_bpf_state: unknown, running, runnable
- *                         (preempted), blocked
+ *   slot_state(s)         an enum pvlock_slot_state (algo/hooks.h): unknown,
+ *                         running, runnable (preempted), blocked
  *   steal_ns(s)           total ns the slot's thread was runnable, not running
  *   attach(s)             a thread just took slot s (s->tid is set)
  * Kickers change what the waiter checks (*ptr) before they kick, so a kick
  * sent before the wait began is seen through *ptr.  kick names a slot, never
  * a lock address: the lock may be freed by the time the kick is sent.
+ *
+ * The backends (src/backend/) call no runtime function: the runtime asks
+ * them for their table and installs it (src/runtime/backend_select.c).
  */
 #ifndef PVLOCK_BACKEND_H
 #define PVLOCK_BACKEND_H
@@ -34,20 +40,30 @@ struct pvlock_backend {
 	void (*attach)(struct pvlock_slot *slot);
 };
 
+/* ---- the backends (src/backend/) ----------------------------------------- */
 extern const struct pvlock_backend pvlock__futex_backend;
 extern const struct pvlock_backend pvlock__bpf_backend;
 
-/* Load the sched_switch program (dlopen libpvlock-bpf.so) and install the
- * bpf backend: 0, or -1 with the reason in why[]. */
-int pvlock__bpf_backend_load(char *why, size_t why_len);
-/* Put the futex backend back and unload the program (at exit). */
-void pvlock__bpf_backend_unload(void);
+/* Load the sched_switch program (dlopen libpvlock-bpf.so): the bpf backend's
+ * table, to install, or NULL with the reason in why[]. */
+const struct pvlock_backend *pvlock__bpf_backend_open(char *why, size_t why_len);
+/* Unload the program (another backend is installed by now). */
+void pvlock__bpf_backend_close(void);
+/* In a forked child (the futex backend is installed by now): forget the
+ * parent's program, which stays the parent's. */
+void pvlock__bpf_backend_forget(void);
 struct pvlock_bpf_ops;
 /* The loader's operations while the program is loaded, else NULL. */
 const struct pvlock_bpf_ops *pvlock__bpf_ops(void);
 
-/* Use another backend (tests); NULL puts the futex backend back.  Install it
- * while no thread is in a slow path. */
+/* ---- the runtime's side (src/runtime/) ------------------------------------ */
+/* backend_select.c: load the bpf backend and install it: 0, or -1 with the
+ * reason in why[]; put the futex backend back and unload it (at exit). */
+int pvlock__bpf_backend_load(char *why, size_t why_len);
+void pvlock__bpf_backend_unload(void);
+
+/* pv_ops.c: use another backend (tests); NULL puts the futex backend back.
+ * Install it while no thread is in a slow path. */
 void pvlock__backend_install(const struct pvlock_backend *backend);
 const struct pvlock_backend *pvlock__backend_current(void);
 

@@ -160,7 +160,7 @@ static int wake(pthread_cond_t *c, int n)
 	if (!(__atomic_load_n(&cv->waiters, __ATOMIC_RELAXED) & COND_WAITERS))
 		return 0;
 	/* Release; pairs with the kernel's read of seq in the waiter's
-	 * FUTEX_WAIT and the waiter's read of seq in cond_wait.  What the
+	 * FUTEX_WAIT and the waiter's read of seq in pvcond_wait.  What the
 	 * waiter must see (the predicate) it reads under the mutex, whose
 	 * release/acquire orders it on aarch64; the release here only keeps
 	 * the bump after the caller's own writes for waiters that look. */
@@ -203,9 +203,14 @@ static int glibc_wake(pthread_cond_t *c, int (*glibc_fn)(pthread_cond_t *))
 
 /* A forked child has one thread: a bridge that another thread of the
  * parent held at the fork would stay held. */
-void preload_cond_atfork_child(void)
+static void bridge_atfork_child(void)
 {
 	bridge = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}
+
+__attribute__((constructor)) static void cond_init_atfork(void)
+{
+	pthread_atfork(NULL, NULL, bridge_atfork_child);
 }
 
 PRELOAD_EXPORT int pthread_cond_signal(pthread_cond_t *c)
@@ -340,7 +345,7 @@ static int sleep_on(struct waiting *w, clockid_t clock, const struct timespec *a
 	return w->timedout ? ETIMEDOUT : 0;
 }
 
-static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+static int pvcond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
 		     const struct timespec *abstime)
 {
 	struct pvcond *cv = pvcond(c);
@@ -422,7 +427,7 @@ PRELOAD_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 	if (cond_is_glibc(c))
 		return mutex_is_pvlock(m) ? bridged_wait(c, m, GLIBC_WAIT, 0, NULL)
 					  : preload_real()->cond_wait(c, m);
-	return cond_wait(c, m, CLOCK_REALTIME, NULL);
+	return pvcond_wait(c, m, CLOCK_REALTIME, NULL);
 }
 
 PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
@@ -435,7 +440,7 @@ PRELOAD_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  : preload_real()->cond_timedwait(c, m, abstime);
 	if (!timespec_ok(abstime))
 		return EINVAL;
-	return cond_wait(c, m, (wrefs(c) & WREFS_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME,
+	return pvcond_wait(c, m, (wrefs(c) & WREFS_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME,
 			 abstime);
 }
 
@@ -449,5 +454,5 @@ PRELOAD_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 					  : preload_real()->cond_clockwait(c, m, clock, abstime);
 	if (!clock_ok(clock) || !timespec_ok(abstime))
 		return EINVAL;
-	return cond_wait(c, m, clock, abstime);
+	return pvcond_wait(c, m, clock, abstime);
 }

@@ -83,20 +83,20 @@ const struct preload_real *preload_real(void)
 	if (pvlock__likely(__atomic_load_n(&real_state, __ATOMIC_ACQUIRE) == 2))
 		return &real;
 	struct preload_real r = {
-#define R(field, name) .field = next(name)
-		R(spin_init, "pthread_spin_init"), R(spin_lock, "pthread_spin_lock"),
-		R(spin_trylock, "pthread_spin_trylock"), R(spin_unlock, "pthread_spin_unlock"),
-		R(spin_destroy, "pthread_spin_destroy"),
-		R(mutex_init, "pthread_mutex_init"), R(mutex_destroy, "pthread_mutex_destroy"),
-		R(mutex_lock, "pthread_mutex_lock"), R(mutex_trylock, "pthread_mutex_trylock"),
-		R(mutex_timedlock, "pthread_mutex_timedlock"),
-		R(mutex_clocklock, "pthread_mutex_clocklock"),
-		R(mutex_unlock, "pthread_mutex_unlock"),
-		R(cond_init, "pthread_cond_init"), R(cond_destroy, "pthread_cond_destroy"),
-		R(cond_wait, "pthread_cond_wait"), R(cond_timedwait, "pthread_cond_timedwait"),
-		R(cond_clockwait, "pthread_cond_clockwait"),
-		R(cond_signal, "pthread_cond_signal"), R(cond_broadcast, "pthread_cond_broadcast"),
-#undef R
+#define REAL(field, name) .field = next(name)
+		REAL(spin_init, "pthread_spin_init"), REAL(spin_lock, "pthread_spin_lock"),
+		REAL(spin_trylock, "pthread_spin_trylock"), REAL(spin_unlock, "pthread_spin_unlock"),
+		REAL(spin_destroy, "pthread_spin_destroy"),
+		REAL(mutex_init, "pthread_mutex_init"), REAL(mutex_destroy, "pthread_mutex_destroy"),
+		REAL(mutex_lock, "pthread_mutex_lock"), REAL(mutex_trylock, "pthread_mutex_trylock"),
+		REAL(mutex_timedlock, "pthread_mutex_timedlock"),
+		REAL(mutex_clocklock, "pthread_mutex_clocklock"),
+		REAL(mutex_unlock, "pthread_mutex_unlock"),
+		REAL(cond_init, "pthread_cond_init"), REAL(cond_destroy, "pthread_cond_destroy"),
+		REAL(cond_wait, "pthread_cond_wait"), REAL(cond_timedwait, "pthread_cond_timedwait"),
+		REAL(cond_clockwait, "pthread_cond_clockwait"),
+		REAL(cond_signal, "pthread_cond_signal"), REAL(cond_broadcast, "pthread_cond_broadcast"),
+#undef REAL
 	};
 	/* Racing resolvers write the same values: the first publishes them. */
 	int state = 0;
@@ -124,7 +124,6 @@ static void counts_reset_in_child(void)
 	for (int i = 0; i < COUNT_N; i++)
 		__atomic_store_n(&preload_counts[i], 0, __ATOMIC_RELAXED);
 	pvlock_stats_reset();
-	preload_cond_atfork_child();
 }
 
 __attribute__((constructor)) static void preload_init(void)

@@ -194,9 +194,6 @@ static inline uint32_t *mutex_word(pthread_mutex_t *m)
 int preload_mutex_lock(pthread_mutex_t *m);
 int preload_mutex_unlock(pthread_mutex_t *m);
 
-/* cond.c's state for a forked child (its bridge mutex). */
-void preload_cond_atfork_child(void);
-
 /* ---- spinlocks: the cache of shared memory (spin.c) ---------------------- */
 /* Forget what the cache says about [lo, hi) (only its shared ranges, if
  * only_shared): called by maps.c after a mapping change there. */

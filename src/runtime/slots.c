@@ -39,8 +39,8 @@
 #include <pvlock.h>
 
 #include "algo/hooks.h"
-#include "runtime/fault.h"	/* max_slots, in test builds */
 #include "runtime/internal.h"
+#include "runtime/seams.h"
 
 struct pvlock_slot pvlock__slots[PVLOCK_MAX_SLOTS];
 uint64_t pvlock__orphan_events[PVLOCK_EV_COUNT];
@@ -99,14 +99,6 @@ static bool thread_exists(uint32_t pid, int32_t tid)
 	return quiet_syscall3(SYS_tgkill, (long)pid, tid, 0, &err) == 0 || err != ESRCH;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* vDSO: async-signal-safe */
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void slot_free(uint32_t index)
 {
 	/* Release: the slot's last use comes before its next owner's first. */
@@ -121,11 +113,10 @@ static bool slot_busy(const struct pvlock_slot *slot)
 
 static unsigned slot_limit(void)
 {
-#ifdef PVLOCK_FAULT_INJECTION
-	unsigned max = __atomic_load_n(&pvlock__fault.max_slots, __ATOMIC_RELAXED);
+	unsigned max = pvlock__fault_max_slots();	/* 0 but in test builds */
+
 	if (max && max < PVLOCK_MAX_SLOTS)
 		return max;
-#endif
 	return PVLOCK_MAX_SLOTS;
 }
 
@@ -172,7 +163,7 @@ static unsigned reclaim(void)
 		}
 	}
 	__atomic_store_n(&taken_since_reclaim, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&last_reclaim_ns, now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&last_reclaim_ns, pvlock__now_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&reclaiming, 0, __ATOMIC_RELEASE);
 	return freed;
 }
@@ -219,7 +210,7 @@ static int slot_take(void)
 		return index;
 	unsigned since = __atomic_load_n(&taken_since_reclaim, __ATOMIC_RELAXED);
 	if (hw && (since >= hw / 4 ||
-		   (hw == limit && now_ns() - __atomic_load_n(&last_reclaim_ns, __ATOMIC_RELAXED) >
+		   (hw == limit && pvlock__now_ns() - __atomic_load_n(&last_reclaim_ns, __ATOMIC_RELAXED) >
 				   RECLAIM_MIN_INTERVAL_NS)) &&
 	    reclaim() && (index = bitmap_take(hw)) >= 0)
 		return index;

@@ -16,7 +16,7 @@
 
 #include <pvlock.h>
 
-#include "runtime/fault.h"
+#include "seams/fault.h"
 
 /*
  * Time in the tests is only ever a hang detector or a cap on extra work,

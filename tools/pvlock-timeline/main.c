@@ -25,7 +25,7 @@
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
-#include "backend/bpf_abi.h"
+#include "backend/bpf/bpf_abi.h"
 
 enum { MAX_THREADS = 64, MAX_EVENTS = 1 << 21 };
 enum lock_state { L_OTHER, L_WAIT, L_HOLD };

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "runtime/fault.h"
+#include "seams/fault.h"
 #include "torture.h"
 
 bool faults_requested(const struct config *cfg)

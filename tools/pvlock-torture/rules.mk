@@ -1,8 +1,10 @@
 # tools/pvlock-torture/rules.mk - included by the top-level Makefile.
 #
 # The torture tool links the fault-injection build of the library so that
-# its --spurious-wakeup, --drop-kicks, ... switches act.
+# its --spurious-wakeup, --drop-kicks, ... switches act; -Itests for the
+# knobs' header, seams/fault.h.
 TOOL_LIB_pvlock-torture := build/fi/libpvlock.a
+TOOL_CFLAGS_pvlock-torture := -Itests
 
 # `make torture`: the long run.  Every real lock in both modes, TORTURE_SECONDS
 # each, once per variant below (the first is plain): 30 runs, about 30 minutes

@@ -51,7 +51,7 @@ struct config {
 	unsigned signal_depth;
 	uint64_t seed;
 	unsigned spin_threshold;	/* 0: the library's */
-	/* Fault injection (runtime/fault.h). */
+	/* Fault injection (tests/seams/fault.h). */
 	unsigned spurious_pct, kick_delay_us, hash_lines, preempt_pct;
 	unsigned preempt_us, slots;
 	bool drop_kicks;

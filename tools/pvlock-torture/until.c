@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/fault.h"
+#include "seams/fault.h"
 #include "torture.h"
 
 #define MAX_TERMS	8

@@ -22,7 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "backend/bpf_abi.h"
+#include "backend/bpf/bpf_abi.h"
 #include "pvlock.skel.h"
 
 #ifndef PIDFD_THREAD

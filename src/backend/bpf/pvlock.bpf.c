@@ -16,7 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "backend/bpf_abi.h"
+#include "backend/bpf/bpf_abi.h"
 
 /* Only the fields we read; CO-RE relocates them against the kernel's BTF. */
 struct task_struct {

@@ -1,7 +1,7 @@
 # src/backend/bpf/rules.mk - the bpf backend's loader, libpvlock-bpf.so.
 #
 # Built only where clang, bpftool and libbpf are found; otherwise one line
-# says it was left out and everything else builds as before.  libpvlock
+# says it was left out and everything else builds.  libpvlock
 # itself never links libbpf: it dlopens this library when PVLOCK_BACKEND=bpf.
 BPF_CLANG   ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
 BPFTOOL     ?= $(firstword $(shell command -v bpftool /usr/sbin/bpftool /sbin/bpftool 2>/dev/null))
@@ -14,13 +14,13 @@ BPF_MISSING := $(if $(BPF_CLANG),,clang )$(if $(BPFTOOL),,bpftool )$(if $(BPF_HA
 
 ifeq ($(strip $(BPF_MISSING)),)
 BPF_BUILT := 1
-build/bpf/pvlock.bpf.o: src/backend/bpf/pvlock.bpf.c src/backend/bpf_abi.h
+build/bpf/pvlock.bpf.o: src/backend/bpf/pvlock.bpf.c src/backend/bpf/bpf_abi.h
 	@mkdir -p $(@D)
 	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
 		$(if $(BPF_MULTIARCH),-I/usr/include/$(BPF_MULTIARCH)) -Isrc -c $< -o $@
 build/bpf/pvlock.skel.h: build/bpf/pvlock.bpf.o
 	$(BPFTOOL) gen skeleton $< name pvlock_bpf > $@.tmp && mv $@.tmp $@
-$(BPF_LIB): src/backend/bpf/loader.c build/bpf/pvlock.skel.h src/backend/bpf_abi.h
+$(BPF_LIB): src/backend/bpf/loader.c build/bpf/pvlock.skel.h src/backend/bpf/bpf_abi.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(OPT) -g $(WARN) -fPIC -shared -fvisibility=hidden -Isrc -Ibuild/bpf \
 		-o $@ $< -lbpf
@@ -52,6 +52,6 @@ BPF_BUILD_H_TEXT += \#define PVLOCK_BPF_BUILT $(if $(BPF_BUILT),1,0)
 $(shell mkdir -p $(BPF_GEN_DIR) && t=$(call bpf_sq,$(BPF_BUILD_H_TEXT)) && \
 	t=$$(printf '%s\n' "$$t" | sed 's/ \#define/\n#define/g') && \
 	[ "$$(cat $(BPF_BUILD_H) 2>/dev/null)" = "$$t" ] || printf '%s\n' "$$t" > $(BPF_BUILD_H))
-BPF_OBJS := $(foreach v,build/lib build/fi build/check-asan build/check-tsan,$(v)/obj/backend/bpf.o)
+BPF_OBJS := $(foreach v,build/lib build/fi build/check-asan build/check-tsan,$(v)/obj/backend/bpf/bpf.o)
 $(BPF_OBJS): $(BPF_BUILD_H)
 $(BPF_OBJS): BASEFLAGS += -I$(BPF_GEN_DIR)

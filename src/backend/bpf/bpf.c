@@ -12,7 +12,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@
 
 #include "algo/hooks.h"
 #include "backend/backend.h"
-#include "backend/bpf_abi.h"
+#include "backend/bpf/bpf_abi.h"
 
 /* PVLOCK_BPF_LIBDIR ($(PREFIX)/lib of the build) and PVLOCK_BPF_BUILT (the
  * build made libpvlock-bpf.so): written by src/backend/bpf/rules.mk. */
@@ -54,19 +53,19 @@ static struct pvlock_bpf_ops ops;
  * what the futex backend answers, "don't know", even for a thread that read
  * the bpf backend from pvlock__backend_current() just before it was put
  * back.  `live` is true while the program is loaded: stored with release
- * after ops is filled (pvlock__bpf_backend_load), cleared before ops.close.
+ * after ops is filled (pvlock__bpf_backend_open), cleared before ops.close.
  * The records' mapping outlives close, so a reader that saw live just before
  * the unload still reads mapped memory (a stale hint).  ops.attach needs the
  * loader's program itself: `attaching` counts the threads inside it, and
- * unload waits for them to leave before it closes (see bpf_attach).
+ * pvlock__bpf_backend_close waits for them to leave (see bpf_attach).
  */
 static bool live;
 static unsigned attaching;
 
 static bool is_live(void)
 {
-	/* Acquire: pairs with the load's release store of true, so that
-	 * ops.vcpus is the loader's mapping. */
+	/* Acquire: pairs with pvlock__bpf_backend_open's release store of
+	 * true, so that ops.vcpus is the loader's mapping. */
 	return __atomic_load_n(&live, __ATOMIC_ACQUIRE);
 }
 
@@ -106,15 +105,15 @@ static void bpf_attach(struct pvlock_slot *slot)
 	 * pidfd_open and bpf() calls set it when they fail. */
 	int saved_errno = errno;
 
-	/* seq_cst increment, then seq_cst load of live; unload stores live =
+	/* seq_cst increment, then seq_cst load of live; close stores live =
 	 * false (seq_cst), then loads attaching (seq_cst).  In the single
-	 * order of the four, either we see live false and stay out, or unload
+	 * order of the four, either we see live false and stay out, or close
 	 * sees us inside and waits: the store-load pattern that needs seq_cst
 	 * on both sides (on aarch64, LDADDAL / STLR against LDAR). */
 	__atomic_fetch_add(&attaching, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&live, __ATOMIC_SEQ_CST))
 		attach_record(slot);
-	/* Release: our loader calls are done before unload's acquire load
+	/* Release: our loader calls are done before close's acquire load
 	 * that reads the count without us. */
 	__atomic_fetch_sub(&attaching, 1, __ATOMIC_RELEASE);
 	errno = saved_errno;
@@ -242,21 +241,21 @@ static void *open_loader(struct search *s)
 }
 
 /* A forked child shares the parent's maps but not its threads: it goes on
- * with the futex backend rather than write into the parent's records. */
-static void forked_child(void)
+ * with the futex backend (the caller put it back) rather than write into the
+ * parent's records. */
+void pvlock__bpf_backend_forget(void)
 {
-	pvlock__backend_install(NULL);
 	/* Relaxed: the child runs one thread here, ours. */
 	__atomic_store_n(&live, false, __ATOMIC_RELAXED);
 	__atomic_store_n(&attaching, 0, __ATOMIC_RELAXED);
 	ops.close = NULL;	/* the loader forgets the parent's program too */
 }
 
-int pvlock__bpf_backend_load(char *why, size_t why_len)
+const struct pvlock_backend *pvlock__bpf_backend_open(char *why, size_t why_len)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		snprintf(why, why_len, "no BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
-		return -1;
+		return NULL;
 	}
 	struct search s = { .used = 0 };
 	void *h = open_loader(&s);
@@ -264,53 +263,48 @@ int pvlock__bpf_backend_load(char *why, size_t why_len)
 		snprintf(why, why_len, "this pvlock was built without it (%s was left out: clang, "
 			 "bpftool and libbpf-dev are needed at build time); looked for one anyway "
 			 "in: %s", BPF_LIBRARY, s.tried);
-		return -1;
+		return NULL;
 	}
 	if (!h && s.error[0]) {
 		snprintf(why, why_len, "%s was found but does not load: %s", BPF_LIBRARY, s.error);
-		return -1;
+		return NULL;
 	}
 	if (!h) {
 		snprintf(why, why_len, "%s not found in: %s (PVLOCK_BPF_LIBRARY may name it)",
 			 BPF_LIBRARY, s.tried);
-		return -1;
+		return NULL;
 	}
 	pvlock_bpf_open_fn open_fn = (pvlock_bpf_open_fn)(uintptr_t)dlsym(h, PVLOCK_BPF_OPEN_SYMBOL);
 	if (!open_fn) {
 		snprintf(why, why_len, "%s has no %s: not pvlock's loader", BPF_LIBRARY,
 			 PVLOCK_BPF_OPEN_SYMBOL);
-		return -1;
+		return NULL;
 	}
 	char reason[200] = "";
 	if (open_fn(&ops, reason, sizeof(reason)) != 0) {
 		snprintf(why, why_len, "%s", reason);
-		return -1;
+		return NULL;
 	}
 	if (ops.abi_version != PVLOCK_BPF_ABI_VERSION) {
 		ops.close();
 		snprintf(why, why_len, "%s speaks ABI %u, not %u", BPF_LIBRARY, ops.abi_version,
 			 PVLOCK_BPF_ABI_VERSION);
-		return -1;
+		return NULL;
 	}
-	static bool atfork_set;
-	if (!atfork_set && pthread_atfork(NULL, NULL, forked_child) == 0)
-		atfork_set = true;
 	/* Release: pairs with is_live()'s acquire; ops is complete. */
 	__atomic_store_n(&live, true, __ATOMIC_RELEASE);
-	pvlock__backend_install(&pvlock__bpf_backend);
-	return 0;
+	return &pvlock__bpf_backend;
 }
 
-/* How many times unload yields to a thread inside ops.attach before it
+/* How many times close yields to a thread inside ops.attach before it
  * leaves the program loaded (a thread stopped there, say in a signal
  * handler, must not hang exit; the kernel drops the program at exit). */
 #define UNLOAD_PATIENCE 10000
 
-void pvlock__bpf_backend_unload(void)
+void pvlock__bpf_backend_close(void)
 {
 	if (!ops.close)
 		return;
-	pvlock__backend_install(NULL);
 	/* seq_cst: see bpf_attach. */
 	__atomic_store_n(&live, false, __ATOMIC_SEQ_CST);
 	unsigned n = 0;

@@ -1,14 +1,14 @@
 /*
  * fault.h - fault injection, for test builds only.
  *
- * src/runtime/fault.c is compiled and linked only into the libraries built
+ * tests/seams/fault.c is compiled and linked only into the libraries built
  * with -DPVLOCK_FAULT_INJECTION (build/fi/ and the sanitizer builds): the
  * product library has none of these symbols.  Set the knobs before the
  * threads that should see them start (plain fields, read racily by design:
  * a fault a little early or late is still a fault).
  */
-#ifndef PVLOCK_RUNTIME_FAULT_H
-#define PVLOCK_RUNTIME_FAULT_H
+#ifndef PVLOCK_SEAMS_FAULT_H
+#define PVLOCK_SEAMS_FAULT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,4 +44,4 @@ bool pvlock__fault_enabled(void);
 void pvlock__fault_counts_read(struct pvlock_fault_counts *out);
 void pvlock__fault_reset(void);		/* knobs to zero, counts to zero */
 
-#endif /* PVLOCK_RUNTIME_FAULT_H */
+#endif /* PVLOCK_SEAMS_FAULT_H */

@@ -1,5 +1,7 @@
 /*
- * fault.c - fault injection for tests (active only with PVLOCK_FAULT_INJECTION).
+ * fault.c - fault injection for tests: the knobs of fault.h, and the seams
+ * the library calls (src/runtime/seams.h, PREEMPT_POINT in src/algo/hooks.h).
+ * Compiled only into the libraries built with -DPVLOCK_FAULT_INJECTION.
  *
  * Decisions use a per-thread xorshift generator: no locks, no libc random
  * state, safe in signal handlers.
@@ -9,7 +11,8 @@
 #include <time.h>
 
 #include "algo/hooks.h"
-#include "runtime/fault_internal.h"
+#include "runtime/seams.h"
+#include "seams/fault.h"
 
 struct pvlock_fault pvlock__fault;
 static struct pvlock_fault_counts counts;
@@ -94,6 +97,11 @@ void fault_delay_kick(void)
 		return;
 	__atomic_fetch_add(&counts.kicks_delayed, 1, __ATOMIC_RELAXED);
 	sleep_us(us);
+}
+
+unsigned pvlock__fault_max_slots(void)
+{
+	return __atomic_load_n(&pvlock__fault.max_slots, __ATOMIC_RELAXED);
 }
 
 unsigned pvlock__fault_hash_lines(void)
