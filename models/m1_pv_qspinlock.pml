@@ -1,7 +1,7 @@
 /*
  * M1: paravirtual queued spinlock, sequential consistency.
  *
- * Mirrors (src/algo/qspinlock_slowpath.h, pv mode):
+ * Mirrors (src/algo/qspinlock_slowpath.h and qspinlock_pv.h, pv mode):
  *   qspin_slowpath          -> proctype thread, labels slowpath..claim
  *   pv_trylock_steal        -> inline trylock_steal
  *   pv_wait_node            -> inline pv_wait_node
@@ -24,7 +24,8 @@
  *   (RUNNING/HALTED/HASHED), unhashed[t] (the "your entry is gone" notice).
  *   Hash table: HSZ entries hlock[] (0 or L+1), hnode[] (0 or id+1). All
  *   locks hash to entry 0 (the same line), linear probing with wrap-around,
- *   so two locks always collide (reference section 11, race 15).
+ *   so two locks always collide (the "hash line collision" race,
+ *   docs/design.md).
  *   kicked[t]: the backend's sticky per-thread wake token.
  *   spur: budget of spurious wake-ups (finite, so that a lost wake-up is a
  *   real deadlock that pan reports as an invalid end state).
@@ -54,13 +55,16 @@
  * FAIL in pv mode because of lock stealing), NO_MONITOR.
  *
  * Variants:
- *   AS_BRIEFED: the head re-hashes as soon as it sees the unhash notice,
- *     without the "wait until the lock no longer reads SLOW" fix. This
+ *   REHASH_ON_NOTICE: the head re-hashes as soon as it sees the unhash
+ *     notice, without waiting until the lock no longer reads SLOW.  This
  *     model shows it is wrong (stale hash entry, then a lost wake-up); see
- *     the FIX comment in pv_wait_head_or_lock and docs/models.md.
- *   MUTANT_DOUBLE_HASH (race 1), MUTANT_NO_UNHASH_NOTICE_REHASH (race 1
- *   variant), MUTANT_SLOW_BEFORE_HASH (race 3), MUTANT_RELEASE_BEFORE_UNHASH
- *   (race 4): each must be rejected by SPIN (models/check.sh).
+ *     the "wait for the release" comment in pv_wait_head_or_lock and
+ *     docs/models.md.
+ *   The races of docs/design.md: MUTANT_DOUBLE_HASH ("double hash"),
+ *   MUTANT_NO_UNHASH_NOTICE_REHASH (a "double hash" variant),
+ *   MUTANT_SLOW_BEFORE_HASH ("slow flag before hash entry"),
+ *   MUTANT_RELEASE_BEFORE_UNHASH ("release before unhash"): each must be
+ *   rejected by SPIN (models/check.sh).
  *   MUTANT_STEAL_TEST_THEN_SET: a steal past a queue reads the byte free,
  *   then stores LOCKED instead of CASing it: two owners (a stealer and the
  *   head that took the lock in between).
@@ -85,8 +89,8 @@
  * relleft[L] (releases of L still to come: 0 means L is freed, and reading
  * lk[L] then is a use after free).
  *   MUTANT_NO_MEMBARRIER: the head does not call membarrier: lost wake-up.
- *   MUTANT_SLEEP_ON_LOCK: the head sleeps on the locked byte it saw (the
- *     design first proposed): a stranger's claim (an unlocker delayed after
+ *   MUTANT_SLEEP_ON_LOCK: the head sleeps on the locked byte it saw: a
+ *     stranger's claim (an unlocker delayed after
  *     its release finds the entry a later head inserted) kicks before the
  *     head reads its token; the head sleeps on a lock whose later unlockers
  *     find no entry: lost wake-up.
@@ -190,7 +194,8 @@ inline pvlock__pv_hash_insert(L, nd, ent)
 {
 	atomic {
 		/* at most one entry per lock: only a sleeping head or its kicker
-		 * inserts, and never both (race 1 / race 4 would break this) */
+		 * inserts, and never both (the "double hash" and "release
+		 * before unhash" races would break this) */
 		assert(!HAS_ENTRY(L));
 		ent = 0;
 	}
@@ -225,7 +230,8 @@ inline pvlock__pv_hash_remove(L, nd, ent)
 			gwin[L]++;            /* SLOW without entry until lk = 0 */
 			break
 		:: else ->
-			/* unlock saw SLOW: the entry must exist (race 3); failing
+			/* unlock saw SLOW: the entry must exist (the "slow flag
+			 * before hash entry" race); failing
 			 * here means "probed the whole table, no entry for L" */
 			assert(ent + 1 < HSZ);
 			ent = ent + 1
@@ -238,7 +244,7 @@ inline pvlock__pv_hash_remove(L, nd, ent)
 inline unlock_slow(L, nd, ent)
 {
 #ifdef MUTANT_RELEASE_BEFORE_UNHASH
-	atomic { lk[L] = 0; incs[L]-- };    /* race 4: released first */
+	atomic { lk[L] = 0; incs[L]-- };    /* "release before unhash": released first */
 	pvlock__pv_hash_remove(L, nd, ent);
 	gwin[L]--;
 	unhashed[nd] = 1;
@@ -306,7 +312,7 @@ inline pv_wait_node(me, tk)
 inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
 {
 #ifdef MUTANT_DOUBLE_HASH
-	hashed = 0;                          /* race 1: ignore HASHED at entry */
+	hashed = 0;                          /* "double hash": ignore HASHED at entry */
 #else
 	hashed = (nstate[me] == HASHED);     /* kicker hashed (or will hash) us */
 #endif
@@ -327,8 +333,8 @@ inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
 		fi;
 		pend[L] = 0;
 		if
-#ifndef AS_BRIEFED
-		/* FIX (found by this model, see docs/models.md "M1 finding"):
+#ifndef REHASH_ON_NOTICE
+		/* Wait for the release (docs/models.md, "M1 finding"):
 		 * after the unlocker's notice, the unlocker may still be between
 		 * "remove entry + notice" and its release store "lk = 0".  If we
 		 * hashed now, our xchg would return that unlocker's SLOW, we would
@@ -345,7 +351,8 @@ inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
 		:: !hashed ->
 #endif
 #ifdef MUTANT_SLOW_BEFORE_HASH
-			/* race 3: SLOW made visible before the entry exists */
+			/* "slow flag before hash entry": SLOW made visible
+			 * before the entry exists */
 			atomic { oldl = lk[L]; lk[L] = SLOW; if :: oldl == 0 -> GOT_LOCK(L) :: else fi };
 			if
 			:: oldl == 0 -> lk[L] = LOCKED; oldl = 0; break
@@ -598,7 +605,7 @@ inline trylock_steal(L, stolen, vfree, vtail)
 			 * head (its pending CAS or its xchg) or another stealer
 			 * that took the lock in between is overwritten.  Looks
 			 * that read the queue empty keep the CAS, so that the
-			 * counterexample is this race, not the older one with
+			 * counterexample is this race, not the one with
 			 * the fast path (which a plain store on every look also
 			 * has, and which SPIN then finds first). */
 			atomic {
