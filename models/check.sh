@@ -57,7 +57,9 @@ build_and_run() {
 	BUILD_ERR=""
 	RC=0
 	mkdir -p "$WORK"
-	cp "$MODELS_DIR/$model" "$WORK/" || { BUILD_ERR="cannot copy $model"; return; }
+	# The model and the parts it includes: every file named like it up to
+	# the first _ (m1_pv_qspinlock.pml includes m1_pv_hooks.pml, ...).
+	cp "$MODELS_DIR/${model%%_*}"_*.pml "$WORK/" || { BUILD_ERR="cannot copy $model"; return; }
 	# spin runs the C preprocessor, so -D flags select variants/mutants
 	# shellcheck disable=SC2086
 	if ! (cd "$WORK" && "$SPIN" $sdefs -a "$model" >spin.log 2>&1); then
