@@ -1,6 +1,6 @@
 #!/bin/bash
 # models/check.sh: exhaustively check the SPIN models of pvlock and make sure
-# every mutant (a historical bug, reference section 11, or an ordering too
+# every mutant (one of Linux's pv-spinlock races, docs/design.md, or an ordering too
 # weak for M5's memory model) is rejected.
 #
 # Output: one line per check, "PASS: ..." or "FAIL: ...: reason".
@@ -57,7 +57,9 @@ build_and_run() {
 	BUILD_ERR=""
 	RC=0
 	mkdir -p "$WORK"
-	cp "$MODELS_DIR/$model" "$WORK/" || { BUILD_ERR="cannot copy $model"; return; }
+	# The model and the parts it includes: every file named like it up to
+	# the first _ (m1_pv_qspinlock.pml includes m1_pv_hooks.pml, ...).
+	cp "$MODELS_DIR/${model%%_*}"_*.pml "$WORK/" || { BUILD_ERR="cannot copy $model"; return; }
 	# spin runs the C preprocessor, so -D flags select variants/mutants
 	# shellcheck disable=SC2086
 	if ! (cd "$WORK" && "$SPIN" $sdefs -a "$model" >spin.log 2>&1); then
@@ -171,26 +173,26 @@ run_check check_model M1 "safety (mutual exclusion, assertions, end states, hash
 	$M "" "$SAFE" "-w26"
 run_check check_model M1 "progress (non-progress cycles, weak fairness; 2 threads looping forever)" \
 	$M "-DNTHR=2 -DACQ=0" "$NP" "$NPRUN"
-run_check check_mutant M1-as-briefed 'assertion violated .*hnode\[0\]==\(me\+1\)' \
+run_check check_mutant M1-rehash-on-notice 'assertion violated .*hnode\[0\]==\(me\+1\)' \
 	"stale hash entry: head re-hashed before the slow unlocker's release, which overwrote its SLOW" \
-	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" ""
-run_check check_mutant M1-as-briefed-hang 'invalid end state' \
+	$M "-DREHASH_ON_NOTICE -DNO_MONITOR" "$SAFE" ""
+run_check check_mutant M1-rehash-on-notice-hang 'invalid end state' \
 	"lost wake-up: a later slow unlock removes the stale entry and kicks the wrong thread" \
-	$M "-DAS_BRIEFED -DNO_MONITOR" "$SAFE" "-A"
+	$M "-DREHASH_ON_NOTICE -DNO_MONITOR" "$SAFE" "-A"
 run_check check_mutant M1-double-hash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
-	"race 1: a second hash entry for the same lock" \
+	"double hash: a second hash entry for the same lock" \
 	$M "-DMUTANT_DOUBLE_HASH -DNO_MONITOR" "$SAFE" ""
 run_check check_mutant M1-no-unhash-notice-rehash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
-	"race 1 variant: a second hash entry for the same lock ('still hashed?' guessed from the lock word)" \
+	"double hash variant: a second hash entry for the same lock ('still hashed?' guessed from the lock word)" \
 	$M "-DMUTANT_NO_UNHASH_NOTICE_REHASH -DNO_MONITOR" "$SAFE" ""
 run_check check_mutant M1-slow-before-hash 'assertion violated \(\(ent\+1\)<2\)' \
-	"race 3: unlock saw SLOW and probed the whole table without finding an entry" \
+	"slow flag before hash entry: unlock saw SLOW and probed the whole table without finding an entry" \
 	$M "-DMUTANT_SLOW_BEFORE_HASH -DNO_MONITOR" "$SAFE" ""
 run_check check_mutant M1-slow-before-hash-invariant 'assertion violated .*lk\[0\]!=3' \
-	"race 3: invariant 'SLOW => hash entry exists' broken" \
+	"slow flag before hash entry: invariant 'SLOW => hash entry exists' broken" \
 	$M "-DMUTANT_SLOW_BEFORE_HASH" "$SAFE" ""
 run_check check_mutant M1-release-before-unhash 'assertion violated +!\(\(\(hlock\[0\]==\(L\+1\)\)' \
-	"race 4: a new head hashed the lock while the old entry was still there" \
+	"release before unhash: a new head hashed the lock while the old entry was still there" \
 	$M "-DMUTANT_RELEASE_BEFORE_UNHASH -DNO_MONITOR" "$SAFE" ""
 run_check check_mutant M1-steal-test-then-set 'assertion violated \(incs\[L\]==1\)' \
 	"two owners: a stealer read the byte free and stored LOCKED over the queue head that took it meanwhile" \
@@ -230,7 +232,7 @@ run_check check_mutant M2-no-waiter-barrier 'invalid end state' \
 	"lost wake-up: waiter's HALTED store still buffered, kicker's CAS saw RUNNING" \
 	$M "-DMUTANT_NO_WAITER_BARRIER" "$SAFE" ""
 run_check check_mutant M2-no-kicker-barrier 'invalid end state' \
-	"race 2: lost wake-up, failed CAS did not order the locked=1 store" \
+	"kick-node ordering: lost wake-up, failed CAS did not order the locked=1 store" \
 	$M "-DMUTANT_NO_KICKER_BARRIER" "$SAFE" ""
 
 # ---------------------------------------------------------------- M3
@@ -240,10 +242,10 @@ run_check check_model M3 "safety (mutual exclusion, assertions, end states; 3 th
 run_check check_model M3 "progress (non-progress cycles, weak fairness; 3 threads looping forever)" \
 	$M "-DNTHR=3 -DACQ=0" "$NP" "$NPRUN"
 run_check check_mutant M3-clear-others-pending 'assertion violated \(incs==1\)' \
-	"race 8: two owners (someone else's pending bit cleared)" \
+	"foreign pending bit: two owners (someone else's pending bit cleared)" \
 	$M "-DMUTANT_CLEAR_OTHERS_PENDING" "$SAFE" ""
 run_check check_mutant M3-keep-pending 'invalid end state' \
-	"race 8: deadlock, the queue head waits forever for our pending bit" \
+	"foreign pending bit: deadlock, the queue head waits forever for our pending bit" \
 	$M "-DMUTANT_KEEP_PENDING" "$SAFE" ""
 run_check check_mutant M3-claim-nonatomic 'invalid end state' \
 	"orphaned waiter: tail checked then overwritten without CAS" \
@@ -263,30 +265,31 @@ run_check check_model M4 "progress (non-progress cycles, weak fairness; 2 thread
 run_check check_model M4 "starvation freedom of thread 0 (progress label only in T0)" \
 	$M "-DNP_CONFIG -DPROGRESS_T0" "-O0 $NP" "$NPRUN"
 run_check check_mutant M4-flag-after-recheck 'invalid end state' \
-	"race 12: lost kick, unlock saw no FLAG" \
+	"ticket flag after re-check: lost kick, unlock saw no FLAG" \
 	$M "-DMUTANT_FLAG_AFTER_RECHECK" "$SAFE" ""
 run_check check_mutant M4-shared-record 'invalid end state' \
-	"race 13: lost kick, nested wait overwrote the outer record" \
+	"ticket record overwrite: lost kick, nested wait overwrote the outer record" \
 	$M "-DMUTANT_SHARED_RECORD" "$SAFE" ""
 run_check check_mutant M4-unlock-reread 'assertion violated +!\(freed\[0\]\)' \
-	"race 5: unlock read the lock word after the last owner freed it" \
+	"touch after release: unlock read the lock word after the last owner freed it" \
 	$M "-DMUTANT_UNLOCK_REREAD" "$SAFE" ""
 
 # ---------------------------------------------------------------- M5
 # The same pv queued lock orderings under a weak memory model (stores
 # visible out of program order, loads satisfied early, as ARMv8 and C11
-# allow).  TODAY is the orderings before issue 10's fix.
+# allow).  NOTICE_AND_ENTRY_RELAXED relaxes the unlocker's notice store and
+# the hash entry's insert CAS and NULL stores together.
 M=m5_weak_memory.pml
 run_check check_model M5 "unhashed notice: head re-sleeps, weak memory (orderings as in src/algo)" \
 	$M "-DSCENARIO_UNHASHED" "$SAFE0" ""
 run_check check_model M5 "hash entry reuse by a second lock, weak memory (orderings as in src/algo)" \
 	$M "-DSCENARIO_REUSE" "$SAFE0" ""
-run_check check_mutant M5-today-unhashed 'assertion violated +\(entry_lock!=1\)' \
-	"the old orderings: head read the notice, then a locked byte older than SLOW, re-hashed; the release stranded its entry" \
-	$M "-DSCENARIO_UNHASHED -DTODAY" "$SAFE" ""
-run_check check_mutant M5-today-reuse 'assertion violated +\(node==lid\)' \
-	"the old orderings: an unlocker read the next lock's node from a reused entry and would kick the wrong slot" \
-	$M "-DSCENARIO_REUSE -DTODAY" "$SAFE" ""
+run_check check_mutant M5-notice-entry-relaxed-unhashed 'assertion violated +\(entry_lock!=1\)' \
+	"notice and entry relaxed: head read the notice, then a locked byte older than SLOW, re-hashed; the release stranded its entry" \
+	$M "-DSCENARIO_UNHASHED -DNOTICE_AND_ENTRY_RELAXED" "$SAFE" ""
+run_check check_mutant M5-notice-entry-relaxed-reuse 'assertion violated +\(node==lid\)' \
+	"notice and entry relaxed: an unlocker read the next lock's node from a reused entry and would kick the wrong slot" \
+	$M "-DSCENARIO_REUSE -DNOTICE_AND_ENTRY_RELAXED" "$SAFE" ""
 run_check check_mutant M5-unhashed-store-relaxed 'assertion violated +\(entry_lock!=1\)' \
 	"notice stored relaxed: visible before the unlocker's SLOW, so the head re-hashed" \
 	$M "-DSCENARIO_UNHASHED -DUNHASH_ST_RELAXED" "$SAFE" ""

@@ -1,7 +1,7 @@
 /*
  * M1: paravirtual queued spinlock, sequential consistency.
  *
- * Mirrors (src/algo/qspinlock_slowpath.h, pv mode):
+ * Mirrors (src/algo/qspinlock_slowpath.h and qspinlock_pv.h, pv mode):
  *   qspin_slowpath          -> proctype thread, labels slowpath..claim
  *   pv_trylock_steal        -> inline trylock_steal
  *   pv_wait_node            -> inline pv_wait_node
@@ -24,7 +24,8 @@
  *   (RUNNING/HALTED/HASHED), unhashed[t] (the "your entry is gone" notice).
  *   Hash table: HSZ entries hlock[] (0 or L+1), hnode[] (0 or id+1). All
  *   locks hash to entry 0 (the same line), linear probing with wrap-around,
- *   so two locks always collide (reference section 11, race 15).
+ *   so two locks always collide (the "hash line collision" race,
+ *   docs/design.md).
  *   kicked[t]: the backend's sticky per-thread wake token.
  *   spur: budget of spurious wake-ups (finite, so that a lost wake-up is a
  *   real deadlock that pan reports as an invalid end state).
@@ -54,45 +55,27 @@
  * FAIL in pv mode because of lock stealing), NO_MONITOR.
  *
  * Variants:
- *   AS_BRIEFED: the head re-hashes as soon as it sees the unhash notice,
- *     without the "wait until the lock no longer reads SLOW" fix. This
+ *   REHASH_ON_NOTICE: the head re-hashes as soon as it sees the unhash
+ *     notice, without waiting until the lock no longer reads SLOW.  This
  *     model shows it is wrong (stale hash entry, then a lost wake-up); see
- *     the FIX comment in pv_wait_head_or_lock and docs/models.md.
- *   MUTANT_DOUBLE_HASH (race 1), MUTANT_NO_UNHASH_NOTICE_REHASH (race 1
- *   variant), MUTANT_SLOW_BEFORE_HASH (race 3), MUTANT_RELEASE_BEFORE_UNHASH
- *   (race 4): each must be rejected by SPIN (models/check.sh).
+ *     the "wait for the release" comment in pv_wait_head_or_lock and
+ *     docs/models.md.
+ *   The races of docs/design.md: MUTANT_DOUBLE_HASH ("double hash"),
+ *   MUTANT_NO_UNHASH_NOTICE_REHASH (a "double hash" variant),
+ *   MUTANT_SLOW_BEFORE_HASH ("slow flag before hash entry"),
+ *   MUTANT_RELEASE_BEFORE_UNHASH ("release before unhash"): each must be
+ *   rejected by SPIN (models/check.sh).
  *   MUTANT_STEAL_TEST_THEN_SET: a steal past a queue reads the byte free,
  *   then stores LOCKED instead of CASing it: two owners (a stealer and the
  *   head that took the lock in between).
  *
- * STORE_UNLOCK: the store kind of pv unlock (docs/design.md, "The pv unlock
- * without a locked instruction"), the default where membarrier(2) works.
- * Unlock is store_release(locked, 0), then a relaxed load of the sleepers
- * count `slp`, then, if it is not 0, pvlock__qspin_unlock_wake: claim the
- * lock's entry (CAS lock -> CLM), write the node's notice, free the entry,
- * kick.  The release store goes into the unlocker's store buffer sb[t]
- * (one entry: the pending "lk[L] = 0"), which the `drainer` process
- * empties at any later step, so the sleepers load and the whole wake path
- * may run before the release is visible.  The head counts itself
- * (slp++), hashes, and calls membarrier, modelled as one step that drains
- * every store buffer, then looks at the locked byte; it sleeps on its
- * notice (unhashed == 0), not on the lock word.  No SLOW value exists.
- * pv_wait here is the futex backend's: the token (tok[t], a counter mod 4
- * that every kick bumps) is read first, then the condition, and the sleep
- * lasts while the token is unchanged: a kick before the token read is
- * lost unless the condition changed.  Ghosts: owes[t] (an entry of t
- * claimed, its notice not yet written: must be 0 when t reuses its node),
- * relleft[L] (releases of L still to come: 0 means L is freed, and reading
- * lk[L] then is a use after free).
- *   MUTANT_NO_MEMBARRIER: the head does not call membarrier: lost wake-up.
- *   MUTANT_SLEEP_ON_LOCK: the head sleeps on the locked byte it saw (the
- *     design first proposed): a stranger's claim (an unlocker delayed after
- *     its release finds the entry a later head inserted) kicks before the
- *     head reads its token; the head sleeps on a lock whose later unlockers
- *     find no entry: lost wake-up.
- *   MUTANT_WAKE_READS_LOCK: the wake path reads the lock word after the
- *     release ("held again? its owner will wake the head"): a read of a
- *     lock that may have been freed.
+ * STORE_UNLOCK: the store kind of pv unlock, in m1_store_unlock.pml (its
+ * comment describes the model and its mutants).
+ *
+ * Files: this one (state, the thread, the monitor, init); m1_pv_hooks.pml
+ * (the pv hooks, the hash table and the CAS kind of unlock, included
+ * below); m1_store_unlock.pml (the store kind, included with
+ * STORE_UNLOCK).  models/check.sh copies every m1_*.pml next to pan.
  */
 
 #ifndef NTHR
@@ -166,463 +149,10 @@ byte hgen[NTHR];	/* ghost: gen of the lock when entry i was inserted */
 #define NODE_IN_TABLE(t) (hnode[0] == (t)+1 || hnode[1] == (t)+1)
 #endif
 
-/* pvlock__pv_wait(ptr, val): return at once if *ptr != val; else block until
- * this thread's token is set (consume it) or a spurious wake-up happens.
- * The comparison and the decision to block are one atomic step; a kick that
- * arrives after it is not lost because the token is sticky. */
-inline pv_wait(eqcond, me)
-{
-	atomic {
-		if
-		:: !(eqcond) -> skip
-		:: else ->
-			if
-			:: kicked[me] -> kicked[me] = 0
-			:: spur > 0 -> spur--
-			fi
-		fi
-	}
-}
-
-/* pvlock__pv_hash_insert(L, node): probe from entry 0 (every lock hashes there),
- * CAS the first free entry's lock field, then write its node field. */
-inline pvlock__pv_hash_insert(L, nd, ent)
-{
-	atomic {
-		/* at most one entry per lock: only a sleeping head or its kicker
-		 * inserts, and never both (race 1 / race 4 would break this) */
-		assert(!HAS_ENTRY(L));
-		ent = 0;
-	}
-	do
-	:: atomic {
-		if
-		:: hlock[ent] == 0 -> hlock[ent] = L + 1; break
-		:: else -> ent = ent + 1;
-			/* table never fills: <= one entry per lock, NLOCKS <= HSZ */
-			assert(ent < HSZ)
-		fi
-	   }
-	od;
-	hnode[ent] = nd + 1
-}
-
-/* pvlock__pv_hash_remove(L): first entry whose lock field is L; read node, free it.
- * (The model also zeroes hnode so that an entry whose node field was not yet
- * written is visible as node 0 and trips the assertion.) */
-inline pvlock__pv_hash_remove(L, nd, ent)
-{
-	ent = 0;
-	do
-	:: atomic {
-		if
-		:: hlock[ent] == L + 1 ->
-			/* entry must be complete: the inserter wrote node before
-			 * SLOW became visible (or is the unlocker itself) */
-			assert(hnode[ent] != 0);
-			nd = hnode[ent] - 1;
-			hlock[ent] = 0; hnode[ent] = 0;
-			gwin[L]++;            /* SLOW without entry until lk = 0 */
-			break
-		:: else ->
-			/* unlock saw SLOW: the entry must exist (race 3); failing
-			 * here means "probed the whole table, no entry for L" */
-			assert(ent + 1 < HSZ);
-			ent = ent + 1
-		fi
-	   }
-	od
-}
-
-/* pvlock__qspin_unlock_slow(L): called after the unlock CAS saw SLOW. */
-inline unlock_slow(L, nd, ent)
-{
-#ifdef MUTANT_RELEASE_BEFORE_UNHASH
-	atomic { lk[L] = 0; incs[L]-- };    /* race 4: released first */
-	pvlock__pv_hash_remove(L, nd, ent);
-	gwin[L]--;
-	unhashed[nd] = 1;
-#else
-	pvlock__pv_hash_remove(L, nd, ent);
-	unhashed[nd] = 1;
-	atomic { lk[L] = 0; gwin[L]--; incs[L]-- }   /* release */
-#endif
-	kicked[nd] = 1;                     /* kick(the node's slot), never via L */
-	nd = 0; ent = 0
-}
-
-/* pv_kick_node(L, next): the new owner, right after nlocked[next] = 1. */
-inline pv_kick_node(L, nx, ent)
-{
-	/* full barrier (SC) then CAS next.state HALTED -> HASHED */
-	if
-	:: atomic { nstate[nx] == HALTED -> nstate[nx] = HASHED }
+#include "m1_pv_hooks.pml"
 #ifdef STORE_UNLOCK
-		/* waiter asleep: the owner hashes on its behalf; its own unlock
-		 * reads sleepers after the increment (program order) */
-		hash_insert_store(L, nx, ent);
-		ent = 0
-#else
-		/* waiter asleep: owner marks SLOW and hashes on its behalf;
-		 * only this owner unlocks L, so SLOW-before-insert is legal */
-		atomic { lk[L] = SLOW; gwin[L]++ };
-		pvlock__pv_hash_insert(L, nx, ent);
-		gwin[L]--;
-		ent = 0
+#include "m1_store_unlock.pml"
 #endif
-	:: else -> skip                     /* CAS failed: waiter is running */
-	fi
-}
-
-/* pv_wait_node(me, prev): queued, not head. Returns with nlocked[me] == 1. */
-inline pv_wait_node(me, tk)
-{
-	do
-	::
-		/* spin: observe locked, or give up (threshold / prev not RUNNING) */
-		if
-		:: nlocked[me] -> break
-		:: true -> skip
-		fi;
-		nstate[me] = HALTED;            /* + full barrier (SC) */
-		if
-#ifdef STORE_UNLOCK
-		:: !nlocked[me] -> pv_wait_tok(nstate[me] == HALTED, me, tk)
-#else
-		:: !nlocked[me] -> pv_wait(nstate[me] == HALTED, me)
-#endif
-		:: else -> skip
-		fi;
-		/* CAS HALTED -> RUNNING; if the kicker made it HASHED, leave it */
-		atomic { if :: nstate[me] == HALTED -> nstate[me] = RUNNING :: else -> skip fi };
-		if
-		:: nlocked[me] -> break
-		:: else -> skip                 /* spurious wake-up: loop */
-		fi
-	od
-}
-
-/* pv_wait_head_or_lock(L, me): returns owning L (lk[L] == LOCKED). */
-inline pv_wait_head_or_lock(L, me, hashed, ent, oldl)
-{
-#ifdef MUTANT_DOUBLE_HASH
-	hashed = 0;                          /* race 1: ignore HASHED at entry */
-#else
-	hashed = (nstate[me] == HASHED);     /* kicker hashed (or will hash) us */
-#endif
-	do
-	::
-#ifndef MUTANT_NO_UNHASH_NOTICE_REHASH
-		if
-		:: hashed && unhashed[me] -> unhashed[me] = 0; hashed = 0
-		:: else -> skip
-		fi;
-#endif
-		nstate[me] = RUNNING;
-		pend[L] = 1;
-		/* spin: locked == 0 && CAS locked_pending (0,1) -> (LOCKED,0) */
-		if
-		:: atomic { lk[L] == 0 && pend[L] == 1 -> lk[L] = LOCKED; pend[L] = 0; GOT_LOCK(L) } -> break
-		:: true -> skip
-		fi;
-		pend[L] = 0;
-		if
-#ifndef AS_BRIEFED
-		/* FIX (found by this model, see docs/models.md "M1 finding"):
-		 * after the unlocker's notice, the unlocker may still be between
-		 * "remove entry + notice" and its release store "lk = 0".  If we
-		 * hashed now, our xchg would return that unlocker's SLOW, we would
-		 * go to sleep, and its "lk = 0" would then overwrite our SLOW: our
-		 * fresh entry is orphaned (never removed), and a later slow unlock
-		 * or insert for this lock meets a stale entry.  So: while the lock
-		 * still reads SLOW and we are not hashed, do not hash; wait for the
-		 * release (the unlocker kicks us after it). Only an unlocker that
-		 * removed our entry can make lk == SLOW while we are an unhashed
-		 * head, so the check-then-insert below is race free. */
-		:: !hashed && lk[L] == SLOW -> skip
-		:: !hashed && lk[L] != SLOW ->
-#else
-		:: !hashed ->
-#endif
-#ifdef MUTANT_SLOW_BEFORE_HASH
-			/* race 3: SLOW made visible before the entry exists */
-			atomic { oldl = lk[L]; lk[L] = SLOW; if :: oldl == 0 -> GOT_LOCK(L) :: else fi };
-			if
-			:: oldl == 0 -> lk[L] = LOCKED; oldl = 0; break
-			:: else -> skip
-			fi;
-			pvlock__pv_hash_insert(L, me, ent);
-			hashed = 1;
-#else
-			pvlock__pv_hash_insert(L, me, ent);
-			hashed = 1;
-			atomic { oldl = lk[L]; lk[L] = SLOW;        /* xchg */
-				 if :: oldl == 0 -> GOT_LOCK(L) :: else fi };
-			if
-			:: oldl == 0 ->
-				/* lock was free: take it and drop our own entry */
-				lk[L] = LOCKED;
-				atomic { hlock[ent] = 0; hnode[ent] = 0; ent = 0; oldl = 0 };
-				break
-			:: else -> oldl = 0; ent = 0
-			fi;
-#endif
-		:: else -> skip
-		fi;
-		nstate[me] = HASHED;
-		pv_wait(lk[L] == SLOW, me);
-#ifdef MUTANT_NO_UNHASH_NOTICE_REHASH
-		/* "am I still hashed?" guessed from the lock word instead of the
-		 * unlocker's notice: wrong in the kicker's SLOW-not-yet-written
-		 * window, and after a stealer took the lock */
-		hashed = (lk[L] == SLOW);
-		unhashed[me] = 0;
-#endif
-	od;
-	hashed = 0
-}
-
-#ifdef STORE_UNLOCK
-/* The futex backend's wait: the token read, then the check and the sleep
- * (one step: a change of the condition after the check comes with a kick,
- * which changes the token the sleep compares). */
-inline pv_wait_tok(eqcond, me, tk)
-{
-	tk = tok[me];
-	atomic {
-		if
-		:: !(eqcond) -> skip
-		:: else ->
-			if
-			:: tok[me] != tk -> skip
-			:: spur > 0 -> spur--
-			fi
-		fi;
-		tk = 0
-	}
-}
-
-/* thread t's buffered release becomes visible (a no-op if none) */
-#if ACQ > 0
-#define RELLEFT(L) relleft[L]--
-#else
-#define RELLEFT(L) skip		/* looping forever: no lock is ever freed */
-#endif
-#define DRAIN(t) if :: sb[t] != 0 -> lk[sb[t] - 1] = 0; RELLEFT(sb[t] - 1); incs[sb[t] - 1]--; sb[t] = 0 \
-		    :: else -> skip fi
-
-inline kick_tok(nd)
-{
-	tok[nd] = (tok[nd] + 1) % 4
-}
-
-/* membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every other thread runs a
- * full barrier at some instant of the call: its buffered store is visible
- * before the call returns. */
-inline membarrier()
-{
-	atomic {
-		DRAIN(0);
-#if NTHR > 1
-		DRAIN(1);
-#endif
-#if NTHR > 2
-		DRAIN(2);
-#endif
-		skip
-	}
-}
-
-/* pvlock__pv_hash_insert, store kind: count the sleeper first (sleepers is
- * never below the number of entries), reserve a free entry (CAS NULL ->
- * RSV), write its node, publish the lock (store_release). */
-inline hash_insert_store(L, nd, ent)
-{
-	slp++;
-	atomic { assert(!HAS_ENTRY(L)); ent = 0 };
-	do
-	:: atomic {
-		if
-		:: hlock[ent] == 0 -> hlock[ent] = RSV; break
-		:: else -> ent = ent + 1; assert(ent < HSZ)
-		fi
-	   }
-	od;
-	hnode[ent] = nd + 1;
-#ifdef REACH_STRANGER
-	hgen[ent] = gen[L];
-#endif
-	hlock[ent] = L + 1
-}
-
-/* pvlock__qspin_unlock_wake(L): after the release store; never reads lk[L].
- * Claim the entry that names L (CAS L -> CLM: one claimer wins), read its
- * node, uncount it, write the node's notice, free the entry, kick. */
-inline unlock_wake(L, nd, ent, claimed, mygen)
-{
-#ifdef MUTANT_WAKE_READS_LOCK
-	atomic { assert(relleft[L] > 0); if :: lk[L] != 0 -> goto wake_done :: else -> skip fi };
-#endif
-	ent = 0;
-	do
-	:: ent < HSZ ->
-		atomic {
-			if
-			:: hlock[ent] == L + 1 ->
-				hlock[ent] = CLM; nd = hnode[ent] - 1; owes[nd]++; claimed = 1;
-#ifdef REACH_STRANGER
-				/* a witness: the entry was inserted during a later
-				 * ownership of L than the one this unlock ended */
-				assert(hgen[ent] == mygen);
-#endif
-			:: else -> skip
-			fi
-		};
-		if
-		:: claimed -> break
-		:: else -> ent++
-		fi
-	:: else -> break
-	od;
-	if
-	:: claimed ->
-		slp--;
-		atomic { unhashed[nd] = 1; owes[nd]-- };
-		atomic { hlock[ent] = 0; hnode[ent] = 0 };
-		kick_tok(nd)
-	:: else -> skip
-	fi;
-wake_done:
-	nd = 0; ent = 0; claimed = 0
-}
-
-/* pv_wait_head_or_lock, store kind: returns owning L, with no entry of ours
- * in the table and no notice on its way. */
-inline pv_wait_head_store(L, me, hashed, ent, oldl, tk, claimed)
-{
-	hashed = (nstate[me] == HASHED);
-	do
-	::
-		if
-		:: hashed && unhashed[me] -> unhashed[me] = 0; hashed = 0
-		:: else -> skip
-		fi;
-		nstate[me] = RUNNING;
-		pend[L] = 1;
-		if
-		:: atomic { lk[L] == 0 && pend[L] == 1 -> lk[L] = LOCKED; pend[L] = 0; GOT_LOCK(L) } -> break
-		:: true -> skip
-		fi;
-		pend[L] = 0;
-		if
-		:: !hashed -> hash_insert_store(L, me, ent); hashed = 1; ent = 0
-		:: else -> skip
-		fi;
-#ifndef MUTANT_NO_MEMBARRIER
-		membarrier();
-#endif
-		/* the look at the locked byte, then the byte CAS 0 -> LOCKED */
-		oldl = lk[L];
-		if
-		:: oldl == 0 ->
-			atomic { if :: lk[L] == 0 -> lk[L] = LOCKED; GOT_LOCK(L); claimed = 1
-				    :: else -> oldl = lk[L] fi };
-			if :: claimed -> claimed = 0; oldl = 0; break :: else -> skip fi
-		:: else -> skip
-		fi;
-		nstate[me] = HASHED;
-#ifdef MUTANT_SLEEP_ON_LOCK
-		pv_wait_tok(lk[L] == oldl, me, tk);
-#else
-		pv_wait_tok(unhashed[me] == 0, me, tk);
-#endif
-		oldl = 0
-	od;
-	/* Own the lock: take our entry back, or wait for the notice of the
-	 * claimer that beat us to it.  The look (lock and node) and the CAS of
-	 * the lock field are separate steps, as in the C. */
-	if
-	:: hashed ->
-		ent = 0;
-		do
-		:: ent < HSZ ->
-			if
-			:: hlock[ent] == L + 1 && hnode[ent] == me + 1 ->
-				atomic { if :: hlock[ent] == L + 1 -> hlock[ent] = 0; hnode[ent] = 0; claimed = 1
-					    :: else -> skip fi };
-				break
-			:: else -> ent++
-			fi
-		:: else -> break
-		od;
-		if
-		:: claimed -> slp--
-		:: else -> (unhashed[me] == 1)
-		fi;
-		unhashed[me] = 0; claimed = 0; ent = 0
-	:: else -> skip
-	fi;
-	hashed = 0
-}
-#endif /* STORE_UNLOCK */
-
-/* pv_trylock_steal(L): returns with stolen = 1 owning L, or 0 to queue.
- * One look: a single load of the whole word (a hint), then, if locked and
- * pending both read 0, the steal: CAS of the locked byte 0 -> LOCKED that
- * does not compare pending.  It races with the head's CAS of
- * locked_pending (0,1) -> (LOCKED,0) and its xchg of the locked byte to
- * SLOW, which act on the same byte: only one of them finds it 0.
- * The C gives up at once after a failed look that read the tail empty (we
- * then become the head); otherwise it looks again, whatever pending read:
- * steal_spin() looks, then pvlock__pv_yield and another round, up to
- * steal_yields() rounds, then it queues.  Here, after a failed look that
- * read the tail non-empty, the thread may look again or queue, at every
- * look: that covers every steal_spin() / steal_yields() value (a yield is
- * no step here; which thread runs next is the interleaving).
- * The bound itself is not modelled: a look changes nothing but the two
- * locals, so looking forever is a cycle, not a longer path, and the
- * progress check (-DNP, pan -l -f) finds no non-progress cycle made of it:
- * while a stealer looks at a non-empty queue some other thread owns the
- * lock or is running toward it (the head sleeps only on SLOW, i.e. while
- * someone owns the lock), and weak fairness runs that thread. */
-inline trylock_steal(L, stolen, vfree, vtail)
-{
-	do
-	::
-		atomic { vfree = (lk[L] == 0 && pend[L] == 0); vtail = (tail[L] != 0) };
-		if
-		:: vfree ->
-#ifdef MUTANT_STEAL_TEST_THEN_SET
-			/* a steal past a queue takes the byte, read free by the
-			 * look above, with a plain store instead of the CAS: a
-			 * head (its pending CAS or its xchg) or another stealer
-			 * that took the lock in between is overwritten.  Looks
-			 * that read the queue empty keep the CAS, so that the
-			 * counterexample is this race, not the older one with
-			 * the fast path (which a plain store on every look also
-			 * has, and which SPIN then finds first). */
-			atomic {
-				if
-				:: vtail -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L)
-				:: else ->
-					if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi
-				fi
-			}
-#else
-			/* CAS locked byte 0 -> LOCKED (pending not compared) */
-			atomic { if :: lk[L] == 0 -> lk[L] = LOCKED; stolen = 1; GOT_LOCK(L) :: else -> skip fi }
-#endif
-		:: else -> skip
-		fi;
-		if
-		:: stolen -> break
-		:: !stolen && !vtail -> break   /* queue empty: queue, become the head */
-		:: !stolen && vtail -> skip     /* look again (relax, or yield first) */
-		:: !stolen && vtail -> break    /* looks and yields used up: queue */
-		fi
-	od;
-	vfree = 0; vtail = 0
-}
 
 proctype thread(byte me)
 {

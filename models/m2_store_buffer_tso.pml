@@ -1,9 +1,9 @@
 /*
  * M2: the pv_wait_node <-> pv_kick_node handshake under x86-TSO with
- * explicit store buffers (reference section 5 "Orderings that matter",
- * section 11 race 2).
+ * explicit store buffers (docs/design.md, "Orderings: every atomic access
+ * and its partner"; the "kick-node ordering" race, docs/design.md).
  *
- * Mirrors (src/algo/qspinlock_slowpath.h):
+ * Mirrors (src/algo/qspinlock_pv.h):
  *   waiter  = pv_wait_node:  state = HALTED; full barrier; read node->locked;
  *             if !locked: pvlock__pv_wait(&state, HALTED);
  *             CAS state HALTED -> RUNNING; if locked: done, else loop.
@@ -27,8 +27,9 @@
  *        (C11 compare_exchange with memory_order_relaxed, as on ARM/POWER
  *        LL/SC): it does NOT drain the own store buffer, so a CAS (failed or
  *        not) gives no ordering for earlier stores.  This is the portable
- *        worst case that race 2 is about.  With -DX86_LOCKED_CAS the CAS is
- *        an x86 LOCK CMPXCHG, which drains the buffer first (a full fence
+ *        worst case that the "kick-node ordering" race is about.  With
+ *        -DX86_LOCKED_CAS the CAS is an x86 LOCK CMPXCHG, which drains the
+ *        buffer first (a full fence
  *        even when it fails).  Neither thread has a store to the CAS'd
  *        location pending in its buffer at the CAS in this protocol, except
  *        the waiter's own state store, which the waiter's CAS must see: the
@@ -42,8 +43,8 @@
  * Also asserted: when the waiter finishes, locked is really 1.
  *
  * Variants: MUTANT_NO_WAITER_BARRIER (no fence between "state = HALTED" and
- * the read of locked), MUTANT_NO_KICKER_BARRIER (race 2: no fence between
- * "locked = 1" and the CAS): each must give a lost wake-up (invalid end
+ * the read of locked), MUTANT_NO_KICKER_BARRIER ("kick-node ordering": no
+ * fence between "locked = 1" and the CAS): each must give a lost wake-up (invalid end
  * state).  X86_LOCKED_CAS: x86 LOCK CMPXCHG semantics; with it,
  * MUTANT_NO_KICKER_BARRIER is safe (the locked CAS is a full fence on x86).
  */

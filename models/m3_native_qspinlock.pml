@@ -1,6 +1,7 @@
 /*
  * M3: native queued spinlock (qspin_slowpath with pv == false),
- * sequential consistency.  Reference section 4, section 11 races 8 and 9.
+ * sequential consistency.  Linux's native queued lock; the "foreign pending
+ * bit" and "endless hand-over re-reads" races (docs/design.md).
  *
  * Mirrors (src/algo/qspinlock_slowpath.h, pv hooks compiled out):
  *   fast path: CAS word 0 -> LOCKED (pvlock__qspin_lock inline part)
@@ -32,10 +33,11 @@
  * Knobs: NTHR (threads), ACQ (acquisitions per thread, 0 = forever).
  *
  * Mutants (each must be rejected by SPIN, see models/check.sh):
- *   MUTANT_CLEAR_OTHERS_PENDING  race 8: clear pending even if someone else
- *                                set it -> two owners
- *   MUTANT_KEEP_PENDING          race 8: keep our pending bit after deciding
- *                                to queue -> the head waits forever
+ *   MUTANT_CLEAR_OTHERS_PENDING  "foreign pending bit": clear pending even
+ *                                if someone else set it -> two owners
+ *   MUTANT_KEEP_PENDING          "foreign pending bit": keep our pending
+ *                                bit after deciding to queue -> the head
+ *                                waits forever
  *   MUTANT_CLAIM_NONATOMIC       claim by "tail == me ? store LOCKED" without
  *                                CAS -> a waiter that enqueued in between is
  *                                orphaned
@@ -101,9 +103,9 @@ proctype thread(byte me)
 		if
 		:: vt || vp ->
 #if defined(MUTANT_CLEAR_OTHERS_PENDING)
-			pend = 0;               /* race 8: clears a pending bit we did not set */
+			pend = 0;               /* clears a pending bit we did not set */
 #elif defined(MUTANT_KEEP_PENDING)
-			skip;                   /* race 8: keeps ours after deciding to queue */
+			skip;                   /* keeps ours after deciding to queue */
 #else
 			if
 			:: !vp -> pend = 0      /* we set it: clear it again */

@@ -1,6 +1,8 @@
 /*
  * M4: paravirtual ticket lock with the slow-path flag in the head
- * (reference section 6; section 11 races 5, 12, 13), sequential consistency.
+ * (Linux's pv ticket lock; the "touch after release", "ticket flag after
+ * re-check" and "ticket record overwrite" races, docs/design.md),
+ * sequential consistency.
  *
  * Mirrors (src/algo/ticket.c):
  *   pvlock__ticket_lock_slow   -> ticket_lock_plain / ticket_lock_outer
@@ -20,7 +22,8 @@
  *   spur: finite budget of spurious wake-ups.
  *   Ghosts: incs[L] owners of L; nleft[L] acquisitions of L still to be
  *   released; freed[L] set by the last owner's unlock fetch_add: from then
- *   on the lock's memory is gone and any access asserts (race 5).
+ *   on the lock's memory is gone and any access asserts ("touch after
+ *   release").
  *   Every statement / atomic block is one indivisible memory access (SC).
  *
  * Threads (default configuration):
@@ -30,7 +33,7 @@
  *       releases B using record level 1, then returns into the wait.
  *   T1: takes A ACQ times.     T2: takes B once.
  *   So A is contended by T0/T1, B by the handler/T2, and the handler's
- *   wait on B nests inside T0's wait on A (race 13).
+ *   wait on B nests inside T0's wait on A ("ticket record overwrite").
  *   With -DNP_CONFIG: 2 threads looping forever on A (non-progress check).
  *
  * Spin phases are one nondeterministic look at head (or give up at once),
@@ -43,10 +46,13 @@
  * B acquisitions vary); with -DNP progress (FIFO lock).
  *
  * Mutants (each must be rejected by SPIN, see models/check.sh):
- *   MUTANT_FLAG_AFTER_RECHECK  race 12: set FLAG after re-checking head
- *   MUTANT_SHARED_RECORD       race 13: one record per thread for all levels
- *   MUTANT_UNLOCK_REREAD       race 5: unlock reads the lock after its
- *                              fetch_add (the lock may be freed by then)
+ *   MUTANT_FLAG_AFTER_RECHECK  "ticket flag after re-check": set FLAG after
+ *                              re-checking head
+ *   MUTANT_SHARED_RECORD       "ticket record overwrite": one record per
+ *                              thread for all levels
+ *   MUTANT_UNLOCK_REREAD       "touch after release": unlock reads the lock
+ *                              after its fetch_add (the lock may be freed
+ *                              by then)
  * Knobs: ACQ (T1's acquisitions of A), NP_CONFIG, PROGRESS_T0, MAXSPUR, TMASK.
  */
 
@@ -123,7 +129,7 @@ inline ticket_unlock(L, old, i)
 #endif
 	};
 #ifdef MUTANT_UNLOCK_REREAD
-	/* race 5: look at the lock again after releasing it (e.g. to decide
+	/* "touch after release": look at the lock again after releasing it (e.g. to decide
 	 * whether anyone is sleeping): the next owner may have freed it */
 	atomic { LIVE(L); old = old | (head[L] & FLAG) };
 #endif
@@ -166,10 +172,11 @@ inline clear_slowpath_flag(L, my)
  * (used by T0's wait on A) and once without (used everywhere else, including
  * inside the handler), because Promela inlines cannot recurse.
  * got = 1 if the re-check found it is our turn (we own L, h = head).
- * MUTANT_SHARED_RECORD: every level uses record level 0 (race 13).
+ * MUTANT_SHARED_RECORD: every level uses record level 0 ("ticket record
+ * overwrite").
  */
 #ifdef MUTANT_FLAG_AFTER_RECHECK
-/* race 12: re-check first, set the flag afterwards */
+/* "ticket flag after re-check": re-check first, set the flag afterwards */
 #define FLAG_AND_RECHECK(L, my, h, got, HP)                               \
 	if                                                                \
 	:: atomic { (head[L] & ~FLAG) == my ->                            \

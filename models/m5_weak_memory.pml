@@ -1,7 +1,7 @@
 /*
  * M5: the pv queued lock's orderings under a weak memory model (ARMv8 and
- * C11 relaxed/acquire/release), for the two places where an order was once
- * too weak (docs/design.md, "Orderings"):
+ * C11 relaxed/acquire/release), for the two places where a weaker order
+ * than the code's breaks the lock (docs/design.md, "Orderings"):
  *
  *   -DSCENARIO_UNHASHED  the queue head's re-sleep with the `unhashed`
  *                        notice (pvlock__qspin_unlock_slow against
@@ -39,8 +39,8 @@
  *   INS_CAS_RELAXED     insert's CAS of entry->lock        (now: acquire)
  *   REM_NULL_RELAXED    remove's NULL store                (now: release)
  *   HEAD_NULL_RELAXED   head's NULL store, own entry back  (now: release)
- *   TODAY               the orderings before the fix: UNHASH_ST, INS_CAS,
- *                       REM_NULL and HEAD_NULL relaxed (UNHASH_LD acquire)
+ *   NOTICE_AND_ENTRY_RELAXED  UNHASH_ST, INS_CAS, REM_NULL and HEAD_NULL
+ *                       relaxed together (UNHASH_LD acquire)
  *
  * Properties (assertions; a blocked thread is an invalid end state):
  *   - an unlocker that finds SLOW finds an entry for its lock, and its node
@@ -50,7 +50,7 @@
  *   - nobody sleeps forever (lost wake-up).
  */
 
-#ifdef TODAY
+#ifdef NOTICE_AND_ENTRY_RELAXED
 #define UNHASH_ST_RELAXED
 #define INS_CAS_RELAXED
 #define REM_NULL_RELAXED

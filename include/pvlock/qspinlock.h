@@ -11,7 +11,8 @@
  *   bits 18-31  tail slot + 1: 0 when nobody is queued
  *
  * An all-zero word is an unlocked lock; there is nothing to destroy.
- * The slow paths live in src/algo/qspinlock_slowpath.h.
+ * The slow paths live in src/algo/qspinlock_slowpath.h (the generic path)
+ * and src/algo/qspinlock_pv.h (its pv hooks).
  *
  * Orderings: every lock operation that takes the lock is an acquire, and
  * every one that frees it a release, so a critical section happens before

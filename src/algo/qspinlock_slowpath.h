@@ -38,6 +38,7 @@
 #define Q_PENDING_LOOPS		1
 #endif
 
+/* A newcomer's try: native, a CAS of a free word; pv, the steal loop. */
 static inline bool qspin_trylock(pvlock_t *lock, struct pvlock_slot *self, const bool pv)
 {
 	return pv ? pv_trylock_steal(lock, self) : native_trylock(lock);
@@ -160,7 +161,7 @@ queue:
 	}
 
 	/* We are the head: wait for the owner and any pending waiter to go.
-	 * pv: pv_wait_head_or_lock returns owning the lock. */
+	 * pv: pv_wait_head returns owning the lock. */
 	if (pv) {
 		val = pv_wait_head(lock, node, self, holder, store);
 	} else {
