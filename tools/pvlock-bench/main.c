@@ -129,10 +129,10 @@ int main(int argc, char **argv)
 	if (lock_left_out()[0] && !o.quiet)
 		fprintf(stderr, BENCH_NAME ": peers left out of this build: %s\n", lock_left_out());
 	study_plan(&s, &o);
-	if (o.output_dir && journal_open(&s, o.output_dir))
+	if (o.output_dir && study_journal_open(&s, o.output_dir))
 		return 2;
 	study_run(&s);
-	journal_close(&s);
+	study_journal_close(&s);
 	study_summarize(&s);
 
 	int rc = 0;

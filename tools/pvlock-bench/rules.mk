@@ -59,16 +59,21 @@ BENCH_CONFIG := HAVE_CK=$(HAVE_CK) HAVE_ABSL=$(HAVE_ABSL) HAVE_TBB=$(HAVE_TBB)
 $(shell mkdir -p $(BENCH_OBJ); [ "$$(cat $(BENCH_OBJ)/peers.cfg 2>/dev/null)" = "$(BENCH_CONFIG)" ] || \
 	echo "$(BENCH_CONFIG)" > $(BENCH_OBJ)/peers.cfg)
 
+# The commit every result file names (machine.c); a new commit rebuilds the tool.
+BENCH_COMMIT := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
+$(shell [ "$$(cat $(BENCH_OBJ)/commit.cfg 2>/dev/null)" = "$(BENCH_COMMIT)" ] || \
+	echo "$(BENCH_COMMIT)" > $(BENCH_OBJ)/commit.cfg)
+
 TOOL_CFLAGS_pvlock-bench := -D_GNU_SOURCE -DHAVE_CK=$(HAVE_CK) -DHAVE_ABSL=$(HAVE_ABSL) \
-	-DHAVE_TBB=$(HAVE_TBB)
+	-DHAVE_TBB=$(HAVE_TBB) -DBENCH_COMMIT='"$(BENCH_COMMIT)"'
 TOOL_LDLIBS_pvlock-bench := $(if $(BENCH_PEERS_CXX),$(BENCH_OBJ)/peers.o) \
 	$(if $(filter 1,$(HAVE_ABSL)),$(BENCH_ABSL_LIBS)) \
 	$(if $(filter 1,$(HAVE_TBB)),-ltbb) \
 	$(if $(BENCH_PEERS_CXX),-lstdc++) -lm
 
-build/bin/pvlock-bench: $(BENCH_OBJ)/peers.cfg $(if $(BENCH_PEERS_CXX),$(BENCH_OBJ)/peers.o)
+build/bin/pvlock-bench: $(BENCH_OBJ)/peers.cfg $(BENCH_OBJ)/commit.cfg $(if $(BENCH_PEERS_CXX),$(BENCH_OBJ)/peers.o)
 
-$(BENCH_OBJ)/peers.o: tools/pvlock-bench/peers.cc tools/pvlock-bench/workload.h $(BENCH_OBJ)/peers.cfg
+$(BENCH_OBJ)/peers.o: tools/pvlock-bench/peers.cc tools/pvlock-bench/loops.h $(BENCH_OBJ)/peers.cfg
 	@mkdir -p $(@D)
 	$(BENCH_CXX) -std=c++17 $(OPT) -g $(WARN) -pthread -DHAVE_ABSL=$(HAVE_ABSL) \
 		-DHAVE_TBB=$(HAVE_TBB) -c $< -o $@

@@ -54,8 +54,8 @@ static void summarize_cell(struct study *s, struct cell *c)
 		}
 	}
 	c->fp_ir = NAN;
-	for (unsigned i = 0; i < s->o->nlocks; i++)
-		if (c->kind == STUDY_FASTPATH && s->o->locks[i] == c->lock)
+	for (unsigned i = 0; i < s->nfp_locks; i++)
+		if (c->kind == STUDY_FASTPATH && s->fp_locks[i] == c->lock)
 			c->fp_ir = s->fastpath_ir[i];
 	for (unsigned i = 0; i < s->njobs; i++) {
 		const struct job *j = &s->jobs[i];
