@@ -285,5 +285,8 @@ unsigned cpus_allowed(void);
 int pin_to_cpus(unsigned k);
 
 double now_s(void);	/* CLOCK_MONOTONIC seconds */
+/* Zeroed memory, or exit with a message (machine.c). */
+void *xcalloc(size_t n, size_t size);
+void *alloc_lines(size_t bytes);	/* cache-line aligned, whole lines */
 
 #endif /* PVLOCK_BENCH_H */

@@ -4,6 +4,7 @@
  */
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -157,4 +158,28 @@ void provenance_now(struct provenance *p)
 			*c = ' ';
 	snprintf(p->machine, sizeof(p->machine), "%s: %s; %ld CPUs; Linux %s", host, model,
 		 sysconf(_SC_NPROCESSORS_ONLN), u.release);
+}
+
+/* Out of memory, a study or a child has no way to go on: these exit. */
+static void *or_exit(void *p)
+{
+	if (!p) {
+		fprintf(stderr, BENCH_NAME ": out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	return or_exit(calloc(n ? n : 1, size));
+}
+
+void *alloc_lines(size_t bytes)
+{
+	size_t rounded = (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+	void *p = or_exit(aligned_alloc(CACHE_LINE, rounded ? rounded : CACHE_LINE));
+
+	memset(p, 0, rounded);
+	return p;
 }

@@ -51,15 +51,11 @@ static int write_file(const char *dir, const char *name, writer *w, const struct
 	return 0;
 }
 
+/* Into DIR, which check_output_dir made before the study. */
 static int write_outputs(const char *dir, const struct study *s)
 {
 	int rc = 0;
 
-	if (make_dirs(dir)) {
-		fprintf(stderr, BENCH_NAME ": --output: cannot create '%s': %s\n", dir,
-			strerror(errno));
-		return -1;
-	}
 	rc |= write_file(dir, "table.txt", report_table, s);
 	rc |= write_file(dir, "summary.csv", report_csv_summary, s);
 	rc |= write_file(dir, "runs.csv", report_csv_runs, s);

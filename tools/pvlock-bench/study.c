@@ -90,11 +90,7 @@ void study_plan(struct study *s, const struct options *o)
 
 	/* The grid, in the order of the options' lists, lock count fastest. */
 	s->nworkloads = o->ncs_lines * o->nnon_cs_ns * o->nlock_counts;
-	s->workloads = calloc(s->nworkloads, sizeof(*s->workloads));
-	if (!s->workloads) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
+	s->workloads = xcalloc(s->nworkloads, sizeof(*s->workloads));
 	for (unsigned c = 0, k = 0; c < o->ncs_lines; c++)
 		for (unsigned w = 0; w < o->nnon_cs_ns; w++)
 			for (unsigned n = 0; n < o->nlock_counts; n++, k++)
@@ -114,11 +110,7 @@ void study_plan(struct study *s, const struct options *o)
 	size_t max = (size_t)fastpath_repeat(o) * s->nfp_locks + 2 +
 		     (size_t)o->repeat * s->nworkloads * o->nthreads * o->nlocks +
 		     (size_t)o->repeat * nsweep * o->nsweep_locks;
-	s->jobs = calloc(max, sizeof(*s->jobs));
-	if (!s->jobs) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
+	s->jobs = xcalloc(max, sizeof(*s->jobs));
 
 	/* Fast path first: it is short, and a broken lock shows up at once. */
 	if (o->fastpath) {
