@@ -148,22 +148,31 @@ static double parse_seconds(const char *opt, const char *s, double lo, double hi
 	return v;
 }
 
+/* The next item of the comma-separated list s at *p into item[64]; false at
+ * the end.  An empty or long item, or more than MAX_LIST, is a bad value. */
+static bool next_item(const char *opt, const char *s, const char **p, char *item, unsigned n,
+		      const char *accepted)
+{
+	if (!*p)
+		return false;
+	size_t len = strcspn(*p, ",");
+	if (len == 0 || len >= 64 || n == MAX_LIST)
+		bad_value(opt, s, accepted);
+	memcpy(item, *p, len);
+	item[len] = '\0';
+	*p = (*p)[len] ? *p + len + 1 : NULL;
+	return true;
+}
+
 /* "1,2,4": distinct integers in [lo, hi]. */
 static unsigned parse_uint_list(const char *opt, const char *s, unsigned lo, unsigned hi,
 				unsigned *out, const char *accepted)
 {
 	unsigned n = 0;
 	const char *p = s;
+	char item[64], *end;
 
-	for (;;) {
-		char item[32];
-		size_t len = strcspn(p, ",");
-
-		if (len == 0 || len >= sizeof(item) || n == MAX_LIST)
-			bad_value(opt, s, accepted);
-		memcpy(item, p, len);
-		item[len] = '\0';
-		char *end;
+	while (next_item(opt, s, &p, item, n, accepted)) {
 		errno = 0;
 		unsigned long v = strtoul(item, &end, 10);
 		if (item[0] < '0' || item[0] > '9' || errno || *end || v < lo || v > hi)
@@ -172,10 +181,8 @@ static unsigned parse_uint_list(const char *opt, const char *s, unsigned lo, uns
 			if (out[i] == v)
 				bad_value(opt, s, accepted);
 		out[n++] = (unsigned)v;
-		if (!p[len])
-			return n;
-		p += len + 1;
 	}
+	return n;
 }
 
 /* "one of a, b, c" or "'all' or a comma-separated list of a, b, c". */
@@ -212,20 +219,14 @@ static unsigned parse_lock_list(const char *opt, const char *s,
 {
 	unsigned n = 0;
 	const char *p = s;
+	char item[64];
 
 	if (!strcmp(s, "all")) {
 		for (unsigned i = 0; i < lock_adapter_count; i++)
 			out[n++] = &lock_adapters[i];
 		return n;
 	}
-	for (;;) {
-		char item[64];
-		size_t len = strcspn(p, ",");
-
-		if (len == 0 || len >= sizeof(item) || n == MAX_LIST)
-			bad_value(opt, s, lock_names_accepted(true));
-		memcpy(item, p, len);
-		item[len] = '\0';
+	while (next_item(opt, s, &p, item, n, lock_names_accepted(true))) {
 		const struct lock_adapter *l = lock_find(item);
 		if (!l)
 			bad_lock(opt, item, true);
@@ -233,10 +234,8 @@ static unsigned parse_lock_list(const char *opt, const char *s,
 			if (out[i] == l)
 				bad_value(opt, s, "each lock at most once");
 		out[n++] = l;
-		if (!p[len])
-			return n;
-		p += len + 1;
 	}
+	return n;
 }
 
 static void set_defaults(struct options *o)
