@@ -1,4 +1,4 @@
-# guest/rules.mk - the bare-metal guest kernel (issue 13), included by the
+# guest/rules.mk - the bare-metal guest kernel, included by the
 # Makefile.  The same src/algo/*.c as the library, compiled again for a
 # kernel: no red zone (interrupts push onto the stack we run on), no SSE/x87
 # registers (handlers do not save them), no PIC (one image at a fixed

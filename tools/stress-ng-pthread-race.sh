@@ -2,7 +2,7 @@
 # stress-ng-pthread-race.sh - force the end-of-run interleaving in which
 # stress-ng 0.15's --pthread stressor reports
 #     pthread: pthread_mutex_unlock failed, tid=N, errno=22 (Invalid argument)
-# and show it comes from stress-ng, with or without pvlock (issue 9;
+# and show it comes from stress-ng, with or without pvlock (see
 # docs/preload-results.md, "stress-ng --pthread and EINVAL").
 #
 #   tools/stress-ng-pthread-race.sh                      plain glibc

@@ -8,7 +8,8 @@
  * followed by the next wide locked instruction on the same word stalls store
  * forwarding.  This tool times each pair in a tight single-thread loop on a
  * private word, interleaving the variants and repeating, and prints medians.
- * It measures instruction pairs, not the library (docs/design.md, departure 6).
+ * It measures instruction pairs, not the library (docs/design.md, "Departures
+ * from Linux": the unlock's access size in each mode).
  *
  *   build/bin/pvlock-access-sizes [ITERATIONS [REPEATS]]
  */

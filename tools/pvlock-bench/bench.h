@@ -18,7 +18,7 @@
 
 #include <pvlock.h>
 
-#include "workload.h"	/* the measured loops; also compiled as C++ by peers.cc */
+#include "loops.h"	/* the measured loops; also compiled as C++ by peers.cc */
 
 #define BENCH_NAME	"pvlock-bench"
 #define BENCH_VERSION	"0.1.0"
@@ -120,6 +120,8 @@ const struct lock_adapter *lock_find(const char *name);
  * PVLOCK_PREEMPT_USES as its name asks. */
 void lock_list_setenv(const char *list);
 const char *lock_mode_name(const struct lock_adapter *l);	/* "pv", "native", "-" */
+/* native-X for a pv-mode lock pv-X (on any backend), else NULL. */
+const struct lock_adapter *lock_native_twin(const struct lock_adapter *l);
 /* The package a known peer needs if this build left it out, else NULL. */
 const char *lock_left_out_package(const char *name);
 /* "absl-mutex (libabsl-dev), ...": the peers this build left out, or "". */
@@ -195,6 +197,16 @@ bool fastpath_can_count(void);
 
 /* ---- running children (runner.c) ---------------------------------------- */
 
+/* An argv built one printf-formatted argument at a time. */
+struct argv_buf {
+	char *argv[40];
+	unsigned n;
+	char text[40][64];
+};
+void arg(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether an executable prog is in PATH. */
+bool in_path(const char *prog);
+
 /*
  * Runs argv (argv[0] looked up in PATH) with stdout on a pipe and, if
  * pv_mode is not NULL, PVLOCK_MODE=pv_mode in its environment.  Kills it if
@@ -214,7 +226,57 @@ extern int run_autogroup_nice;
 /* Whether this process may set its autogroup's nice to n; NULL, or why not. */
 const char *autogroup_check(int n);
 
-/* Busy-loop iterations per ns, measured in this process (busy_loop: workload.h). */
+/* ---- instructions per lock+unlock (callgrind.c) -------------------------- */
+
+/* Why instructions cannot be counted here (no valgrind...), or NULL. */
+const char *callgrind_unavailable(void);
+/*
+ * One valgrind run of exe --run-fastpath counting every locks[i] with bit i
+ * of members, in pvlock mode pv_mode (NULL: none); ir[i] gets each one's
+ * instructions per lock+unlock (NaN if not counted), *r the run's status.
+ */
+void callgrind_count(const char *exe, const struct lock_adapter *const *locks, unsigned n,
+		     uint64_t members, const char *pv_mode, double *ir, struct run_result *r);
+
+/* ---- the journal's lines (journal.c) ------------------------------------ */
+
+/* When, which commit, on what (machine.c): every result file says it. */
+struct provenance {
+	char date[32];		/* "2026-12-06 22:41:07 UTC" */
+	char commit[48];	/* git rev-parse --short HEAD at build time, or "unknown" */
+	char machine[192];	/* "host: CPU model; 2 CPUs; Linux 6.1.0" */
+};
+void provenance_now(struct provenance *p);
+
+enum journal_kind { JOURNAL_CALIBRATION, JOURNAL_IR, JOURNAL_RUN };
+/* One line read back. */
+struct journal_entry {
+	enum journal_kind kind;
+	const char *path;
+	unsigned lineno;
+	double value;		/* loops per ns; instructions; a run's wall_s */
+	char name[64];		/* JOURNAL_IR: the lock */
+	const char *key;	/* JOURNAL_RUN: the run's key, as written */
+	bool unreadable;	/* JOURNAL_RUN: its result did not parse */
+	struct run_result r;	/* JOURNAL_RUN */
+};
+typedef void journal_take(void *ctx, const struct journal_entry *e);
+
+/* A new journal with its header; NULL after a message. */
+FILE *journal_create(const char *path, const char *study_line, double loops_per_ns,
+		     const struct provenance *p);
+/*
+ * Reads path back: its study line must be study_line; take() gets every
+ * complete line that means something.  1 if path does not exist, 0, or -1
+ * after a message.
+ */
+int journal_read(const char *path, const char *study_line, journal_take *take, void *ctx);
+/* Opens path to append a chunk's runs; NULL after a message. */
+FILE *journal_reopen(const char *path, const struct provenance *p);
+void journal_add_run(FILE *f, const char *key, const struct run_result *r);
+void journal_add_ir(FILE *f, const char *lock, double ir);
+
+/* Busy-loop iterations per ns, measured in this process (busy_loop: loops.h). */
 double busy_calibrate(void);
 
 /* CPUs this process may run on now. */
@@ -223,5 +285,8 @@ unsigned cpus_allowed(void);
 int pin_to_cpus(unsigned k);
 
 double now_s(void);	/* CLOCK_MONOTONIC seconds */
+/* Zeroed memory, or exit with a message (machine.c). */
+void *xcalloc(size_t n, size_t size);
+void *alloc_lines(size_t bytes);	/* cache-line aligned, whole lines */
 
 #endif /* PVLOCK_BENCH_H */

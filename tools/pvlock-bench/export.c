@@ -25,7 +25,8 @@ void report_csv_summary(FILE *f, const struct study *s)
 		"ivcsw_per_s,jain,min_max,lat_p50_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,"
 		"pv_waits_per_s,pv_kicks_per_s,pv_steals_per_s,pv_wake_ns,"
 		"fastpath_ns_median,fastpath_ns_min,fastpath_ns_max,fastpath_instructions,"
-		"cs_lines,non_cs_ns,lock_count,acq_vs_own_2_threads,acq_vs_best_mutex\n");
+		"cs_lines,non_cs_ns,lock_count,acq_vs_own_2_threads,acq_vs_best_mutex,"
+		"date,commit,machine\n");
 	for (unsigned i = 0; i < s->ncells; i++) {
 		const struct cell *x = &s->cells[i];
 
@@ -44,7 +45,7 @@ void report_csv_summary(FILE *f, const struct study *s)
 		fprintf(f, ",%u,%u,%u", w->cs_lines, w->non_cs_ns, w->lock_count);
 		csv_number(f, cell_vs_own_2_threads(s, x));
 		csv_number(f, cell_vs_best(s, x, PEER_MUTEX));
-		fputc('\n', f);
+		fprintf(f, ",%s,%s,%s\n", s->prov.date, s->prov.commit, s->prov.machine);
 	}
 }
 
@@ -184,6 +185,7 @@ void report_json(FILE *f, const struct study *s)
 	struct goal *g = goals_evaluate(s, &ng);
 
 	fprintf(f, "{\n  \"tool\": \"" BENCH_NAME "\", \"version\": \"" BENCH_VERSION "\",\n");
+	fprintf(f, "  \"date\": \"%s\", \"commit\": \"%s\",\n", s->prov.date, s->prov.commit);
 	fprintf(f, "  \"config\": {\"cs_lines\": %u, \"non_cs_ns\": %u, \"duration_s\": %.6g, "
 		"\"warmup_s\": %.6g, \"cpus\": %u, \"repeat\": %u, \"seed\": %llu, "
 		"\"spin_threshold\": %u, \"sweep_threads\": %u, \"fastpath_iters\": %llu, "
@@ -197,8 +199,9 @@ void report_json(FILE *f, const struct study *s)
 			s->workloads[i].non_cs_ns, s->workloads[i].lock_count,
 			(unsigned long long)s->workloads[i].non_cs_loops);
 	fprintf(f, "]},\n");
-	fprintf(f, "  \"machine\": {\"cpus_allowed\": %u, \"busy_loops_per_ns\": %.6g, "
-		"\"non_cs_loops\": %llu},\n", cpus_allowed(), s->loops_per_ns,
+	fprintf(f, "  \"machine\": {\"name\": \"%s\", \"cpus_allowed\": %u, "
+		"\"busy_loops_per_ns\": %.6g, \"non_cs_loops\": %llu},\n", s->prov.machine,
+		cpus_allowed(), s->loops_per_ns,
 		(unsigned long long)s->workloads[0].non_cs_loops);
 	fprintf(f, "  \"runs_finished\": %u, \"runs_planned\": %u, \"runs_from_journal\": %u, "
 		"\"interrupted_by\": %s, \"budget_stopped\": %s, \"peers_left_out\": \"%s\",\n",

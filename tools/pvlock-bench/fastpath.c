@@ -37,14 +37,8 @@ bool fastpath_can_count(void)
 
 static void *new_lock(const struct lock_adapter *l)
 {
-	size_t bytes = (l->size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-	void *lock_obj = aligned_alloc(CACHE_LINE, bytes);
+	void *lock_obj = alloc_lines(l->size);
 
-	if (!lock_obj) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
-	memset(lock_obj, 0, bytes);
 	l->init(lock_obj);
 	return lock_obj;
 }

@@ -1,203 +1,135 @@
 /*
- * journal.c - DIR/journal.txt: every finished run, appended the moment it
- * finishes, so that a study survives Ctrl-C and can be run in chunks.
+ * journal.c - the format of DIR/journal.txt: every finished run, appended
+ * the moment it finishes, so that a study survives Ctrl-C and can be run in
+ * chunks.
  *
  *   pvlock-bench-journal 1
  *   study <every option that decides what is run and how>
  *   calibration loops_per_ns=<the busy loop's calibration>
+ *   started <date>, commit <commit>, machine <machine>   (one per chunk)
  *   run <kind> <lock> <workload> <threads> <threshold> <rep> wall_s=<s> | <result line>
  *   ir <lock> <instructions per lock+unlock>
  *
- * --resume reads it back: the study line must equal this invocation's (the
- * same plan), the calibration is reused (the same busy work in every
- * chunk), and each planned job finds its run by its key.
+ * This file knows the lines, not the study: resume.c says what the study
+ * line and a run's key are, and what a line read back means to the study.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "study.h"
+#include "bench.h"
 
 #define JOURNAL_MAGIC "pvlock-bench-journal 1"
 
-static void put_list(char *buf, size_t n, size_t *used, const char *name,
-		     const unsigned *v, unsigned count)
+static FILE *open_or_say(const char *path, const char *mode)
 {
-	*used += (size_t)snprintf(buf + *used, n - *used, " %s=", name);
-	for (unsigned i = 0; i < count && *used < n; i++)
-		*used += (size_t)snprintf(buf + *used, n - *used, "%s%u", i ? "," : "", v[i]);
+	FILE *f = fopen(path, mode);
+
+	if (!f)
+		fprintf(stderr, BENCH_NAME ": %s: %s\n", path, strerror(errno));
+	return f;
 }
 
-static void put_locks(char *buf, size_t n, size_t *used, const char *name,
-		      const struct lock_adapter *const *l, unsigned count)
+static void put_started(FILE *f, const struct provenance *p)
 {
-	*used += (size_t)snprintf(buf + *used, n - *used, " %s=", name);
-	for (unsigned i = 0; i < count && *used < n; i++)
-		*used += (size_t)snprintf(buf + *used, n - *used, "%s%s", i ? "," : "", l[i]->name);
+	fprintf(f, "started %s, commit %s, machine %s\n", p->date, p->commit, p->machine);
+	fflush(f);
 }
 
-/* The options that decide the plan and the runs, in one line. */
-static void study_line(const struct study *s, char *buf, size_t n)
+FILE *journal_create(const char *path, const char *study_line, double loops_per_ns,
+		     const struct provenance *p)
 {
-	const struct options *o = s->o;
-	size_t used = (size_t)snprintf(buf, n, "study");
+	FILE *f = open_or_say(path, "w");
 
-	put_locks(buf, n, &used, "locks", o->locks, o->nlocks);
-	put_list(buf, n, &used, "threads", o->threads, o->nthreads);
-	put_list(buf, n, &used, "cs-lines", o->cs_lines, o->ncs_lines);
-	put_list(buf, n, &used, "non-cs-ns", o->non_cs_ns, o->nnon_cs_ns);
-	put_list(buf, n, &used, "lock-count", o->lock_counts, o->nlock_counts);
-	if (used < n)
-		used += (size_t)snprintf(buf + used, n - used,
-			" duration=%.17g warmup=%.17g cpus=%u repeat=%u seed=%llu spin-threshold=%u"
-			" contention=%d fastpath=%d fastpath-iters=%llu sweep=%u:%u sweep-threads=%u"
-			" autogroup-nice=%d",
-			o->duration_s, o->warmup_s, o->cpus, o->repeat, (unsigned long long)o->seed,
-			o->spin_threshold, o->contention, o->fastpath,
-			(unsigned long long)o->fastpath_iters, o->sweep_lo, o->sweep_hi,
-			o->sweep_threads, o->autogroup_nice);
-	if (o->sweep_hi && used < n)
-		put_locks(buf, n, &used, "sweep-locks", o->sweep_locks, o->nsweep_locks);
-}
-
-/* "run contention pv-queued 3 8 0 1": what identifies a job. */
-static void job_key(const struct job *j, char *buf, size_t n)
-{
-	snprintf(buf, n, "run %s %s %u %u %u %u%s", study_kind_name(j->kind), j->lock->name, j->wl,
-		 j->threads, j->threshold, j->rep, j->callgrind ? " callgrind" : "");
-}
-
-static struct job *find_job(struct study *s, const char *line)
-{
-	char key[256];
-
-	for (unsigned i = 0; i < s->njobs; i++) {
-		struct job *j = &s->jobs[i];
-		job_key(j, key, sizeof(key));
-		size_t len = strlen(key);
-		if (!j->done && !strncmp(line, key, len) && !strncmp(line + len, " wall_s=", 8))
-			return j;
+	if (f) {
+		fprintf(f, JOURNAL_MAGIC "\n%s\ncalibration loops_per_ns=%.17g\n", study_line,
+			loops_per_ns);
+		put_started(f, p);
 	}
-	return NULL;
+	return f;
 }
 
-static int load(struct study *s, FILE *f, const char *path)
+/* One line read back: what it is, handed to take(). */
+static void read_line(char *line, struct journal_entry *e, journal_take *take, void *ctx)
 {
-	char line[16384], want[4096];
-	unsigned lineno = 0;
+	char *wall;
 
-	study_line(s, want, sizeof(want));
+	e->key = NULL;
+	e->unreadable = false;
+	if (!strncmp(line, "calibration loops_per_ns=", 25)) {
+		e->kind = JOURNAL_CALIBRATION;
+		e->value = strtod(line + 25, NULL);
+	} else if (!strncmp(line, "ir ", 3)) {
+		e->kind = JOURNAL_IR;
+		if (sscanf(line + 3, "%63s %lf", e->name, &e->value) != 2)
+			return;
+	} else if (!strncmp(line, "run ", 4) && (wall = strstr(line, " wall_s="))) {
+		e->kind = JOURNAL_RUN;
+		result_init(&e->r);
+		e->unreadable = result_parse_line(line, &e->r) != 0;
+		if (e->unreadable)
+			result_init(&e->r);
+		e->value = e->r.wall_s = strtod(wall + 8, NULL);
+		*wall = '\0';
+		e->key = line;
+	} else {
+		return;	/* "started": for the reader, not for the study */
+	}
+	take(ctx, e);
+}
+
+int journal_read(const char *path, const char *study_line, journal_take *take, void *ctx)
+{
+	char line[16384];
+	struct journal_entry e = { .lineno = 2 };
+	FILE *f = fopen(path, "r");
+
+	if (!f && errno == ENOENT)
+		return 1;
+	if (!f) {
+		fprintf(stderr, BENCH_NAME ": --resume: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
 	if (!fgets(line, sizeof(line), f) || strcmp(line, JOURNAL_MAGIC "\n")) {
 		fprintf(stderr, BENCH_NAME ": --resume: %s is not a pvlock-bench journal\n", path);
+		fclose(f);
 		return -1;
 	}
-	if (!fgets(line, sizeof(line), f) || strncmp(line, want, strlen(want)) ||
-	    line[strlen(want)] != '\n') {
+	if (!fgets(line, sizeof(line), f) || strncmp(line, study_line, strlen(study_line)) ||
+	    line[strlen(study_line)] != '\n') {
 		fprintf(stderr, BENCH_NAME ": --resume: %s holds a different study; its options "
 			"were:\n  %s", path, line);
-		fprintf(stderr, BENCH_NAME ": this invocation's are:\n  %s\n", want);
+		fprintf(stderr, BENCH_NAME ": this invocation's are:\n  %s\n", study_line);
+		fclose(f);
 		return -1;
 	}
-	lineno = 2;
 	while (fgets(line, sizeof(line), f)) {
-		lineno++;
+		e.lineno++;
 		if (!strchr(line, '\n'))
 			break;	/* the last line, cut short by a kill: ignore it */
-		if (!strncmp(line, "calibration loops_per_ns=", 25)) {
-			study_set_calibration(s, strtod(line + 25, NULL));
-		} else if (!strncmp(line, "ir ", 3)) {
-			char name[64];
-			double ir;
-			if (sscanf(line + 3, "%63s %lf", name, &ir) == 2)
-				for (unsigned i = 0; i < s->o->nlocks; i++)
-					if (!strcmp(s->o->locks[i]->name, name))
-						s->fastpath_ir[i] = ir;
-		} else if (!strncmp(line, "run ", 4)) {
-			struct job *j = find_job(s, line);
-			const char *wall = strstr(line, " wall_s=");
-			if (!j || !wall)
-				continue;	/* not part of this plan */
-			result_init(&j->r);
-			if (result_parse_line(line, &j->r)) {
-				fprintf(stderr, BENCH_NAME ": --resume: %s:%u: unreadable run, "
-					"running it again\n", path, lineno);
-				result_init(&j->r);
-				continue;
-			}
-			j->r.wall_s = strtod(wall + 8, NULL);
-			j->done = j->from_journal = true;
-			s->ndone++;
-			s->nresumed++;
-			if (!isnan(j->r.wall_s))
-				s->resumed_wall_s += j->r.wall_s;
-			if (j->r.status == RUN_CHECK_FAILED)
-				s->any_check_failed = true;
-			if (!j->callgrind && (j->r.status == RUN_FAILED || j->r.status == RUN_CRASHED))
-				s->any_start_failed = true;
-			if (j->kind != STUDY_FASTPATH && j->r.status == RUN_OK && !j->r.checked)
-				s->unchecked++;
-		}
+		read_line(line, &e, take, ctx);
 	}
+	fclose(f);
 	return 0;
 }
 
-int journal_open(struct study *s, const char *dir)
+FILE *journal_reopen(const char *path, const struct provenance *p)
 {
-	char path[PATH_MAX], head[4096];
+	FILE *f = open_or_say(path, "a");
 
-	snprintf(path, sizeof(path), "%s/journal.txt", dir);
-	if (s->o->resume) {
-		FILE *f = fopen(path, "r");
-		if (!f && errno != ENOENT) {
-			fprintf(stderr, BENCH_NAME ": --resume: %s: %s\n", path, strerror(errno));
-			return -1;
-		}
-		if (f) {
-			int rc = load(s, f, path);
-			fclose(f);
-			if (rc)
-				return -1;
-			s->journal = fopen(path, "a");
-			if (!s->journal) {
-				fprintf(stderr, BENCH_NAME ": %s: %s\n", path, strerror(errno));
-				return -1;
-			}
-			return 0;
-		}
-	}
-	s->journal = fopen(path, "w");
-	if (!s->journal) {
-		fprintf(stderr, BENCH_NAME ": %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	study_line(s, head, sizeof(head));
-	fprintf(s->journal, JOURNAL_MAGIC "\n%s\ncalibration loops_per_ns=%.17g\n", head,
-		s->loops_per_ns);
-	fflush(s->journal);
-	return 0;
+	if (f)
+		put_started(f, p);
+	return f;
 }
 
-void journal_append(struct study *s, const struct job *j)
+void journal_add_run(FILE *f, const char *key, const struct run_result *r)
 {
-	char key[256];
-
-	if (!s->journal)
-		return;
-	job_key(j, key, sizeof(key));
-	fprintf(s->journal, "%s wall_s=%.17g | ", key, j->r.wall_s);
-	result_write_line(s->journal, &j->r);	/* ends the line and flushes */
-	if (j->callgrind)
-		for (unsigned i = 0; i < s->o->nlocks; i++)
-			if ((j->members & (1ull << i)) && !isnan(s->fastpath_ir[i]))
-				fprintf(s->journal, "ir %s %.17g\n", s->o->locks[i]->name,
-					s->fastpath_ir[i]);
-	fflush(s->journal);
+	fprintf(f, "%s wall_s=%.17g | ", key, r->wall_s);
+	result_write_line(f, r);	/* ends the line and flushes */
 }
 
-void journal_close(struct study *s)
+void journal_add_ir(FILE *f, const char *lock, double ir)
 {
-	if (s->journal)
-		fclose(s->journal);
-	s->journal = NULL;
+	fprintf(f, "ir %s %.17g\n", lock, ir);
+	fflush(f);
 }

@@ -302,3 +302,13 @@ const char *lock_mode_name(const struct lock_adapter *l)
 		return "native";
 	return "-";
 }
+
+const struct lock_adapter *lock_native_twin(const struct lock_adapter *l)
+{
+	char name[64];
+
+	if (l->pv_mode != PVLOCK_MODE_PV || strncmp(l->name, "pv-", 3))
+		return NULL;
+	snprintf(name, sizeof(name), "native-%.*s", (int)strcspn(l->name + 3, "@"), l->name + 3);
+	return lock_find(name);
+}

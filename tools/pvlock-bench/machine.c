@@ -1,8 +1,12 @@
 /*
- * machine.c - clocks, CPU affinity and the calibrated busy loop.
+ * machine.c - clocks, CPU affinity, the calibrated busy loop, and what
+ * machine and commit the results come from.
  */
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,4 +115,71 @@ const char *autogroup_check(int n)
 	snprintf(why, sizeof(why), "cannot set an autogroup's nice to %d (no autogroups, or not "
 		 "allowed: negative values need root)", n);
 	return why;
+}
+
+#ifndef BENCH_COMMIT
+#define BENCH_COMMIT "unknown"	/* rules.mk passes git rev-parse --short HEAD */
+#endif
+
+/* The "model name" of /proc/cpuinfo, or "unknown CPU". */
+static void cpu_model(char *buf, size_t n)
+{
+	char line[256];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	snprintf(buf, n, "unknown CPU");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (colon && !strncmp(line, "model name", 10)) {
+			snprintf(buf, n, "%.*s", (int)strcspn(colon + 2, "\n"), colon + 2);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+void provenance_now(struct provenance *p)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	struct utsname u;
+	char host[64] = "unknown", model[96];
+
+	strftime(p->date, sizeof(p->date), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+	snprintf(p->commit, sizeof(p->commit), "%s", BENCH_COMMIT);
+	gethostname(host, sizeof(host) - 1);
+	cpu_model(model, sizeof(model));
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "unknown");
+	/* Nothing to quote: summary.csv carries it in a column, results.json in a string. */
+	for (char *c = model; *c; c++)
+		if (*c == ',' || *c == '"' || *c == '\\')
+			*c = ' ';
+	snprintf(p->machine, sizeof(p->machine), "%s: %s; %ld CPUs; Linux %s", host, model,
+		 sysconf(_SC_NPROCESSORS_ONLN), u.release);
+}
+
+/* Out of memory, a study or a child has no way to go on: these exit. */
+static void *or_exit(void *p)
+{
+	if (!p) {
+		fprintf(stderr, BENCH_NAME ": out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	return or_exit(calloc(n ? n : 1, size));
+}
+
+void *alloc_lines(size_t bytes)
+{
+	size_t rounded = (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+	void *p = or_exit(aligned_alloc(CACHE_LINE, rounded ? rounded : CACHE_LINE));
+
+	memset(p, 0, rounded);
+	return p;
 }

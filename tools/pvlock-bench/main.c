@@ -51,15 +51,11 @@ static int write_file(const char *dir, const char *name, writer *w, const struct
 	return 0;
 }
 
+/* Into DIR, which check_output_dir made before the study. */
 static int write_outputs(const char *dir, const struct study *s)
 {
 	int rc = 0;
 
-	if (make_dirs(dir)) {
-		fprintf(stderr, BENCH_NAME ": --output: cannot create '%s': %s\n", dir,
-			strerror(errno));
-		return -1;
-	}
 	rc |= write_file(dir, "table.txt", report_table, s);
 	rc |= write_file(dir, "summary.csv", report_csv_summary, s);
 	rc |= write_file(dir, "runs.csv", report_csv_runs, s);
@@ -129,10 +125,10 @@ int main(int argc, char **argv)
 	if (lock_left_out()[0] && !o.quiet)
 		fprintf(stderr, BENCH_NAME ": peers left out of this build: %s\n", lock_left_out());
 	study_plan(&s, &o);
-	if (o.output_dir && journal_open(&s, o.output_dir))
+	if (o.output_dir && study_journal_open(&s, o.output_dir))
 		return 2;
 	study_run(&s);
-	journal_close(&s);
+	study_journal_close(&s);
 	study_summarize(&s);
 
 	int rc = 0;

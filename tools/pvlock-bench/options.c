@@ -52,7 +52,8 @@ void options_usage(FILE *f)
 "                        (default: the library's, %u)\n"
 "  --no-contention       skip the lock x threads study\n"
 "  --fastpath            add the uncontended fast-path table: ns per lock+unlock\n"
-"                        and instructions counted by valgrind's callgrind\n"
+"                        and instructions counted by valgrind's callgrind, of\n"
+"                        --locks and the native-mode twin of each pv-mode lock\n"
 "  --fastpath-iters N    lock+unlock pairs per fast-path run, 1000..10000000000\n"
 "                        (default: 2000000)\n"
 "  --sweep-threshold LO:HI\n"
@@ -103,9 +104,11 @@ void options_usage(FILE *f)
 "  --non-cs-loops N      busy-loop iterations for --non-cs-ns (calibrated by the\n"
 "                        parent)\n"
 "\n"
-"What `make demo` runs (docs/benchmark.md explains the output):\n"
-"  " BENCH_NAME " --cpus 2 --threads 1,2,4,8,16,32 --duration 0.3 --repeat 5 \\\n"
-"      --fastpath --sweep-threshold 6:16 --sweep-threads 8 --output results\n"
+"What `make demo` runs (tools/pvlock-bench/rules.mk; docs/benchmark.md explains\n"
+"the output), LOCKS being pv-queued and the peers that hold up under overcommit:\n"
+"  " BENCH_NAME " --cpus 2 --warmup 0.5 --duration 1 --locks LOCKS --cs-lines 1,16 \\\n"
+"      --non-cs-ns 100,2000 --lock-count 1 --threads 1,2,8,32,128 --repeat 3 \\\n"
+"      --fastpath --output results\n"
 "\n"
 "Exit status: 0 done (missed goals and timed-out runs are results, reported);\n"
 "1 a run failed its mutual-exclusion check or could not start; 2 bad usage;\n"
@@ -145,22 +148,31 @@ static double parse_seconds(const char *opt, const char *s, double lo, double hi
 	return v;
 }
 
+/* The next item of the comma-separated list s at *p into item[64]; false at
+ * the end.  An empty or long item, or more than MAX_LIST, is a bad value. */
+static bool next_item(const char *opt, const char *s, const char **p, char *item, unsigned n,
+		      const char *accepted)
+{
+	if (!*p)
+		return false;
+	size_t len = strcspn(*p, ",");
+	if (len == 0 || len >= 64 || n == MAX_LIST)
+		bad_value(opt, s, accepted);
+	memcpy(item, *p, len);
+	item[len] = '\0';
+	*p = (*p)[len] ? *p + len + 1 : NULL;
+	return true;
+}
+
 /* "1,2,4": distinct integers in [lo, hi]. */
 static unsigned parse_uint_list(const char *opt, const char *s, unsigned lo, unsigned hi,
 				unsigned *out, const char *accepted)
 {
 	unsigned n = 0;
 	const char *p = s;
+	char item[64], *end;
 
-	for (;;) {
-		char item[32];
-		size_t len = strcspn(p, ",");
-
-		if (len == 0 || len >= sizeof(item) || n == MAX_LIST)
-			bad_value(opt, s, accepted);
-		memcpy(item, p, len);
-		item[len] = '\0';
-		char *end;
+	while (next_item(opt, s, &p, item, n, accepted)) {
 		errno = 0;
 		unsigned long v = strtoul(item, &end, 10);
 		if (item[0] < '0' || item[0] > '9' || errno || *end || v < lo || v > hi)
@@ -169,10 +181,8 @@ static unsigned parse_uint_list(const char *opt, const char *s, unsigned lo, uns
 			if (out[i] == v)
 				bad_value(opt, s, accepted);
 		out[n++] = (unsigned)v;
-		if (!p[len])
-			return n;
-		p += len + 1;
 	}
+	return n;
 }
 
 /* "one of a, b, c" or "'all' or a comma-separated list of a, b, c". */
@@ -209,20 +219,14 @@ static unsigned parse_lock_list(const char *opt, const char *s,
 {
 	unsigned n = 0;
 	const char *p = s;
+	char item[64];
 
 	if (!strcmp(s, "all")) {
 		for (unsigned i = 0; i < lock_adapter_count; i++)
 			out[n++] = &lock_adapters[i];
 		return n;
 	}
-	for (;;) {
-		char item[64];
-		size_t len = strcspn(p, ",");
-
-		if (len == 0 || len >= sizeof(item) || n == MAX_LIST)
-			bad_value(opt, s, lock_names_accepted(true));
-		memcpy(item, p, len);
-		item[len] = '\0';
+	while (next_item(opt, s, &p, item, n, lock_names_accepted(true))) {
 		const struct lock_adapter *l = lock_find(item);
 		if (!l)
 			bad_lock(opt, item, true);
@@ -230,10 +234,8 @@ static unsigned parse_lock_list(const char *opt, const char *s,
 			if (out[i] == l)
 				bad_value(opt, s, "each lock at most once");
 		out[n++] = l;
-		if (!p[len])
-			return n;
-		p += len + 1;
 	}
+	return n;
 }
 
 static void set_defaults(struct options *o)

@@ -1,13 +1,13 @@
 /*
  * peers.cc - the C++ peers: Abseil's absl::Mutex and oneTBB's tbb::mutex,
  * tbb::spin_mutex and tbb::queuing_mutex.  Small shims only: each lock gets
- * init/destroy and its own copies of the loops of workload.h, with lock and
+ * init/destroy and its own copies of the loops of loops.h, with lock and
  * unlock inlined as for the C locks.  Built only where rules.mk found the
  * headers and libraries (HAVE_ABSL, HAVE_TBB); the library itself stays C.
  */
 #include <new>
 
-#include "workload.h"
+#include "loops.h"
 
 
 #if HAVE_ABSL

@@ -59,16 +59,21 @@ BENCH_CONFIG := HAVE_CK=$(HAVE_CK) HAVE_ABSL=$(HAVE_ABSL) HAVE_TBB=$(HAVE_TBB)
 $(shell mkdir -p $(BENCH_OBJ); [ "$$(cat $(BENCH_OBJ)/peers.cfg 2>/dev/null)" = "$(BENCH_CONFIG)" ] || \
 	echo "$(BENCH_CONFIG)" > $(BENCH_OBJ)/peers.cfg)
 
+# The commit every result file names (machine.c); a new commit rebuilds the tool.
+BENCH_COMMIT := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
+$(shell [ "$$(cat $(BENCH_OBJ)/commit.cfg 2>/dev/null)" = "$(BENCH_COMMIT)" ] || \
+	echo "$(BENCH_COMMIT)" > $(BENCH_OBJ)/commit.cfg)
+
 TOOL_CFLAGS_pvlock-bench := -D_GNU_SOURCE -DHAVE_CK=$(HAVE_CK) -DHAVE_ABSL=$(HAVE_ABSL) \
-	-DHAVE_TBB=$(HAVE_TBB)
+	-DHAVE_TBB=$(HAVE_TBB) -DBENCH_COMMIT='"$(BENCH_COMMIT)"'
 TOOL_LDLIBS_pvlock-bench := $(if $(BENCH_PEERS_CXX),$(BENCH_OBJ)/peers.o) \
 	$(if $(filter 1,$(HAVE_ABSL)),$(BENCH_ABSL_LIBS)) \
 	$(if $(filter 1,$(HAVE_TBB)),-ltbb) \
 	$(if $(BENCH_PEERS_CXX),-lstdc++) -lm
 
-build/bin/pvlock-bench: $(BENCH_OBJ)/peers.cfg $(if $(BENCH_PEERS_CXX),$(BENCH_OBJ)/peers.o)
+build/bin/pvlock-bench: $(BENCH_OBJ)/peers.cfg $(BENCH_OBJ)/commit.cfg $(if $(BENCH_PEERS_CXX),$(BENCH_OBJ)/peers.o)
 
-$(BENCH_OBJ)/peers.o: tools/pvlock-bench/peers.cc tools/pvlock-bench/workload.h $(BENCH_OBJ)/peers.cfg
+$(BENCH_OBJ)/peers.o: tools/pvlock-bench/peers.cc tools/pvlock-bench/loops.h $(BENCH_OBJ)/peers.cfg
 	@mkdir -p $(@D)
 	$(BENCH_CXX) -std=c++17 $(OPT) -g $(WARN) -pthread -DHAVE_ABSL=$(HAVE_ABSL) \
 		-DHAVE_TBB=$(HAVE_TBB) -c $< -o $@
@@ -88,12 +93,14 @@ BENCH_LOCK ?= $(if $(shell command -v flock),flock /tmp/pvlock-bench.lock)
 BENCH_PRIO ?= $(if $(filter 0,$(shell id -u)),--autogroup-nice -20)
 BENCH_STEADY := --cpus 2 --warmup 0.5 --duration 1
 
-# `make demo`: about 4 minutes on 2 CPUs, into results/: the fast path, a
-# slice of the grid (4 workloads x 5 thread counts), the heat map and the
-# goals.  docs/benchmark.md explains every number and the budget.
+# `make demo`: about 12 minutes on 2 CPUs, into results/: the fast path
+# (each pv-mode lock beside its native-mode twin, which the bench adds), a
+# slice of the grid (4 workloads x 5 thread counts, each cell the median of
+# 3 rounds interleaved across the locks), the heat map and the goals.
+# docs/benchmark.md explains every number and the budget.
 PVLOCK_BENCH_DEMO := $(BENCH_STEADY) --locks $(BENCH_GRID_LOCKS) \
 	--cs-lines 1,16 --non-cs-ns 100,2000 --lock-count 1 --threads 1,2,8,32,128 \
-	--repeat 1 --fastpath --output results
+	--repeat 3 --fastpath --output results
 
 # The packages first, then a sub-make that probes for the peers anew, builds
 # the bench and runs it (tests/deps_order.sh: BENCH_LOCK and BENCH_PLOT).
@@ -104,7 +111,7 @@ demo-run: build/bin/pvlock-bench
 	$(BENCH_LOCK) build/bin/pvlock-bench $(BENCH_PRIO) $(PVLOCK_BENCH_DEMO)
 	$(BENCH_PLOT) results
 
-# `make bench-full`: the whole grid of issue 8 (3 x 3 x 2 workloads x 5
+# `make bench-full`: the whole grid (3 x 3 x 2 workloads x 5
 # thread counts x the grid locks), about 20 minutes, into results-full/.  It
 # runs in chunks of at most BENCH_CHUNK seconds, each under the measurement
 # lock, resuming from results-full/journal.txt: Ctrl-C and run it again to

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -163,4 +165,34 @@ void run_child(char *const argv[], const char *pv_mode, double timeout_s,
 	r->wall_s = wall;
 	if (r->status == RUN_OK && WEXITSTATUS(status))
 		r->status = RUN_FAILED;
+}
+
+void arg(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->text[a->n], sizeof(a->text[a->n]), fmt, ap);
+	va_end(ap);
+	a->argv[a->n] = a->text[a->n];
+	a->argv[++a->n] = NULL;
+}
+
+bool in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (!path)
+		return false;
+	while (*path) {
+		size_t len = strcspn(path, ":");
+		if (len && len + strlen(prog) + 2 <= sizeof(buf)) {
+			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, prog);
+			if (!access(buf, X_OK))
+				return true;
+		}
+		path += len + (path[len] == ':');
+	}
+	return false;
 }

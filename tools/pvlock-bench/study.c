@@ -8,15 +8,13 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "study.h"
 
-/* Callgrind runs ~50x slower than native; the N/2N difference needs no more. */
-enum { CALLGRIND_ITERS = 100000, FASTPATH_MIN_REPEAT = 5 };
+enum { FASTPATH_MIN_REPEAT = 5 };
 
 static const char *const kind_names[] = {
 	[STUDY_FASTPATH] = "fastpath", [STUDY_CONTENTION] = "contention", [STUDY_SWEEP] = "sweep",
@@ -25,25 +23,6 @@ static const char *const kind_names[] = {
 const char *study_kind_name(enum study_kind k)
 {
 	return kind_names[k];
-}
-
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	if (!path)
-		return false;
-	while (*path) {
-		size_t len = strcspn(path, ":");
-		if (len && len + strlen(prog) + 2 <= sizeof(buf)) {
-			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, prog);
-			if (!access(buf, X_OK))
-				return true;
-		}
-		path += len + (path[len] == ':');
-	}
-	return false;
 }
 
 static unsigned fastpath_repeat(const struct options *o)
@@ -80,6 +59,16 @@ static void add_job(struct study *s, enum study_kind kind, const struct lock_ada
 	result_init(&j->r);
 }
 
+/* Adds l to the fast path's locks unless it is there (or NULL, or no room). */
+static void fp_add(struct study *s, const struct lock_adapter *l)
+{
+	for (unsigned i = 0; i < s->nfp_locks; i++)
+		if (s->fp_locks[i] == l)
+			return;
+	if (l && s->nfp_locks < MAX_LIST)
+		s->fp_locks[s->nfp_locks++] = l;
+}
+
 void study_plan(struct study *s, const struct options *o)
 {
 	memset(s, 0, sizeof(*s));
@@ -93,14 +82,15 @@ void study_plan(struct study *s, const struct options *o)
 	s->cpus_used = o->cpus ? o->cpus : cpus_allowed();
 	for (unsigned i = 0; i < MAX_LIST; i++)
 		s->fastpath_ir[i] = NAN;
+	provenance_now(&s->prov);
+	for (unsigned i = 0; i < o->nlocks; i++)
+		fp_add(s, o->locks[i]);
+	for (unsigned i = 0; i < o->nlocks; i++)
+		fp_add(s, lock_native_twin(o->locks[i]));
 
 	/* The grid, in the order of the options' lists, lock count fastest. */
 	s->nworkloads = o->ncs_lines * o->nnon_cs_ns * o->nlock_counts;
-	s->workloads = calloc(s->nworkloads, sizeof(*s->workloads));
-	if (!s->workloads) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
+	s->workloads = xcalloc(s->nworkloads, sizeof(*s->workloads));
 	for (unsigned c = 0, k = 0; c < o->ncs_lines; c++)
 		for (unsigned w = 0; w < o->nnon_cs_ns; w++)
 			for (unsigned n = 0; n < o->nlock_counts; n++, k++)
@@ -113,26 +103,20 @@ void study_plan(struct study *s, const struct options *o)
 	 */
 	if (o->contention || o->sweep_hi)
 		study_set_calibration(s, busy_calibrate());
-	if (o->fastpath && !fastpath_can_count())
-		s->callgrind_note = "not counted: built without <valgrind/callgrind.h>";
-	else if (o->fastpath && !in_path("valgrind"))
-		s->callgrind_note = "not counted: valgrind is not installed";
+	if (o->fastpath)
+		s->callgrind_note = callgrind_unavailable();
 
 	unsigned nsweep = o->sweep_hi ? o->sweep_hi - o->sweep_lo + 1 : 0;
-	size_t max = (size_t)fastpath_repeat(o) * o->nlocks + 2 +
+	size_t max = (size_t)fastpath_repeat(o) * s->nfp_locks + 2 +
 		     (size_t)o->repeat * s->nworkloads * o->nthreads * o->nlocks +
 		     (size_t)o->repeat * nsweep * o->nsweep_locks;
-	s->jobs = calloc(max, sizeof(*s->jobs));
-	if (!s->jobs) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
+	s->jobs = xcalloc(max, sizeof(*s->jobs));
 
 	/* Fast path first: it is short, and a broken lock shows up at once. */
 	if (o->fastpath) {
 		for (unsigned rep = 0; rep < fastpath_repeat(o); rep++)
-			for (unsigned i = 0; i < o->nlocks; i++)
-				add_job(s, STUDY_FASTPATH, o->locks[i], 0, 1, 0, rep, false);
+			for (unsigned i = 0; i < s->nfp_locks; i++)
+				add_job(s, STUDY_FASTPATH, s->fp_locks[i], 0, 1, 0, rep, false);
 		/*
 		 * Instructions: one valgrind per pvlock mode, counting every lock
 		 * that runs in it (valgrind's start-up is most of the cost).
@@ -140,13 +124,13 @@ void study_plan(struct study *s, const struct options *o)
 		for (int native = 0; native < 2 && !s->callgrind_note; native++) {
 			uint64_t members = 0;
 			unsigned first = 0;
-			for (unsigned i = o->nlocks; i-- > 0;)
-				if ((o->locks[i]->pv_mode == PVLOCK_MODE_NATIVE) == native) {
+			for (unsigned i = s->nfp_locks; i-- > 0;)
+				if ((s->fp_locks[i]->pv_mode == PVLOCK_MODE_NATIVE) == native) {
 					members |= 1ull << i;
 					first = i;
 				}
 			if (members) {
-				add_job(s, STUDY_FASTPATH, o->locks[first], 0, 1, 0, 0, true);
+				add_job(s, STUDY_FASTPATH, s->fp_locks[first], 0, 1, 0, 0, true);
 				s->jobs[s->njobs - 1].members = members;
 			}
 		}
@@ -175,24 +159,6 @@ void study_set_calibration(struct study *s, double loops_per_ns)
 
 /* ---- running ------------------------------------------------------------ */
 
-struct argv_buf {
-	char *argv[40];
-	unsigned n;
-	char text[40][64];
-};
-
-static void arg(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void arg(struct argv_buf *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(a->text[a->n], sizeof(a->text[a->n]), fmt, ap);
-	va_end(ap);
-	a->argv[a->n] = a->text[a->n];
-	a->argv[++a->n] = NULL;
-}
-
 const char *job_label(const struct study *s, const struct job *j, char *buf, size_t n)
 {
 	size_t used = 0;
@@ -200,97 +166,45 @@ const char *job_label(const struct study *s, const struct job *j, char *buf, siz
 	if (!j->callgrind)
 		return j->lock->name;
 	buf[0] = '\0';
-	for (unsigned i = 0; i < s->o->nlocks && used < n; i++)
+	for (unsigned i = 0; i < s->nfp_locks && used < n; i++)
 		if (j->members & (1ull << i))
 			used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "+" : "",
-						 s->o->locks[i]->name);
+						 s->fp_locks[i]->name);
 	return buf;
 }
 
-/* The Ir total of a callgrind dump, if its trigger is the request "expect". */
-static double dump_total(const char *path, const char *expect)
+void job_key(const struct job *j, char *buf, size_t n)
 {
-	char line[256], want[128];
-	double total = NAN;
-	bool right = false;
-	FILE *f = fopen(path, "r");
-
-	snprintf(want, sizeof(want), "desc: Trigger: Client Request: %s\n", expect);
-	while (f && fgets(line, sizeof(line), f)) {
-		if (!strcmp(line, want))
-			right = true;
-		else if (!strncmp(line, "summary: ", 9) || !strncmp(line, "totals: ", 8))
-			total = strtod(strchr(line, ' ') + 1, NULL);
-	}
-	if (f)
-		fclose(f);
-	unlink(path);
-	return right ? total : NAN;
+	snprintf(buf, n, "run %s %s %u %u %u %u%s", study_kind_name(j->kind), j->lock->name, j->wl,
+		 j->threads, j->threshold, j->rep, j->callgrind ? " callgrind" : "");
 }
 
-static void run_callgrind(struct study *s, struct job *j)
+void study_count_done(struct study *s, const struct job *j)
 {
-	char dir[] = "/tmp/pvlock-bench.XXXXXX";
-	char file[sizeof(dir) + 16], exe[sizeof(dir) + 16], list[MAX_LIST * 24];
-	struct argv_buf a = { .n = 0 }, strip = { .n = 0 };
-	struct run_result stripped;
+	s->ndone++;
+	if (j->r.status == RUN_CHECK_FAILED)
+		s->any_check_failed = true;
+	/* Instructions are a side figure: their failure is a note, not an error. */
+	if (j->callgrind && j->r.status != RUN_OK && !j->from_journal)
+		s->callgrind_note = "not counted: valgrind failed (its message is above)";
+	else if (!j->callgrind && (j->r.status == RUN_FAILED || j->r.status == RUN_CRASHED))
+		s->any_start_failed = true;
+	if (j->kind != STUDY_FASTPATH && j->r.status == RUN_OK && !j->r.checked)
+		s->unchecked++;
+}
 
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, BENCH_NAME ": mkdtemp: %s\n", strerror(errno));
+/* The finished job j into the journal, with the instructions it counted. */
+static void journal_job(struct study *s, const struct job *j)
+{
+	char key[256];
+
+	if (!s->journal)
 		return;
-	}
-	snprintf(file, sizeof(file), "%s/cg.out", dir);
-	snprintf(exe, sizeof(exe), "%s/bench", dir);
-	job_label(s, j, list, sizeof(list));
-	for (char *p = list; *p; p++)
-		if (*p == '+')
-			*p = ',';
-	/*
-	 * Valgrind 3.19 gives up on some DWARF 5 that clang emits, and the
-	 * count needs no debug information: count a copy without it.
-	 */
-	arg(&strip, "objcopy");
-	arg(&strip, "--strip-debug");
-	arg(&strip, "%s", s->exe);
-	arg(&strip, "%s", exe);
-	stripped.status = RUN_FAILED;
-	if (in_path("objcopy"))
-		run_child(strip.argv, NULL, 60, false, &stripped);
-
-	arg(&a, "valgrind");
-	arg(&a, "--tool=callgrind");
-	arg(&a, "-q");
-	arg(&a, "--callgrind-out-file=%s", file);
-	arg(&a, "%s", stripped.status == RUN_OK ? exe : s->exe);
-	arg(&a, "--run-fastpath");
-	a.argv[a.n] = list;	/* may be longer than an argv_buf slot */
-	a.argv[++a.n] = NULL;
-	arg(&a, "--callgrind");
-	arg(&a, "--fastpath-iters");
-	arg(&a, "%d", CALLGRIND_ITERS);
-	run_child(a.argv, j->lock->pv_mode >= 0 ? lock_mode_name(j->lock) : NULL,
-		  300, true, &j->r);
-
-	/* Dumps k = 1, 2, ... in order: "NAME:n" then "NAME:2n" for each lock. */
-	unsigned k = 1;
-	for (unsigned i = 0; i < s->o->nlocks; i++) {
-		char path[sizeof(file) + 8], name[64];
-		double ir[2];
-
-		if (!(j->members & (1ull << i)))
-			continue;
-		for (int d = 0; d < 2; d++, k++) {
-			snprintf(path, sizeof(path), "%s.%u", file, k);
-			snprintf(name, sizeof(name), "%s:%s", s->o->locks[i]->name, d ? "2n" : "n");
-			ir[d] = dump_total(path, name);
-		}
-		s->fastpath_ir[i] = (ir[1] - ir[0]) / CALLGRIND_ITERS;
-		if (j->r.status == RUN_OK && isnan(s->fastpath_ir[i]))
-			j->r.status = RUN_FAILED;
-	}
-	unlink(file);
-	unlink(exe);
-	rmdir(dir);
+	job_key(j, key, sizeof(key));
+	journal_add_run(s->journal, key, &j->r);
+	for (unsigned i = 0; j->callgrind && i < s->nfp_locks; i++)
+		if ((j->members & (1ull << i)) && !isnan(s->fastpath_ir[i]))
+			journal_add_ir(s->journal, s->fp_locks[i]->name, s->fastpath_ir[i]);
 }
 
 static void run_job(struct study *s, struct job *j)
@@ -300,7 +214,8 @@ static void run_job(struct study *s, struct job *j)
 	const char *mode = j->lock->pv_mode >= 0 ? lock_mode_name(j->lock) : NULL;
 
 	if (j->callgrind) {
-		run_callgrind(s, j);
+		callgrind_count(s->exe, s->fp_locks, s->nfp_locks, j->members, mode,
+				s->fastpath_ir, &j->r);
 		return;
 	}
 	arg(&a, "%s", s->exe);
@@ -486,17 +401,8 @@ void study_run(struct study *s)
 			break;
 		}
 		j->done = true;
-		s->ndone++;
-		journal_append(s, j);
-		if (j->r.status == RUN_CHECK_FAILED)
-			s->any_check_failed = true;
-		/* Instructions are a side figure: their failure is a note, not an error. */
-		if (j->callgrind && j->r.status != RUN_OK)
-			s->callgrind_note = "not counted: valgrind failed (its message is above)";
-		else if (j->r.status == RUN_FAILED || j->r.status == RUN_CRASHED)
-			s->any_start_failed = true;
-		if (j->kind != STUDY_FASTPATH && j->r.status == RUN_OK && !j->r.checked)
-			s->unchecked++;
+		journal_job(s, j);
+		study_count_done(s, j);
 		if (lines)
 			progress(s, i + 1, j, false);
 	}

@@ -32,7 +32,7 @@ struct job {
 	unsigned threshold;	/* 0: the library's default */
 	unsigned rep;		/* 0-based */
 	bool callgrind;		/* fast path: the instruction count, not the timing */
-	uint64_t members;	/* callgrind: bit i = o->locks[i] is counted */
+	uint64_t members;	/* callgrind: bit i = fp_locks[i] is counted */
 	bool done;		/* finished here or taken from the journal */
 	bool from_journal;
 	struct run_result r;
@@ -63,8 +63,13 @@ struct study {
 	struct workload *workloads;	/* every cs_lines x non_cs_ns x lock_count */
 	unsigned nworkloads;
 	unsigned cpus_used;
+	struct provenance prov;	/* when, which commit, on what */
+	/* The fast path's locks: --locks, and the native-mode twin of each
+	 * pv-mode lock there, so pv's cost is always against native mode's. */
+	const struct lock_adapter *fp_locks[MAX_LIST];
+	unsigned nfp_locks;
 	const char *callgrind_note;	/* why instructions were not counted, or NULL */
-	double fastpath_ir[MAX_LIST];	/* per o->locks[i]; NaN if not counted */
+	double fastpath_ir[MAX_LIST];	/* per fp_locks[i]; NaN if not counted */
 	struct job *jobs;
 	unsigned njobs;
 	struct cell *cells;
@@ -89,6 +94,10 @@ void study_set_calibration(struct study *s, double loops_per_ns);
 void study_run(struct study *s);
 /* The lock of a job, or "a+b+c" for a callgrind job that counts several. */
 const char *job_label(const struct study *s, const struct job *j, char *buf, size_t n);
+/* "run contention pv-queued 3 8 0 1": what identifies a job in the journal. */
+void job_key(const struct job *j, char *buf, size_t n);
+/* Counts finished job j (run here or read from the journal) in the study's totals. */
+void study_count_done(struct study *s, const struct job *j);
 /* summary.c: the cells, from the runs. */
 void study_summarize(struct study *s);
 /* The cell of a configuration, or NULL if it was not part of the study. */
@@ -109,11 +118,13 @@ const struct cell *best_peer(const struct study *s, const struct cell *x, enum p
 double cell_vs_own_2_threads(const struct study *s, const struct cell *x);
 double cell_vs_best(const struct study *s, const struct cell *x, enum peer_class cls);
 
-/* journal.c: DIR/journal.txt, so a study survives Ctrl-C and runs in chunks. */
-/* Opens it (fresh, or for --resume after loading its runs); -1 after a message. */
-int journal_open(struct study *s, const char *dir);
-void journal_append(struct study *s, const struct job *j);
-void journal_close(struct study *s);
+/*
+ * resume.c: the study's journal, DIR/journal.txt (format: journal.c), so a
+ * study survives Ctrl-C and runs in chunks.  Opens it fresh, or for
+ * --resume after taking its runs; -1 after a message.
+ */
+int study_journal_open(struct study *s, const char *dir);
+void study_journal_close(struct study *s);
 
 /* ---- table.c, export.c, plotdata.c: the outputs -------------------------- */
 
@@ -129,11 +140,11 @@ int report_plot_data(const char *dir, const struct study *s);
 /* ---- goals.c ------------------------------------------------------------ */
 
 /*
- * The grid goals of issue 8, per (workload, thread count) cell: at 4x
+ * The grid goals, per (workload, thread count) cell: at 4x
  * overcommit or more, pv-queued's throughput against the best mutex peer
  * (glibc, absl, TBB), its Jain index, and its p99.9 against the best
  * peer's; at 1-2 threads, its throughput against the best spinlock peer.
- * GOAL_FIXED are the older single-workload goals (fast path, CK, tickets).
+ * GOAL_FIXED are the single-workload goals (fast path, CK, tickets).
  */
 enum goal_kind { GOAL_FIXED, GOAL_THROUGHPUT, GOAL_JAIN, GOAL_P999, GOAL_SMALL, GOAL_KINDS };
 

@@ -46,16 +46,11 @@ static void summarize_cell(struct study *s, struct cell *c)
 	unsigned cap = s->njobs, n = 0;
 	double *v[M_COUNT];
 
-	for (int m = 0; m < M_COUNT; m++) {
-		v[m] = calloc(cap, sizeof(double));
-		if (!v[m]) {
-			fprintf(stderr, BENCH_NAME ": out of memory\n");
-			exit(1);
-		}
-	}
+	for (int m = 0; m < M_COUNT; m++)
+		v[m] = xcalloc(cap, sizeof(double));
 	c->fp_ir = NAN;
-	for (unsigned i = 0; i < s->o->nlocks; i++)
-		if (c->kind == STUDY_FASTPATH && s->o->locks[i] == c->lock)
+	for (unsigned i = 0; i < s->nfp_locks; i++)
+		if (c->kind == STUDY_FASTPATH && s->fp_locks[i] == c->lock)
 			c->fp_ir = s->fastpath_ir[i];
 	for (unsigned i = 0; i < s->njobs; i++) {
 		const struct job *j = &s->jobs[i];
@@ -118,11 +113,7 @@ static void summarize_cell(struct study *s, struct cell *c)
 
 void study_summarize(struct study *s)
 {
-	s->cells = calloc(s->njobs ? s->njobs : 1, sizeof(*s->cells));
-	if (!s->cells) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
+	s->cells = xcalloc(s->njobs, sizeof(*s->cells));
 	/* Cells in first-appearance order: the plan's order, without repeats. */
 	for (unsigned i = 0; i < s->njobs; i++) {
 		const struct job *j = &s->jobs[i];

@@ -390,6 +390,8 @@ void report_table(FILE *f, const struct study *s)
 	fprintf(f, BENCH_NAME " " BENCH_VERSION ": %u runs in %.0f s on %s; "
 		"load average %.2f at the start, %.2f at the end\n", s->ndone - s->nresumed,
 		s->finished - s->started, cpus_note(s), s->load_start, s->load_end);
+	fprintf(f, "started %s, commit %s, machine %s\n", s->prov.date, s->prov.commit,
+		s->prov.machine);
 	if (o->autogroup_nice)
 		fprintf(f, "each run in a scheduler autogroup of its own at nice %d (--autogroup-nice)\n",
 			o->autogroup_nice);

@@ -76,20 +76,6 @@ int child_prepare(const struct options *o)
 	return 0;
 }
 
-/* Zeroed, cache-line aligned memory, or exit: a child has no way to go on. */
-static void *alloc_lines(size_t bytes)
-{
-	size_t rounded = (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-	void *p = aligned_alloc(CACHE_LINE, rounded ? rounded : CACHE_LINE);
-
-	if (!p) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
-	memset(p, 0, rounded);
-	return p;
-}
-
 struct thread_arg {
 	struct worker *w;
 	const struct lock_adapter *lock;
@@ -162,17 +148,6 @@ struct snapshot {
 	uint64_t *samples;	/* per worker */
 	uint64_t *hist;		/* all workers merged */
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (!p) {
-		fprintf(stderr, BENCH_NAME ": out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 /* Reads the workers' published figures; they may still be running. */
 static void take_snapshot(struct snapshot *s, const struct worker *w, unsigned n, bool stats)

@@ -13,10 +13,10 @@ TOOLS := $(filter-out vm,$(TOOLS))
 # `pvlock-bench --help` inside the guest lists what is built in.
 VM_BENCH_SRC := $(wildcard tools/pvlock-bench/*.c)
 build/bin/pvlock-bench-static: $(VM_BENCH_SRC) $(wildcard tools/pvlock-bench/*.h) \
-		build/lib/libpvlock.a tools/vm/rules.mk $(BENCH_OBJ)/peers.cfg
+		build/lib/libpvlock.a tools/vm/rules.mk $(BENCH_OBJ)/peers.cfg $(BENCH_OBJ)/commit.cfg
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -pthread -D_GNU_SOURCE -DHAVE_CK=$(HAVE_CK) -DHAVE_ABSL=0 -DHAVE_TBB=0 \
-		-static -o $@ $(VM_BENCH_SRC) build/lib/libpvlock.a -lm
+		-DBENCH_COMMIT='"$(BENCH_COMMIT)"' -static -o $@ $(VM_BENCH_SRC) build/lib/libpvlock.a -lm
 
 # The mutual-exclusion check that tests/vm.sh runs in the guest; its
 # ck-ticket lock only where Concurrency Kit is (HAVE_CK, as for the bench;

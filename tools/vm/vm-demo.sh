@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/vm/vm-demo.sh - the experiment of `make vm-demo` (issue 12): pvlock
+# tools/vm/vm-demo.sh - the experiment of `make vm-demo`: pvlock
 # inside a QEMU guest whose vCPUs outnumber the host's CPUs, next to the same
 # benchmark on the host.  docs/benchmark.md ("In a virtual machine") explains
 # every number.
@@ -60,6 +60,7 @@ t0=$SECONDS
 	echo "load_start=$(cut -d' ' -f1 /proc/loadavg)"
 	echo "host_kernel=$(uname -r)"
 	echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "machine=$(hostname): $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); $(nproc) CPUs; Linux $(uname -r)"
 } >"$out/study.txt"
 
 for V in $vcpus_list; do

@@ -1,5 +1,5 @@
 /*
- * workload.h - the measured loops, as always-inline templates.
+ * loops.h - the measured loops, as always-inline templates.
  *
  * locks.c instantiates them once per lock with that lock's acquire and
  * release functions as constant arguments, so the compiler inlines the lock
@@ -7,8 +7,8 @@
  * same for the C++ peers (absl, oneTBB), so this header is written in the
  * common subset of C11 and C++17 and includes nothing of pvlock's.
  */
-#ifndef PVLOCK_BENCH_WORKLOAD_H
-#define PVLOCK_BENCH_WORKLOAD_H
+#ifndef PVLOCK_BENCH_LOOPS_H
+#define PVLOCK_BENCH_LOOPS_H
 
 #include <stdint.h>
 #include <time.h>
@@ -239,4 +239,4 @@ enum { PEER_LOCK_BYTES = CACHE_LINE };
 }
 #endif
 
-#endif /* PVLOCK_BENCH_WORKLOAD_H */
+#endif /* PVLOCK_BENCH_LOOPS_H */
