@@ -26,6 +26,7 @@ command -v qemu-system-x86_64 >/dev/null || {
 P=${GUEST_DEMO_PCPUS:-2}
 
 rm -f "$OUT"/*.log "$OUT"/*.meta
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 for rep in $(seq 1 "$REPS"); do
 	for v in $((P * 1)) $((P * 2)) $((P * 4)); do
 		log="$OUT/v$v-rep$rep.log"
@@ -100,8 +101,8 @@ QEMU_VERSION=$(qemu-system-x86_64 --version | head -1)
 	echo "and releases one shared lock for ${MS} ms per lock (critical section and"
 	echo "think time: 20 PAUSE each), while its ${HZ} Hz timer interrupt, a broadcast lock"
 	echo "IPI and a broadcast NMI take locks of their own.  Each figure is the median"
-	echo "of $REPS boots; each boot ran under /tmp/pvlock-bench.lock (2 CPUs, other"
-	echo "helpers' builds at nice 19 beside it).  The guest reported: $PATHS."
+	echo "of $REPS boots; each boot ran under /tmp/pvlock-bench.lock (load average"
+	echo "$LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg) at the end).  The guest reported: $PATHS."
 	echo "Raw serial logs: build/guest-demo/."
 	echo
 	echo "- acq/s: task-level acquisitions per second, all vCPUs together"

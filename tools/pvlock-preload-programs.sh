@@ -11,7 +11,8 @@
 #       the full set at 1x, 4x and 16x overcommit, REPEATS (default 3) runs
 #       each, interleaved; every level is measured under the shared
 #       measurement lock (flock /tmp/pvlock-bench.lock, a few minutes each);
-#       writes docs/preload-results.md.
+#       writes docs/preload-results.md (PVLOCK_PRELOAD_LOCK_KIND=ticket or
+#       tas: docs/preload-results-KIND.md), with its .csv files.
 #   tools/pvlock-preload-programs.sh fastpath
 #       instructions per uncontended lock+unlock and per signal without a
 #       waiter, glibc against each pvlock kind (callgrind: repeatable, so
@@ -270,7 +271,12 @@ measure() {
 }
 
 table() {
-	local repeats=${1:-3} csv=$WORK/results.csv out=docs/preload-results.md
+	local repeats=${1:-3} csv=$WORK/results.csv
+	# The queued lock's table is docs/preload-results.md; another kind's
+	# gets its own page (docs/preload-results-ticket.md, ...).
+	local base=docs/preload-results; [ "$LOCK" = queued ] || base=docs/preload-results-$LOCK
+	local out=$base.md
+	LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 	[ -x "$RUN" ] || { echo "pvlock-preload-programs: build first (make)" >&2; exit 1; }
 	: >"$csv"; : >"$csv.same"
 	# A snapshot of the wrapper and the library: a rebuild in the tree
@@ -284,8 +290,9 @@ table() {
 		PVLOCK_PROGRAMS_RUN=$WORK/snap/bin/pvlock-run \
 			flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
 	done
-	cp "$csv" docs/preload-results.csv
-	cp "$csv.same" docs/preload-results.same.csv
+	LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
+	cp "$csv" "$base.csv"
+	cp "$csv.same" "$base.same.csv"
 	# The page's hand-written sections, from KEEP_MARK on, outlive the table.
 	local kept; kept=$(awk -v m="$KEEP_MARK" 'index($0, m) == 1 { k = 1 } k' "$out" 2>/dev/null)
 	{ render "$csv" "$repeats" "$commit"; [ -n "$kept" ] && printf '\n%s\n' "$kept"; } >"$out.new" &&
@@ -299,10 +306,10 @@ KEEP_MARK='<!-- kept by tools/pvlock-preload-programs.sh table'
 render() {
 	local csv=$1 repeats=$2 commit=$3
 	{
-		echo "# Real programs on pvlock: the measured table"
+		echo "# Real programs on pvlock$([ "$LOCK" = queued ] || echo "'s $LOCK lock"): the measured table"
 		echo
 		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC') (commit $commit),"
-		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), other helpers' builds running at nice 19 beside it."
+		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average $LOAD_START at the start and $LOAD_END at the end."
 		echo "Each level ran under \`flock /tmp/pvlock-bench.lock\`. Lock: pvlock $LOCK, pv mode."
 		echo "Figures are medians of $repeats runs, plain and pvlock interleaved. Levels:"
 		echo "1x = 2 threads on 2 CPUs; 4x = 4 threads on 1 CPU; 16x = 16 threads on 1 CPU"
@@ -346,7 +353,7 @@ render() {
 			done
 		done
 		echo
-		echo "Raw runs: \`docs/preload-results.csv\` (level, program, threads, variant, run, exit status,"
+		echo "Raw runs: \`$base.csv\` (level, program, threads, variant, run, exit status,"
 		echo "wall, user, sys, report lines, spinlocks, mutexes, condvars, slow paths, glibc-kept mutexes,"
 		echo "stress-ng bogo ops)."
 	}

@@ -159,8 +159,7 @@ def main():
     w(f"* Run: {study.get('date', '?')}, commit {study.get('commit', 'unknown')}, machine "
       f"{study.get('machine', '?')}; {study.get('elapsed_s', '?')} s in all "
       f"(including waits for the shared measurement lock); load average "
-      f"{study.get('load_start', '?')} at the start, {study.get('load_end', '?')} at the end "
-      f"(2 CPUs, other work at nice 19).")
+      f"{study.get('load_start', '?')} at the start, {study.get('load_end', '?')} at the end.")
     w(f"* Accelerator: {meta.get('accel', '?')} ({meta.get('accel_why', '?')}). "
       f"{meta.get('qemu', '')}; guest kernel {os.path.basename(meta.get('kernel', '?'))}.")
     ag = study.get("autogroup_nice", "none")
