@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/install_spaces.sh - `make install` and `make uninstall` with a PREFIX
+# tests/packaging/install_spaces.sh - `make install` and `make uninstall` with a PREFIX
 # and a DESTDIR that hold spaces (and a quote): everything lands under them,
 # exactly the files `make installed-files` lists, nothing outside (decoy
 # files named by the paths' first words survive, the source tree gains
@@ -9,7 +9,7 @@
 # Protocol of tests/run.sh: one PASS:/FAIL:/SKIP: line per step, non-zero exit
 # if any step failed.  About 5 s.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 TEST_NAME="install with spaces"
 . tests/lib/install.sh
 make_tmp install-spaces

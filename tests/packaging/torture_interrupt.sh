@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/torture_interrupt.sh - pvlock-torture under Ctrl-C and SIGTERM
+# tests/packaging/torture_interrupt.sh - pvlock-torture under Ctrl-C and SIGTERM
 # (issue 11, item 11), and --version.
 #   * SIGINT to the orchestrating parent alone, mid-run: the child stops too
 #     (no process of the run is left), the output ends with an INTERRUPTED
@@ -13,7 +13,7 @@
 # sleep, and a signal sent before a run installed its handler kills it
 # silently.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 BIN=build/bin/pvlock-torture
 failed=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-interrupt.XXXXXX") || exit 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/freestanding.sh - the architecture rule "the lock algorithms are
+# tests/packaging/freestanding.sh - the architecture rule "the lock algorithms are
 # freestanding (no libc)": src/algo/ may use only what the compiler itself
 # provides, and reaches the world only through the pvlock__* hooks that
 # src/runtime/ and src/backend/ define (src/algo/hooks.h).
@@ -16,7 +16,7 @@
 #   4. every src/algo/*.c compiles with -nostdinc: no libc header is reached
 #      even through a project header.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 failed=0
 pass() { echo "PASS: freestanding: $1"; }
 fail() { echo "FAIL: freestanding: $1: $2"; failed=$((failed + 1)); }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# tests/bpf_stress.sh - the stress test and a short torture of every lock on
+# tests/system/bpf_stress.sh - the stress test and a short torture of every lock on
 # the bpf backend, with every use of "who runs" switched on, so that each
 # slow-path use also runs under overcommit and faults.  Root only (the
 # program needs root, or CAP_BPF with CAP_PERFMON); skipped with the reason
 # otherwise.  About 20 s.  Protocol of tests/run.sh.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 LOGS=build/test-logs/bpf_stress
 mkdir -p "$LOGS"
 failed=0

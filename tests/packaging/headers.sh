@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# tests/headers.sh - the public headers as users compile them (issue 11,
+# tests/packaging/headers.sh - the public headers as users compile them (issue 11,
 # items 9 and 10):
 #   * the README's API example, as a file, with gcc and clang in C99 and C11
 #     under -pedantic -Wall -Wextra -Werror (the INIT macros are constant
 #     initialisers; no anonymous-member or _Static_assert warnings);
 #   * pvlock.h included from C++ with g++ and clang++, C++11 to C++20, under
 #     -pedantic -Wall -Wextra -Werror, and linked (extern "C");
-#   * pvlock.hpp: tests/hostile/cxx.cpp built the same ways and run.
+#   * pvlock.hpp: tests/packaging/headers_cxx.cpp built the same ways and run.
 # Protocol of tests/run.sh.  A compiler that is not installed is a SKIP.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 failed=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pvlock-headers.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
@@ -53,7 +53,7 @@ for cxx in g++ clang++; do
 		compile "$name" "$cxx" -std=$std $FLAGS "$TMP/plain.cpp" $LIB -pthread -o "$TMP/plain" &&
 			echo "PASS: headers: $name"
 		name="pvlock.hpp mutexes with lock_guard/unique_lock/scoped_lock, $cxx -std=$std"
-		if compile "$name" "$cxx" -std=$std $FLAGS tests/hostile/cxx.cpp $LIB -pthread -o "$TMP/cxx"; then
+		if compile "$name" "$cxx" -std=$std $FLAGS tests/packaging/headers_cxx.cpp $LIB -pthread -o "$TMP/cxx"; then
 			if out=$(timeout 60 "$TMP/cxx" 2>&1); then
 				echo "PASS: headers: $name"
 			else

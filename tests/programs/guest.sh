@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/guest.sh - the bare-metal guest (guest/, issue 13) in make check.
+# tests/programs/guest.sh - the bare-metal guest (guest/, issue 13) in make check.
 #
 # Boots build/guest/pvlock-guest under QEMU (TCG) with 4 vCPUs on 2 host
 # CPUs and runs every lock for a second and then until it has shown what
@@ -17,7 +17,7 @@
 # detector (about 10 s idle and 12 s at load 8-30; the guest's own bounds
 # add up to about 130 s).
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 name=guest
 
 if [ "$(uname -m)" != x86_64 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/deps_order.sh - a goal that installs packages (here `make demo`)
+# tests/packaging/deps_order.sh - a goal that installs packages (here `make demo`)
 # configures the benchmark with what the install brought, not with what
 # make found before it.  A fresh machine is played in a copy of the tree:
 # the C compiler looks first in a directory whose <ck_spinlock.h> is an
@@ -10,7 +10,7 @@
 # here: nothing is measured) must have been reached.  Needs libck-dev.
 # Protocol of tests/run.sh.  About 30 s (the bench's build).
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 pass() { echo "PASS: deps order: $1"; }
 fail() { echo "FAIL: deps order: $1: $2"; }
 cc=${CC:-cc}

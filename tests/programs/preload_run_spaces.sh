@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# tests/preload_run_spaces.sh - pvlock-run from a directory whose path has a
+# tests/programs/preload_run_spaces.sh - pvlock-run from a directory whose path has a
 # space, or a colon: ld.so splits LD_PRELOAD at both, so pvlock-run must
 # hand it a path without them (a link in a private directory) and the
 # drop-in must be active, in the program and in the programs it runs (each
 # prints its "pvlock-preload:" report line).  Where no link can be made,
 # one clear line and status 2.  Protocol of tests/run.sh.  About 1 s.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 failed=0
 pass() { echo "PASS: pvlock-run spaces: $1"; }
 fail() { echo "FAIL: pvlock-run spaces: $1: $2"; failed=1; }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# tests/clang_tools.sh - the tools and the example compile cleanly under
+# tests/packaging/clang_tools.sh - the tools and the example compile cleanly under
 # clang with the build's warnings (-Wall -Wextra -Werror): clang warns about
 # things gcc does not (-Wfor-loop-analysis, for one), and `make CC=clang`
 # must build.  Syntax and warnings only (-fsyntax-only), each file with the
 # flags its rule adds; .ci/run builds the whole tree with clang.  Protocol
 # of tests/run.sh.  About 20 s.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 CLANG=$(command -v clang-14 || command -v clang)
 if [ -z "$CLANG" ]; then
 	echo "SKIP: clang tools: no clang-14 or clang (Debian: clang-14; scripts/install-deps.sh)"

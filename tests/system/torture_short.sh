@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/torture_short.sh - a short pvlock-torture of every lock in both modes,
+# tests/system/torture_short.sh - a short pvlock-torture of every lock in both modes,
 # the fault injections (each shown to reach its path through the printed lock
 # statistics) and the negative controls, which the tool must report as
 # FAILURE.  Protocol of tests/run.sh: PASS:/FAIL: lines, non-zero exit if any
@@ -10,7 +10,7 @@
 # machine gets less done per second), and the tool's stall watchdog counts
 # the run's CPU time, not the clock (docs/torture.md).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 TOOL=${PVLOCK_TORTURE:-build/bin/pvlock-torture}	# override: test another build
 LOGS=build/test-logs/torture_short
 DUR=${TORTURE_SHORT_SECONDS:-2}

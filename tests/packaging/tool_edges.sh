@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/tool_edges.sh - the tools' edges: pvlock-timeline's --help,
+# tests/packaging/tool_edges.sh - the tools' edges: pvlock-timeline's --help,
 # --version and bad values (one line naming the option and the value, exit
 # 2; --cpus beyond the CPUs it may use; an --output that cannot be written,
 # refused before anything is measured); pvlock-bench interrupted without
@@ -8,7 +8,7 @@
 # says what the ticket lock costs under overcommit.
 # Protocol of tests/run.sh.  About 5 s.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 failed=0
 pass() { echo "PASS: tool edges: $1"; }
 fail() { echo "FAIL: tool edges: $1: $2"; failed=1; }

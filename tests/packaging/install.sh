@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# tests/install.sh - `make install` into a temporary prefix, then use the
+# tests/packaging/install.sh - `make install` into a temporary prefix, then use the
 # installed library the way a user would: a program outside the tree, built
 # with pkg-config, linked shared and static, run in both modes.
 #
 # Protocol of tests/run.sh: one PASS:/FAIL:/SKIP: line per step, non-zero exit
 # if any step failed.  About 10 s.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 TEST_NAME=install
 . tests/lib/install.sh
 make_tmp install

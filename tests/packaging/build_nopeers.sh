@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/build_nopeers.sh - `make all` on a machine without the benchmark's
+# tests/packaging/build_nopeers.sh - `make all` on a machine without the benchmark's
 # optional peers (libck-dev, libabsl-dev, libtbb-dev), shown without
 # removing them: a copy of the tree is built with the compilers looking
 # first in a directory whose <ck_spinlock.h>, <absl/synchronization/mutex.h>
@@ -9,7 +9,7 @@
 # it, none of it including a peer's header.  Protocol of tests/run.sh.
 # A whole build: about 1 minute on 2 CPUs (more when loaded).
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 pass() { echo "PASS: build without peers: $1"; }
 fail() { echo "FAIL: build without peers: $1: $2"; }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# tests/bench_nopeers.sh - pvlock-bench builds and runs without its optional
+# tests/packaging/bench_nopeers.sh - pvlock-bench builds and runs without its optional
 # peers, as on a machine with only gcc and make: no Concurrency Kit, no absl,
 # no oneTBB, and no C++ compiler (CXX=false fails any attempt to use one).
 # A copy of the tree is built with HAVE_CK=0 HAVE_ABSL=0 HAVE_TBB=0.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: $2"; }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/bench_signals.sh - pvlock-bench under Ctrl-C and kill: it stops its
+# tests/packaging/bench_signals.sh - pvlock-bench under Ctrl-C and kill: it stops its
 # child run, writes what finished (table, CSV, JSON), says it was
 # interrupted and after how many runs, and exits 128+signal; --resume then
 # finishes the study from the journal.  --output naming a file is refused
@@ -10,7 +10,7 @@
 # The study kills and reaps its child run before it exits, so no child may
 # be found after it, whatever the load.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: $2"; }
 bench=build/bin/pvlock-bench

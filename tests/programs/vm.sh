@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/vm.sh - the bounded VM run of `make check` (issue 12).
+# tests/programs/vm.sh - the bounded VM run of `make check` (issue 12).
 #
 # One QEMU guest with 4 vCPUs pinned to 2 host CPUs (tools/vm/qemu-run.sh),
 # booting Debian's kernel with an initramfs of static binaries only.  Inside:
@@ -21,7 +21,7 @@
 # host starved QEMU (its threads waited for a CPU longer than they ran),
 # unless PVLOCK_VM_REQUIRED=1: then those are failures.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 skip() {
 	if [ "${PVLOCK_VM_REQUIRED:-0}" = 1 ]; then
 		echo "FAIL: vm: $1 (PVLOCK_VM_REQUIRED=1)"

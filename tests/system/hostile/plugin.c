@@ -1,5 +1,5 @@
 /*
- * plugin.c - a plugin that uses pvlock, for tests/hostile/dlopen.c: built as
+ * plugin.c - a plugin that uses pvlock, for tests/system/hostile/dlopen.c: built as
  * build/hostile/plugin.so and linked with the shared libpvlock, so that
  * loading and unloading the plugin loads and unloads the library too.
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/install_bpf.sh - the bpf backend's loader, found from an installed
+# tests/packaging/install_bpf.sh - the bpf backend's loader, found from an installed
 # pvlock: `make` then `make install PREFIX=<tmp>` (the README's order), a
 # program outside the tree linked statically against the installed
 # libpvlock.a (so the loader is not next to any libpvlock.so), run with
@@ -9,7 +9,7 @@
 # Needs root, BTF and a build with the loader: SKIP lines otherwise.
 # Protocol of tests/run.sh: PASS:/FAIL:/SKIP: lines, non-zero exit on FAIL.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 TEST_NAME="install bpf"
 . tests/lib/install.sh
 

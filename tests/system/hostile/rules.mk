@@ -1,12 +1,12 @@
-# tests/hostile/rules.mk - issue 11's special test builds (included by the
+# tests/system/hostile/rules.mk - the hostile tests with builds of their own (included by the
 # Makefile).  build/hostile/plugin.so is a plugin linked with the shared
 # libpvlock (found through its rpath); build/tests/hostile_dlopen loads it
 # and does not link pvlock itself.
-build/hostile/plugin.so: tests/hostile/plugin.c build/lib/libpvlock.so
+build/hostile/plugin.so: tests/system/hostile/plugin.c build/lib/libpvlock.so
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -fPIC -shared -o $@ $< -Lbuild/lib -lpvlock -Wl,-rpath,'$$ORIGIN/../lib'
 
-build/tests/hostile_dlopen: tests/hostile/dlopen.c build/hostile/plugin.so
+build/tests/hostile_dlopen: tests/system/hostile/dlopen.c build/hostile/plugin.so
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -pthread -o $@ $< -ldl
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# tests/preload_report.sh - the preload's exit report (PVLOCK_PRELOAD_REPORT=1,
+# tests/programs/preload_report.sh - the preload's exit report (PVLOCK_PRELOAD_REPORT=1,
 # pvlock-run --report; docs/preload.md, "The report"): one line per process
 # the library is loaded into, however it leaves (exit, _exit, _Exit,
 # returning from main), even if it took no lock; a forked child's line only
 # if it counted something after the fork.  Protocol of tests/run.sh.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 LIB=$PWD/build/lib/libpvlock-preload.so
 failed=0
 pass() { echo "PASS: preload report: $1"; }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# tests/preload_run.sh - the pvlock-run wrapper and the preload library's
+# tests/programs/preload_run.sh - the pvlock-run wrapper and the preload library's
 # environment: --help, --version, clear one-line errors, the program's exit
 # status, the variables it sets, the pvlock-preload: report, bad values of
 # PVLOCK_PRELOAD_LOCK / PVLOCK_MODE / PVLOCK_PRELOAD_REPORT, and the
 # exported symbols.  Protocol of tests/run.sh.  About 2 s.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 RUN=build/bin/pvlock-run
 LIB=build/lib/libpvlock-preload.so
 failed=0
