@@ -1,11 +1,8 @@
 /*
- * hostile.c - what users do to a lock library (issue 11): signals that
- * interrupt a wait, threads that leave while queued, fork with the usual
- * pthread_atfork pattern, garbage and foreign lock words, the ticket lock's
- * capacity, slot exhaustion, and the small API rules.
- *
- * Cases that expect the library to stop the program run the doomed part in
- * a forked child and check its signal and its one line on stderr.
+ * hostile_threads.c - what users' threads do to a lock library: signals
+ * that interrupt a wait (errno must survive), a thread that leaves while
+ * queued, more waiting threads than the library has slots, and fork with
+ * the usual pthread_atfork pattern while others wait.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,86 +18,14 @@
 
 #include "lib/check.h"
 #include "algo/hooks.h"		/* pvlock__slots, pvlock__slot_self */
-#include "runtime/internal.h"	/* pvlock__parse_decimal, pvlock__slots_in_use */
+#include "runtime/internal.h"	/* pvlock__slots_in_use */
 
 static bool is_pv(void)
 {
 	return pvlock_get_mode() == PVLOCK_MODE_PV;
 }
 
-/* ---- running a doomed part in a child ------------------------------------ */
-
-struct outcome {
-	int status;		/* waitpid status */
-	char err[2048];		/* what it wrote on stderr */
-};
-
-struct child {
-	pid_t pid;
-	int fd;		/* its stderr */
-};
-
-/* Start fn in a child with stderr captured; it dies after `seconds` (a hang
- * detector: times test_time_scale()). */
-static struct child start_child(void (*fn)(void), unsigned seconds)
-{
-	struct child c;
-	int fds[2];
-
-	CHECK(pipe(fds) == 0);
-	fflush(stdout);
-	fflush(stderr);
-	c.pid = fork();
-	CHECK(c.pid >= 0);
-	if (c.pid == 0) {
-		close(fds[0]);
-		dup2(fds[1], STDERR_FILENO);
-		alarm(seconds * test_time_scale());
-		fn();
-		_exit(0);
-	}
-	close(fds[1]);
-	c.fd = fds[0];
-	return c;
-}
-
-/* Read its stderr to the end; then reap it, unless status is given. */
-static struct outcome finish_child(struct child c, const int *status)
-{
-	struct outcome o = { 0, "" };
-	size_t used = 0;
-	ssize_t n;
-
-	while (used < sizeof(o.err) - 1 &&
-	       (n = read(c.fd, o.err + used, sizeof(o.err) - 1 - used)) > 0)
-		used += (size_t)n;
-	o.err[used] = 0;
-	close(c.fd);
-	if (status)
-		o.status = *status;
-	else
-		CHECK(waitpid(c.pid, &o.status, 0) == c.pid);
-	return o;
-}
-
-static struct outcome run_child(void (*fn)(void), unsigned seconds)
-{
-	return finish_child(start_child(fn, seconds), NULL);
-}
-
-static void expect_abort(const struct outcome *o, const char *const *words)
-{
-	if (WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGALRM)
-		FAIL("the child hung instead of stopping with a message; stderr: \"%s\"", o->err);
-	if (!WIFSIGNALED(o->status) || WTERMSIG(o->status) != SIGABRT)
-		FAIL("the child was not stopped by abort() (status 0x%x); stderr: \"%s\"",
-		     o->status, o->err);
-	for (; *words; words++)
-		if (!strstr(o->err, *words))
-			FAIL("the message lacks \"%s\": \"%s\"", *words, o->err);
-}
-
-/* ---- 1. errno ------------------------------------------------------------ */
+/* ---- errno --------------------------------------------------------------- */
 
 static pvlock_t eq;
 static pvlock_ticket_t et;
@@ -167,50 +92,7 @@ static void errno_case(void)
 static void errno_queued(void) { errno_kind = 0; errno_case(); }
 static void errno_ticket(void) { errno_kind = 1; errno_case(); }
 
-/* ---- 4. ticket capacity ---------------------------------------------------- */
-
-/* One holder and 32766 waiters, as the lock word shows them: head 0x10,
- * tail 0x10 - 2 (mod 2^16).  One more waiter would wrap tail onto head. */
-static pvlock_ticket_t full;
-
-static void ticket_one_too_many(void)
-{
-	full.val = (uint32_t)(uint16_t)(0x10 - 2) << 16 | 0x10;
-	pvlock_ticket_lock(&full);
-	fprintf(stderr, "lock returned: %d", pvlock_ticket_is_locked(&full));
-}
-
-static void *ticket_waiter(void *arg)
-{
-	pvlock_ticket_lock(arg);
-	return NULL;
-}
-
-/* The last waiter that fits waits quietly (nobody unlocks: it never gets in). */
-static void ticket_last_that_fits(void)
-{
-	full.val = (uint32_t)(uint16_t)(0x10 - 4) << 16 | 0x10;
-	pthread_t t;
-	pthread_create(&t, NULL, ticket_waiter, &full);
-	test_sleep_ms(200);
-	if (!pvlock_ticket_is_locked(&full) || pvlock_ticket_trylock(&full))
-		_exit(3);
-	_exit(0);
-}
-
-static void ticket_capacity_case(void)
-{
-	static const char *const words[] = { "pvlock_ticket_lock", "32766", "limit", NULL };
-	struct outcome o = run_child(ticket_one_too_many, 10);
-
-	expect_abort(&o, words);
-	o = run_child(ticket_last_that_fits, 10);
-	if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0)
-		FAIL("the 32766th waiter did not wait quietly (status 0x%x): \"%s\"",
-		     o.status, o.err);
-}
-
-/* ---- 5. a thread that leaves while queued ---------------------------------- */
+/* ---- a thread that leaves while queued ---------------------------------- */
 
 static pvlock_t left_lock;
 static int left_queued;
@@ -271,7 +153,7 @@ static void left_while_queued_case(void)
 	CHECK_EQ(test_stats().slot_retired, 1);
 }
 
-/* ---- 6. past the slot limit: node-less waiters yield ------------------------ */
+/* ---- past the slot limit: node-less waiters yield ------------------------ */
 
 static pvlock_t nl_q;
 static pvlock_ticket_t nl_t;
@@ -340,7 +222,7 @@ static void no_node_case(void)
 	}
 }
 
-/* ---- 7. fork while others wait ---------------------------------------------- */
+/* ---- fork while others wait ---------------------------------------------- */
 
 static pvlock_t fq;
 static pvlock_ticket_t ft;
@@ -458,161 +340,6 @@ static void fork_queued(void) { fork_kind = 0; fork_case(); }
 static void fork_ticket(void) { fork_kind = 1; fork_case(); }
 static void fork_tas(void) { fork_kind = 2; fork_case(); }
 
-/* ---- 8 and 12. garbage and foreign lock words -------------------------------- */
-
-static pvlock_t garbage;
-
-/* The tail names slot 200, which this copy never handed out.  pv: the lock
- * reads held with a queue, so the newcomer looks to steal and then, with
- * steal yields, yields and looks again PVLOCK_STEAL_YIELDS_DEFAULT times
- * before it queues and meets the tail: seconds on a loaded machine, against
- * the child's alarm.  0: it queues after its looks. */
-static void lock_foreign_tail(void)
-{
-	CHECK(pvlock_set_steal_yields(0) == 0);
-	garbage.val = (201u << 18) | 1;
-	pvlock_lock(&garbage);
-}
-
-/* _Q_SLOW_VAL with no sleeping waiter of ours: another copy's, or garbage. */
-static void unlock_foreign_slow(void)
-{
-	garbage.val = 3;
-	pvlock_unlock(&garbage);
-}
-
-static void unlock_garbage_byte(void)
-{
-	garbage.val = 0x00000005;
-	pvlock_unlock(&garbage);
-}
-
-static void foreign_tail_case(void)
-{
-	static const char *const words[] = { "pvlock_lock", "the queue tail names a waiter",
-		"corrupted or uninitialised", "another process or another copy", NULL };
-	struct outcome o = run_child(lock_foreign_tail, 10);
-
-	expect_abort(&o, words);
-}
-
-static void foreign_slow_case(void)
-{
-	static const char *const words[] = { "pvlock_unlock", "0x00000003",
-		"corrupted or uninitialised", NULL };
-	struct outcome o = run_child(unlock_foreign_slow, 10);
-
-	expect_abort(&o, words);
-	if (strstr(o.err, "internal error"))
-		FAIL("blames the library: \"%s\"", o.err);
-}
-
-/* A locked byte of 5 is no state at all: reported, whole word, and ignored. */
-static void garbage_byte_case(void)
-{
-	struct outcome o = run_child(unlock_garbage_byte, 10);
-
-	if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0)
-		FAIL("status 0x%x: \"%s\"", o.status, o.err);
-	if (!is_pv())	/* native: a contended unlock stores 0, no check */
-		return;
-	if (!strstr(o.err, "0x00000005") || !strstr(o.err, "corrupted or uninitialised"))
-		FAIL("the report should print the whole word and say the memory looks "
-		     "corrupted: \"%s\"", o.err);
-}
-
-/* Two processes on one lock in MAP_SHARED memory (unsupported, pvlock(3)):
- * the pv lock, with the CAS kind of unlock, must not hang silently.  Either a clear fatal message, or,
- * when the two never met in the slow path, both finish. */
-static pvlock_t *shared;
-
-static void *shared_worker(void *arg)
-{
-	(void)arg;
-	for (long i = 0; i < 300000; i++) {
-		pvlock_lock(shared);
-		pvlock_unlock(shared);
-	}
-	return NULL;
-}
-
-static void shared_process(void)
-{
-	test_thread t[3];
-
-	/* The queued lock's CAS kind of pv unlock: its sleeping-waiter mark
-	 * (_Q_SLOW_VAL) is what tells the other process; the store kind sets
-	 * none (pvlock(3), LIMITS).  Set before this process's first lock. */
-	__atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
-	CHECK(pvlock_set_spin_threshold(64) == 0);
-	for (int i = 0; i < 3; i++)
-		t[i] = test_start(shared_worker, NULL);
-	for (int i = 0; i < 3; i++)
-		test_join(t[i]);
-}
-
-static bool stopped_with_message(const struct outcome *o)
-{
-	return WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGABRT &&
-	       strstr(o->err, "another process or another copy");
-}
-
-static void shared_memory_case(void)
-{
-	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(shared != MAP_FAILED);
-	struct child a = start_child(shared_process, TEST_PATIENCE_S),
-		     b = start_child(shared_process, TEST_PATIENCE_S);
-	int status;
-	pid_t first = wait(&status);
-	CHECK(first == a.pid || first == b.pid);
-	/* Once one has stopped, the other may wait for it for ever: stop it. */
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		kill(first == a.pid ? b.pid : a.pid, SIGKILL);
-	struct outcome oa = finish_child(a, first == a.pid ? &status : NULL);
-	struct outcome ob = finish_child(b, first == b.pid ? &status : NULL);
-	bool ok_a = WIFEXITED(oa.status) && !WEXITSTATUS(oa.status);
-	bool ok_b = WIFEXITED(ob.status) && !WEXITSTATUS(ob.status);
-	bool told = stopped_with_message(&oa) || stopped_with_message(&ob);
-	printf("# shared memory %s: %s\n", is_pv() ? "pv" : "native",
-	       ok_a && ok_b ? "both finished" : told ? "stopped with a message" : "hung");
-	if (!(ok_a && ok_b) && !told && is_pv())
-		FAIL("two processes on one lock stopped without a word (status 0x%x, 0x%x): "
-		     "\"%s\" \"%s\"", oa.status, ob.status, oa.err, ob.err);
-}
-
-/* ---- 13. small rules --------------------------------------------------------- */
-
-static void set_mode_frozen_case(void)
-{
-	enum pvlock_mode mode = pvlock_get_mode();
-
-	pvlock__mode_freeze();		/* what the first slow path does */
-	CHECK_EQ(pvlock_set_mode(mode), 0);
-	errno = 0;
-	CHECK_EQ(pvlock_set_mode(mode == PVLOCK_MODE_PV ? PVLOCK_MODE_NATIVE : PVLOCK_MODE_PV), -1);
-	CHECK_EQ(errno, EBUSY);
-	CHECK_EQ(pvlock_get_mode(), mode);
-}
-
-static void parse_decimal_case(void)
-{
-	static const struct { const char *text; int ok; unsigned value; } cases[] = {
-		{ "100", 1, 100 }, { "010", 1, 10 }, { "1", 1, 1 }, { "16777216", 1, 16777216 },
-		{ " 100", 0, 0 }, { "100 ", 0, 0 }, { "0x100", 0, 0 }, { "+100", 0, 0 },
-		{ "-1", 0, 0 }, { "", 0, 0 }, { "0", 0, 0 }, { "16777217", 0, 0 },
-		{ "99999999999999999999999", 0, 0 }, { "1e3", 0, 0 },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		unsigned v = 12345;
-		int r = pvlock__parse_decimal(cases[i].text, 1, 1u << 24, &v);
-
-		if ((r == 0) != cases[i].ok || (r == 0 && v != cases[i].value))
-			FAIL("\"%s\": %s %u, expected %s %u", cases[i].text, r ? "rejected" : "accepted",
-			     v, cases[i].ok ? "accepted" : "rejected", cases[i].value);
-	}
-}
-
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -620,8 +347,6 @@ int main(void)
 		 PVLOCK_MODE_PV, errno_queued);
 	test_run("errno unchanged by a contended ticket lock interrupted by signals",
 		 PVLOCK_MODE_PV, errno_ticket);
-	test_run_both("ticket lock: waiter 32767 stops the program with the limit",
-		      ticket_capacity_case);
 	if (UNDER_TSAN)		/* pthread_exit unwinds with malloc from the handler */
 		printf("SKIP: a thread that left while queued: ThreadSanitizer rejects the "
 		       "pthread_exit from a signal handler this case makes on purpose\n");
@@ -641,15 +366,5 @@ int main(void)
 		test_run_both("fork x10 with atfork lock/reinit while others wait: tas",
 			      fork_tas);
 	}
-	test_run_both("a foreign queue tail stops the program with a clear message",
-		      foreign_tail_case);
-	test_run("a foreign _Q_SLOW_VAL stops the program with a clear message",
-		 PVLOCK_MODE_PV, foreign_slow_case);
-	test_run_both("garbage locked byte: whole word, memory looks corrupted",
-		      garbage_byte_case);
-	test_run_both("two processes on a MAP_SHARED lock: no silent hang", shared_memory_case);
-	test_run_both("pvlock_set_mode(current mode) succeeds once frozen",
-		      set_mode_frozen_case);
-	test_run("environment numbers: one strict decimal rule", -1, parse_decimal_case);
 	return test_finish();
 }
