@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/packaging/headers.sh - the public headers as users compile them (issue 11,
-# items 9 and 10):
+# tests/packaging/headers.sh - the public headers as users compile
+# them:
 #   * the README's API example, as a file, with gcc and clang in C99 and C11
 #     under -pedantic -Wall -Wextra -Werror (the INIT macros are constant
 #     initialisers; no anonymous-member or _Static_assert warnings);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/packaging/man.sh - the manual pages (issue 11): each page in man/man3 lints
+# tests/packaging/man.sh - the manual pages: each page in man/man3 lints
 # cleanly with groff -man -ww (and mandoc -T lint at error level, when
 # installed), every .so link names a page that exists, and every public
 # function in the headers has a page or a link of its own name.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/packaging/torture_interrupt.sh - pvlock-torture under Ctrl-C and SIGTERM
-# (issue 11, item 11), and --version.
+# tests/packaging/torture_interrupt.sh - pvlock-torture under Ctrl-C and SIGTERM,
+# and --version.
 #   * SIGINT to the orchestrating parent alone, mid-run: the child stops too
 #     (no process of the run is left), the output ends with an INTERRUPTED
 #     line after the RESULT lines of finished runs, and the exit status is 130;

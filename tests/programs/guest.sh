@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/programs/guest.sh - the bare-metal guest (guest/, issue 13) in make check.
+# tests/programs/guest.sh - the bare-metal guest (guest/) in make check.
 #
 # Boots build/guest/pvlock-guest under QEMU (TCG) with 4 vCPUs on 2 host
 # CPUs and runs every lock for a second and then until it has shown what

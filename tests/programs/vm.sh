@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/programs/vm.sh - the bounded VM run of `make check` (issue 12).
+# tests/programs/vm.sh - the bounded VM run of `make check`.
 #
 # One QEMU guest with 4 vCPUs pinned to 2 host CPUs (tools/vm/qemu-run.sh),
 # booting Debian's kernel with an initramfs of static binaries only.  Inside:

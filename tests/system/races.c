@@ -1,6 +1,6 @@
 /*
- * races.c - the section-11 races that need timing rather than a fixed
- * script, provoked with every fault at once: preemption at every
+ * races.c - Linux's pv-spinlock races (docs/design.md) that need timing
+ * rather than a fixed script, provoked with every fault at once: preemption at every
  * preemption point (a thread loses its CPU exactly inside the windows the
  * races live in), forced spurious wake-ups, delayed kicks, and a hash table
  * shrunk to one cache line so that every lock collides.  Each case checks
@@ -8,16 +8,25 @@
  * and, through the statistics and point counters, that it reached the
  * places it targets:
  *
- *   race 2   kick_node's barrier-then-CAS        PP_KICK_NODE, pv_wait_node
- *   race 6   node init before publish / link     PP_BEFORE_TAIL_PUBLISH, PP_BEFORE_PREV_LINK
- *   race 14  unlock learns "sleeper" atomically  PP_UNLOCK_BEFORE_KICK, delayed kicks
- *   race 15  colliding hash entries              one hash line, several locks
- *   race 12  ticket flag vs re-check             PP_TICKET_BEFORE_FLAG, ticket_wait
+ *   kick-node ordering        kick_node's barrier-then-CAS
+ *                             PP_KICK_NODE, pv_wait_node
+ *   unpublished node          node init before publish / link
+ *                             PP_BEFORE_TAIL_PUBLISH, PP_BEFORE_PREV_LINK
+ *   unlock store-load         unlock learns "sleeper" atomically
+ *                             PP_UNLOCK_BEFORE_KICK, delayed kicks
+ *   hash line collision       colliding hash entries
+ *                             one hash line, several locks
+ *   ticket flag after         ticket flag vs re-check
+ *   re-check                  PP_TICKET_BEFORE_FLAG, ticket_wait
  *
- * Deterministic versions of races 1, 3, 4, 5, 8-12, 15 are in
- * qspinlock_native.c, qspinlock_pv.c, ticket.c and api.c; race 7 (a signal
- * handler taking the same node) in signals.c; race 13 cannot arise here
- * (per-level ticket records, see ticket.c).
+ * Deterministic versions of the others are in tests/unit/: double hash,
+ * slow flag before hash entry, release before unhash, touch after release
+ * and hash line collision in qspinlock_pv_races.c; foreign pending bit,
+ * endless hand-over re-reads and nesting overflow in qspinlock_native.c;
+ * ticket flag after re-check and touch after release in ticket.c; bad
+ * unlock in api.c.  Nesting re-entry (a signal handler taking the same
+ * node) is in tests/system/signals.c; ticket record overwrite cannot arise
+ * here (per-level ticket records, see tests/unit/ticket.c).
  */
 #include "algo/pv_hash.h"
 #include "lib/check.h"
@@ -184,10 +193,11 @@ static void ticket_all_faults(void)
 
 int main(void)
 {
-	test_run("queued pv under every fault (races 2, 6, 14, 15)", PVLOCK_MODE_PV,
-		 queued_all_faults);
-	test_run("queued native with preemption points (race 6)", PVLOCK_MODE_NATIVE,
+	test_run("queued pv under every fault (kick-node ordering, unpublished node, "
+		 "unlock store-load, hash line collision)", PVLOCK_MODE_PV, queued_all_faults);
+	test_run("queued native with preemption points (unpublished node)", PVLOCK_MODE_NATIVE,
 		 queued_native_preempted);
-	test_run("ticket pv under every fault (races 12, 14)", PVLOCK_MODE_PV, ticket_all_faults);
+	test_run("ticket pv under every fault (ticket flag after re-check, unlock store-load)",
+		 PVLOCK_MODE_PV, ticket_all_faults);
 	return test_finish();
 }

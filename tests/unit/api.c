@@ -2,7 +2,7 @@
  * api.c - the public interface: sizes and initialisers, modes and their
  * freezing, the environment (PVLOCK_MODE, PVLOCK_SPIN_THRESHOLD,
  * PVLOCK_STEAL_SPIN, PVLOCK_STEAL_YIELDS), the pv tunables, statistics, the test-and-set lock, and misuse reports
- * (unlocking a lock that is not locked, reference race 11).
+ * (unlocking a lock that is not locked: "bad unlock", docs/design.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 		 "bad values", -1, environment);
 	test_run("statistics read and reset", -1, stats_read_reset);
 	test_run_both("test-and-set trylock and contended lock", tas_contended);
-	test_run("unlock of an unlocked lock is reported (race 11)", PVLOCK_MODE_PV,
+	test_run("unlock of an unlocked lock is reported (bad unlock)", PVLOCK_MODE_PV,
 		 bad_unlocks_reported);
 	return test_finish();
 }

@@ -1,6 +1,6 @@
 /*
  * qspinlock_native.c - every transition of the native queued lock
- * (reference section 4), driven step by step.
+ * (docs/design.md), driven step by step.
  *
  * Each case holds the lock in the main thread, starts waiters, and waits
  * until the lock word shows the state the waiter must have reached before
@@ -131,8 +131,8 @@ static void queue_handoff(void)
 }
 
 /* A (0,1,0) hand-over that never completes: a newcomer re-reads a bounded
- * number of times (race 9), then queues; it must not hang.  The stuck
- * "pending owner" is the test, which clears pending to let it through. */
+ * number of times ("endless hand-over re-reads", docs/design.md), then
+ * queues; it must not hang.  The stuck "pending owner" is the test, which clears pending to let it through. */
 static void pending_handover_bounded(void)
 {
 	__atomic_store_n(&lock.val, PENDING, __ATOMIC_RELEASE);
@@ -146,8 +146,8 @@ static void pending_handover_bounded(void)
 }
 
 /* A waiter that finds tail set while setting pending must clear only the
- * pending bit it set itself (race 8).  Here the pending bit is somebody
- * else's (set by the test): the newcomer queues and leaves it alone. */
+ * pending bit it set itself ("foreign pending bit", docs/design.md).  Here
+ * the pending bit is somebody else's (set by the test): the newcomer queues and leaves it alone. */
 static void others_pending_left_alone(void)
 {
 	__atomic_store_n(&lock.val, PENDING | LOCKED, __ATOMIC_RELEASE);
@@ -161,7 +161,7 @@ static void others_pending_left_alone(void)
 }
 
 /* Nesting: levels 2..4 use their own nodes, deeper ones spin without a node
- * (race 10).  We stand in for outer levels by raising our slot's nesting
+ * ("nesting overflow", docs/design.md).  We stand in for outer levels by raising our slot's nesting
  * count, exactly as a signal handler would find it. */
 static void nesting_levels(void)
 {

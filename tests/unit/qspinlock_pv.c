@@ -86,7 +86,7 @@ static void node_sleeps_early_and_is_hashed_by_owner(void)
 
 /* While the head sleeps, a newcomer steals the lock; the head, woken late,
  * finds it taken, learns its entry was removed, hashes again and sleeps
- * again (pvlock's departure from Linux, which would spin from then on). */
+ * again (where Linux's head would spin from then on). */
 static void steal_then_head_sleeps_again(void)
 {
 	setup(64);

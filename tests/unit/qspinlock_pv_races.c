@@ -21,8 +21,9 @@
 
 /* The lock is released between the head's hashing and its xchg: the xchg
  * returns 0, the head owns the lock, puts 1 back and removes its entry
- * before anyone can see _Q_SLOW_VAL.  Also checks race 3's ordering: at that
- * point the entry exists and SLOW is not yet set. */
+ * before anyone can see _Q_SLOW_VAL.  Also checks the order that "slow
+ * flag before hash entry" (docs/design.md) breaks: at that point the entry
+ * exists and SLOW is not yet set. */
 static int free_at_xchg;
 static void hook_release_before_slow(enum pvlock_preempt_point where)
 {
@@ -79,8 +80,8 @@ static void forced_spurious_wakeups(void)
 	CHECK_GE(test_stats().pv_wait_head, 1);
 }
 
-/* Race 15: two locks share the one hash line left; each unlock must find
- * its own entry, whatever the order. */
+/* "hash line collision" (docs/design.md): two locks share the one hash
+ * line left; each unlock must find its own entry, whatever the order. */
 static void colliding_hash_entries(void)
 {
 	setup(64);
@@ -107,8 +108,8 @@ static void colliding_hash_entries(void)
 	CHECK(s.pv_hash_hops > s.pv_hash_ops);	/* someone probed past the first entry */
 }
 
-/* Race 5: after its release store, unlock must not touch the lock (its next
- * owner may free it).  The lock sits alone in a page that the point hook
+/* "touch after release" (docs/design.md): after its release store, unlock
+ * must not touch the lock (its next owner may free it).  The lock sits alone in a page that the point hook
  * makes inaccessible right after the release; the kick is held so that the
  * woken waiter cannot touch it either until we restore access. */
 static pvlock_t *page_lock;
@@ -145,7 +146,7 @@ static void unlock_never_touches_released_lock(void)
 	CHECK_EQ(test_stats().pv_kick_unlock, 1);
 }
 
-/* Race 1: the new owner is preempted inside kick_node, after marking the
+/* "double hash" (docs/design.md): the new owner is preempted inside kick_node, after marking the
  * sleeping successor HASHED and before hashing it.  The successor, woken
  * now, must see HASHED and not hash itself: at most one entry per lock. */
 static void hook_wake_successor_mid_kick(enum pvlock_preempt_point where)
@@ -183,7 +184,8 @@ static void no_double_hash_when_kicker_preempted(void)
 	CHECK_EQ(test_stats().pv_kick_unlock, 2);
 }
 
-/* Race 4: unlock removes the entry before it releases the lock. */
+/* "release before unhash" (docs/design.md): unlock removes the entry
+ * before it releases the lock. */
 static void hook_check_unhash_before_release(enum pvlock_preempt_point where)
 {
 	if (where == PVLOCK_PP_UNLOCK_UNHASHED &&
@@ -245,15 +247,17 @@ int main(void)
 {
 	/* No slow path has run yet (each case runs in a fork child). */
 	__atomic_fetch_or(&pvlock__mode_state, PVLOCK__MODE_CAS_UNLOCK, __ATOMIC_RELAXED);
-	test_run("pv head finds lock free at xchg (race 3 order)", PVLOCK_MODE_PV,
+	test_run("pv head finds lock free at xchg (slow flag before hash entry)", PVLOCK_MODE_PV,
 		 head_finds_lock_free_at_xchg);
 	test_run("pv forced spurious wake-ups", PVLOCK_MODE_PV, forced_spurious_wakeups);
-	test_run("pv colliding hash entries (race 15)", PVLOCK_MODE_PV, colliding_hash_entries);
-	test_run("pv unlock never touches a released lock (race 5)", PVLOCK_MODE_PV,
+	test_run("pv colliding hash entries (hash line collision)", PVLOCK_MODE_PV,
+		 colliding_hash_entries);
+	test_run("pv unlock never touches a released lock (touch after release)", PVLOCK_MODE_PV,
 		 unlock_never_touches_released_lock);
-	test_run("pv no double hash when kicker is preempted (race 1)", PVLOCK_MODE_PV,
+	test_run("pv no double hash when kicker is preempted (double hash)", PVLOCK_MODE_PV,
 		 no_double_hash_when_kicker_preempted);
-	test_run("pv unlock unhashes before releasing (race 4)", PVLOCK_MODE_PV, unhash_before_release);
+	test_run("pv unlock unhashes before releasing (release before unhash)", PVLOCK_MODE_PV,
+		 unhash_before_release);
 	test_run("pv head woken before its unlocker releases does not re-hash (M1)",
 		 PVLOCK_MODE_PV, head_woken_before_unlocker_releases);
 	return test_finish();

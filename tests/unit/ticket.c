@@ -1,16 +1,18 @@
 /*
- * ticket.c - the ticket lock (reference section 6), native and pv, step by
+ * ticket.c - the ticket lock (docs/design.md), native and pv, step by
  * step: tickets and FIFO order; the pv waiter that publishes its record,
  * sets the slow-path flag and sleeps, and the unlock that sees the flag in
  * its own atomic add and kicks exactly that waiter; the flag cleared by the
- * last waiter; race 12 (the owner releasing between the waiter's record and
- * its flag) forced at its exact point; unlock never touching the lock after
- * release (race 5).
+ * last waiter; "ticket flag after re-check" (the owner releasing between
+ * the waiter's record and its flag) forced at its exact point; unlock never
+ * touching the lock after release ("touch after release").  The races'
+ * names are those of docs/design.md, "Linux's pv-spinlock races".
  *
- * Race 13 (a nested wait overwriting the per-slot record) cannot arise in
- * this design: records are per nesting level (struct ticket_wait twait[4]),
- * like the queued lock's nodes.  tests/signals.c exercises nested waits and
- * the M4 model checks the shared-record mutant loses a kick.
+ * "Ticket record overwrite" (a nested wait overwriting the per-slot record)
+ * cannot arise in this design: records are per nesting level (struct
+ * ticket_wait twait[4]), like the queued lock's nodes.
+ * tests/system/signals.c exercises nested waits and the M4 model checks the
+ * shared-record mutant loses a kick.
  */
 #define _GNU_SOURCE
 #include <sys/mman.h>
@@ -128,8 +130,8 @@ static void pv_two_sleepers_in_order(void)
 	CHECK_EQ(test_stats().ticket_kick, 2);
 }
 
-/* Race 12: the owner unlocks after the waiter published its record but
- * before it set the flag.  The unlock sees no flag and kicks nobody; the
+/* "ticket flag after re-check" (docs/design.md): the owner unlocks after
+ * the waiter published its record but before it set the flag.  The unlock sees no flag and kicks nobody; the
  * waiter must then see the new head in its re-check and not sleep. */
 static int at_flag;
 static void hook_release_before_flag(enum pvlock_preempt_point where)
@@ -159,8 +161,9 @@ static void pv_release_between_record_and_flag(void)
 	CHECK_EQ(f.points_passed[PVLOCK_PP_TICKET_BEFORE_FLAG], 1);
 }
 
-/* Race 5 for the ticket lock: after its releasing add, unlock only compares
- * the lock's address while it looks for the sleeper. */
+/* "touch after release" (docs/design.md) for the ticket lock: after its
+ * releasing add, unlock only compares the lock's address while it looks for
+ * the sleeper. */
 static pvlock_ticket_t *page_lock;
 static void hook_protect(enum pvlock_preempt_point where)
 {
@@ -285,9 +288,9 @@ int main(void)
 		 pv_sleep_and_kick);
 	test_run("ticket pv two sleepers kicked in ticket order", PVLOCK_MODE_PV,
 		 pv_two_sleepers_in_order);
-	test_run("ticket pv release between record and flag (race 12)", PVLOCK_MODE_PV,
+	test_run("ticket pv release between record and flag (ticket flag after re-check)", PVLOCK_MODE_PV,
 		 pv_release_between_record_and_flag);
-	test_run("ticket pv unlock never touches a released lock (race 5)", PVLOCK_MODE_PV,
+	test_run("ticket pv unlock never touches a released lock (touch after release)", PVLOCK_MODE_PV,
 		 pv_unlock_never_touches_released_lock);
 	test_run("ticket pv nested wait while the outer took its level", PVLOCK_MODE_PV,
 		 nested_wait_after_level_taken);

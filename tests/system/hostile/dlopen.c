@@ -1,6 +1,6 @@
 /*
- * dlopen.c - pvlock in a plugin that is loaded and unloaded (issue 11,
- * items 2 and 3).  The program does not link pvlock; it dlopens
+ * dlopen.c - pvlock in a plugin that is loaded and unloaded.
+ * The program does not link pvlock; it dlopens
  * build/hostile/plugin.so, which links the shared libpvlock.
  *
  *   no allocation   after 40 pthread keys exist, a thread's first slow path
