@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,19 +41,44 @@ struct test_child test_start_child(void (*fn)(void), unsigned seconds)
 struct test_outcome test_finish_child(struct test_child c, const int *status)
 {
 	struct test_outcome o = { 0, "" };
-	size_t used = 0;
-	ssize_t n;
 
-	while (used < sizeof(o.err) - 1 &&
-	       (n = read(c.fd, o.err + used, sizeof(o.err) - 1 - used)) > 0)
-		used += (size_t)n;
-	o.err[used] = 0;
+	test_read_all(c.fd, o.err, sizeof o.err);
 	close(c.fd);
 	if (status)
 		o.status = *status;
 	else
 		CHECK(waitpid(c.pid, &o.status, 0) == c.pid);
 	return o;
+}
+
+size_t test_read_all(int fd, char *buf, size_t size)
+{
+	size_t used = 0;
+	ssize_t n;
+
+	while (used < size - 1 && (n = read(fd, buf + used, size - 1 - used)) > 0)
+		used += (size_t)n;
+	buf[used] = 0;
+	return used;
+}
+
+pid_t test_fork_helper(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
+
+void test_reap(pid_t pid)
+{
+	int status;
+
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("the other process failed (status 0x%x): see its message above", status);
 }
 
 struct test_outcome test_run_child(void (*fn)(void), unsigned seconds)

@@ -29,6 +29,17 @@ struct test_outcome test_finish_child(struct test_child c, const int *status);
 /* test_start_child, then test_finish_child. */
 struct test_outcome test_run_child(void (*fn)(void), unsigned seconds);
 
+/* Read fd to its end, or until buf (size > 0) is full; buf is then a
+ * string.  Returns its length. */
+size_t test_read_all(int fd, char *buf, size_t size);
+
+/* fork() for a helper process that must die with its case (a failed case
+ * exits at once): it gets SIGKILL when its parent ends. */
+pid_t test_fork_helper(void);
+
+/* Reap a helper: FAIL unless it exited with 0 (it says why itself). */
+void test_reap(pid_t pid);
+
 /* FAIL unless the child was stopped by abort() and its stderr holds each of
  * the NULL-terminated words. */
 void test_expect_abort(const struct test_outcome *o, const char *const *words);

@@ -23,19 +23,9 @@
 
 #include "lib/check.h"
 #include "lib/preload.h"
+#include "lib/preload_api.h"	/* test_in_ms */
 
 #define SENTINEL 12345		/* no errno value */
-
-static void in_ms(struct timespec *t, long ms)
-{
-	clock_gettime(CLOCK_REALTIME, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (ms % 1000) * 1000000;
-	if (t->tv_nsec >= 1000000000) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000;
-	}
-}
 
 /* Call with errno set to the sentinel; fail naming the call if it changed. */
 #define KEEPS_ERRNO(call, want) do { \
@@ -67,7 +57,7 @@ static void *token_waiter(void *arg)
 	struct round *r = cur;
 	struct timespec t;
 
-	in_ms(&t, 10000 * (long)test_time_scale());	/* a hang bound */
+	test_in_ms(&t, CLOCK_REALTIME, 10000 * (long)test_time_scale());	/* a hang bound */
 	pthread_mutex_lock(&r->m);
 	pthread_cleanup_push(unlock_m, &r->m);
 	r->waiting++;
@@ -173,7 +163,7 @@ static void case_errno(void)
 	/* Timing out: the futex wait fails with ETIMEDOUT. */
 	for (int i = 0; i < 20; i++) {
 		KEEPS_ERRNO(pthread_mutex_lock(&em), 0);
-		in_ms(&t, 1);
+		test_in_ms(&t, CLOCK_REALTIME, 1);
 		KEEPS_ERRNO(pthread_cond_timedwait(&ec, &em, &t), ETIMEDOUT);
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		KEEPS_ERRNO(pthread_cond_clockwait(&ec, &em, CLOCK_MONOTONIC, &t), ETIMEDOUT);
@@ -184,7 +174,7 @@ static void case_errno(void)
 	CHECK_EQ(pthread_create(&s, NULL, signaller, NULL), 0);
 	KEEPS_ERRNO(pthread_mutex_lock(&em), 0);
 	ewaiting = 1;
-	in_ms(&t, 20000 * (long)test_time_scale());	/* a hang bound */
+	test_in_ms(&t, CLOCK_REALTIME, 20000 * (long)test_time_scale());	/* a hang bound */
 	while (!eflag)
 		KEEPS_ERRNO(pthread_cond_timedwait(&ec, &em, &t), 0);
 	KEEPS_ERRNO(pthread_mutex_unlock(&em), 0);

@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/check.h"
+#include "lib/child.h"
 #include "lib/preload.h"
 
 /* More shared mappings than the preload's cache holds (SPIN_RANGES, 32, in
@@ -99,26 +99,6 @@ static char get(int fd)
 	return c;
 }
 
-/* A forked helper dies with its case (a failed case exits at once). */
-static pid_t fork_helper(void)
-{
-	fflush(stdout);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-static void reap(pid_t pid)
-{
-	int status;
-
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		FAIL("the other process failed (status 0x%x): see its message above", status);
-}
-
 /* In a helper process: give up with a message the log shows. */
 #define HELPER_CHECK(cond) do { if (!(cond)) { \
 	fprintf(stderr, "helper: %s:%d: %s\n", __FILE__, __LINE__, #cond); _exit(1); } } while (0)
@@ -135,7 +115,7 @@ static void case_remap_in_child(void)
 	CHECK_EQ(pthread_spin_lock(&p->a), 0);
 	CHECK_GLIBC_WORD(&p->a, 1);
 	CHECK(pipe(up) == 0 && pipe(down) == 0);
-	pid_t pid = fork_helper();
+	pid_t pid = test_fork_helper();
 	if (pid == 0) {
 		int cfd = shm_open(shm_name, O_RDWR, 0);
 		HELPER_CHECK(cfd >= 0);
@@ -152,7 +132,7 @@ static void case_remap_in_child(void)
 		FAIL("the child's pthread_spin_trylock on its own mapping did not answer EBUSY");
 	CHECK_EQ(pthread_spin_unlock(&p->a), 0);
 	put(down[1], 'u');
-	reap(pid);
+	test_reap(pid);
 	CHECK_EQ(p->n, 42);
 	CHECK_GLIBC_WORD(&p->a, 0);
 	CHECK_EQ(pthread_spin_destroy(&p->a), 0);
@@ -188,7 +168,7 @@ static void unrelated(int plain)
 	CHECK_EQ(pthread_spin_init(&p->b, PTHREAD_PROCESS_SHARED), 0);
 	CHECK_EQ(pthread_spin_lock(&p->b), 0);
 	CHECK(pipe(up) == 0 && pipe(down) == 0);
-	pid_t pid = fork_helper();
+	pid_t pid = test_fork_helper();
 	if (pid == 0) {
 		char r[16], w[16];
 		snprintf(r, sizeof r, "%d", down[0]);
@@ -211,7 +191,7 @@ static void unrelated(int plain)
 	put(down[1], 'b');
 	if (get(up[0]) != 'c')
 		FAIL("the other program did not finish");
-	reap(pid);
+	test_reap(pid);
 	CHECK_EQ(p->n, 1);
 	CHECK_EQ(pthread_spin_trylock(&p->a), 0);
 	CHECK_EQ(pthread_spin_unlock(&p->a), 0);
@@ -249,7 +229,7 @@ static void case_anon_fork(void)
 
 	CHECK(p != MAP_FAILED);
 	CHECK(pipe(up) == 0 && pipe(down) == 0);
-	pid_t pid = fork_helper();
+	pid_t pid = test_fork_helper();
 	if (pid == 0) {
 		HELPER_CHECK(pthread_spin_init(&p->a, PTHREAD_PROCESS_SHARED) == 0);
 		HELPER_CHECK(pthread_spin_lock(&p->a) == 0);
@@ -273,7 +253,7 @@ static void case_anon_fork(void)
 		p->n++;
 		pthread_spin_unlock(&p->a);
 	}
-	reap(pid);
+	test_reap(pid);
 	CHECK_EQ(p->n, 4000);
 	CHECK_GLIBC_WORD(&p->a, 0);
 }
@@ -293,7 +273,7 @@ static void case_private_then_shared(void)
 	CHECK_EQ(pthread_spin_unlock(l), 0);
 	CHECK(mmap((void *)l, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == l);
 	CHECK(pipe(up) == 0 && pipe(down) == 0);
-	pid_t pid = fork_helper();
+	pid_t pid = test_fork_helper();
 	if (pid == 0) {
 		struct area *q = seg_map(fd);
 		HELPER_CHECK(pthread_spin_init(&q->a, PTHREAD_PROCESS_SHARED) == 0);
@@ -307,7 +287,7 @@ static void case_private_then_shared(void)
 	if (pthread_spin_trylock(l) != EBUSY)
 		FAIL("trylock in the shared mapping now at the lock's address did not answer EBUSY");
 	put(down[1], 'u');
-	reap(pid);
+	test_reap(pid);
 	CHECK_GLIBC_WORD(l, 0);
 	CHECK_EQ(pthread_spin_trylock(l), 0);
 	CHECK_EQ(pthread_spin_unlock(l), 0);
@@ -328,7 +308,7 @@ static void case_many_mappings(void)
 	}
 	CHECK_EQ(pthread_spin_init(&mine, PTHREAD_PROCESS_PRIVATE), 0);
 	CHECK(pipe(up) == 0 && pipe(down) == 0);
-	pid_t pid = fork_helper();
+	pid_t pid = test_fork_helper();
 	if (pid == 0) {
 		for (int i = 0; i < MANY; i++) {
 			HELPER_CHECK(pthread_spin_init(locks[i], PTHREAD_PROCESS_SHARED) == 0);
@@ -353,7 +333,7 @@ static void case_many_mappings(void)
 		}
 	}
 	put(down[1], 'u');
-	reap(pid);
+	test_reap(pid);
 	for (int i = 0; i < MANY; i++) {
 		CHECK_EQ(pthread_spin_trylock(locks[i]), 0);
 		CHECK_EQ(pthread_spin_unlock(locks[i]), 0);
@@ -413,10 +393,9 @@ static void report_of(const char *where, unsigned long long *pv, unsigned long l
 {
 	int err[2];
 	char buf[4096];
-	size_t len = 0;
 
 	CHECK(pipe(err) == 0);
-	pid_t pid = fork_helper();
+	pid_t pid = test_fork_helper();
 	if (pid == 0) {
 		dup2(err[1], STDERR_FILENO);
 		setenv("PVLOCK_PRELOAD_REPORT", "1", 1);
@@ -424,10 +403,8 @@ static void report_of(const char *where, unsigned long long *pv, unsigned long l
 		_exit(127);
 	}
 	close(err[1]);
-	for (ssize_t n; len < sizeof buf - 1 && (n = read(err[0], buf + len, sizeof buf - 1 - len)) > 0;)
-		len += (size_t)n;
-	buf[len] = 0;
-	reap(pid);
+	test_read_all(err[0], buf, sizeof buf);
+	test_reap(pid);
 	const char *line = strstr(buf, "pvlock-preload: spinlocks ");
 	const char *sp = line ? strstr(line, "slow paths ") : NULL;
 	if (!sp || sscanf(line, "pvlock-preload: spinlocks %llu pvlock %llu glibc", pv, gl) != 2 ||

@@ -21,6 +21,7 @@
 #include <pvlock.h>
 
 #include "lib/check.h"
+#include "lib/child.h"
 
 /* 0: the kernel's count, as the library reads it; else this many threads. */
 static unsigned claimed_threads;
@@ -73,11 +74,7 @@ static void lock_in_child(uint32_t word, unsigned threads, char *err, size_t siz
 		_exit(0);
 	}
 	close(fds[1]);
-	size_t got = 0;
-	ssize_t n;
-	while (got < size - 1 && (n = read(fds[0], err + got, size - 1 - got)) > 0)
-		got += (size_t)n;
-	err[got] = 0;
+	test_read_all(fds[0], err, size);
 	close(fds[0]);
 	waitpid(pid, status, 0);
 }
