@@ -26,7 +26,7 @@ CSTD     := -std=gnu11
 BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
 
 # The lock algorithms are freestanding: no libc headers, no libc calls.
-# `make check` verifies this on the objects (tests/freestanding.sh).
+# `make check` verifies this on the objects (tests/packaging/freestanding.sh).
 # Fault injection (FI_SRC) is linked only into the libraries built with
 # -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the product.
 ALGO_SRC := $(wildcard src/algo/*.c)
@@ -204,7 +204,7 @@ install: $(LIBS)
 # Everything `make install` puts under PREFIX, relative to it.  A rules.mk
 # that installs more adds its files to INSTALLED_FILES (and directories of its
 # own to INSTALLED_DIRS); `make uninstall` removes them all, then the
-# directories the install made, if they are empty.  tests/install.sh checks
+# directories the install made, if they are empty.  tests/packaging/install.sh checks
 # that nothing is left.
 MAN_PAGES := $(wildcard man/man3/*.3)
 INSTALLED_FILES += include/pvlock.h include/pvlock.hpp \
@@ -222,7 +222,7 @@ uninstall:
 		done; \
 	fi
 
-# One relative name a line: what `make install` puts under PREFIX (tests/install_spaces.sh).
+# One relative name a line: what `make install` puts under PREFIX (tests/packaging/install_spaces.sh).
 installed-files:
 	@printf '%s\n' $(sort $(INSTALLED_FILES))
 
