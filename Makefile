@@ -5,7 +5,7 @@
 #   build/fi/       the same sources with fault injection compiled in (tests only)
 #   build/<san>/    sanitizer builds (check-asan, check-tsan)
 #   build/bin/      tools: one folder tools/NAME/ -> build/bin/NAME
-#   build/tests/    test programs: tests/NAME.c -> build/tests/NAME
+#   build/tests/    test programs: tests/KIND/NAME.c -> build/tests/NAME
 
 CC       ?= cc
 # Goals that install missing packages first (scripts/install-deps.sh, or
@@ -26,7 +26,7 @@ CSTD     := -std=gnu11
 BASEFLAGS = $(CSTD) $(OPT) -g $(WARN) -Iinclude -Isrc $(CFLAGS)
 
 # The lock algorithms are freestanding: no libc headers, no libc calls.
-# `make check` verifies this on the objects (tests/freestanding.sh).
+# `make check` verifies this on the objects (tests/packaging/freestanding.sh).
 # Fault injection (FI_SRC, tests/seams/) is linked only into the libraries
 # built with -DPVLOCK_FAULT_INJECTION (tests, sanitizers), never into the
 # product; whatever includes its header does so as "seams/fault.h", -Itests.
@@ -111,21 +111,36 @@ build/bin/example: examples/example.c build/lib/libpvlock.a
 	$(CC) $(BASEFLAGS) -pthread -o $@ $< build/lib/libpvlock.a
 
 # ---- tests ------------------------------------------------------------------
-# tests/NAME.c -> build/tests/NAME, linked with the fault-injection library and
-# the shared test helpers in tests/lib/.
-TEST_SRC  := $(wildcard tests/*.c)
-TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
+# A folder per kind of test (tests/run.sh runs them all):
+#   tests/unit/       one unit through its API, step by step
+#   tests/system/     races, stress, signals, churn, hostile programs, torture
+#   tests/programs/   the drop-in (libpvlock-preload.so) and real programs
+#   tests/packaging/  build, install, headers, man pages, the tools' edges
+# tests/KIND/NAME.c -> build/tests/NAME (one flat folder: names are unique),
+# linked with the fault-injection library and the shared test helpers in
+# tests/lib/.  TEST_OWN_BUILD: sources built by rules of their own.
+TEST_DIRS := tests/unit tests/system tests/system/hostile tests/programs tests/packaging
+TEST_OWN_BUILD := tests/system/hostile/dlopen.c tests/system/hostile/plugin.c
+TEST_SRC  := $(filter-out $(TEST_OWN_BUILD),$(wildcard $(addsuffix /*.c,$(TEST_DIRS))))
+TEST_BINS := $(addprefix build/tests/,$(notdir $(TEST_SRC:.c=)))
 TEST_LIB  := $(wildcard tests/lib/*.c)
-build/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/lib/*.h) build/fi/libpvlock.a
-	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) -DPVLOCK_FAULT_INJECTION -Itests -pthread -o $@ $< $(TEST_LIB) build/fi/libpvlock.a
+# define_test_rules(bin-dir, extra-cflags, compiler, library): one pattern
+# rule per folder of TEST_DIRS, bin-dir/NAME from tests/KIND/NAME.c.
+define define_test_rules
+$(foreach d,$(TEST_DIRS),
+$(1)/%: $(d)/%.c $$(TEST_LIB) $$(wildcard tests/lib/*.h) $(4)
+	@mkdir -p $$(@D)
+	$(3) $$(BASEFLAGS) $(2) -Itests -pthread -o $$@ $$< $$(TEST_LIB) $(4)
+)
+endef
+$(eval $(call define_test_rules,build/tests,-DPVLOCK_FAULT_INJECTION,$$(CC),build/fi/libpvlock.a))
 
 # tests/rules.mk adds special test builds (sanitizers) and CHECK_DEPS.
 -include tests/rules.mk
 # src/preload/rules.mk: libpvlock-preload.so (LD_PRELOAD drop-in, docs/preload.md).
 -include src/preload/rules.mk
-# tests/hostile/rules.mk: issue 11 test builds (plugin.so, hostile_dlopen).
--include tests/hostile/rules.mk
+# tests/system/hostile/rules.mk: the plugin test's builds (plugin.so, hostile_dlopen).
+-include tests/system/hostile/rules.mk
 # guest/rules.mk: the bare-metal guest kernel (build/guest/, make guest-demo).
 -include guest/rules.mk
 
@@ -154,9 +169,7 @@ TSAN_FLAGS := -DPVLOCK_FAULT_INJECTION -fsanitize=thread -DPVLOCK_NO_TSAN_ANNOTA
 # define_test_variant(dir, cflags, compiler)
 define define_test_variant
 $(eval $(call define_lib,$(1),$(2),$(3)))
-$(1)/tests/%: tests/%.c $$(TEST_LIB) $$(wildcard tests/lib/*.h) $(1)/libpvlock.a
-	@mkdir -p $$(@D)
-	$(3) $$(BASEFLAGS) $(2) -Itests -pthread -o $$@ $$< $$(TEST_LIB) $(1)/libpvlock.a
+$(call define_test_rules,$(1)/tests,$(2),$(3),$(1)/libpvlock.a)
 endef
 $(eval $(call define_test_variant,build/check-asan,$(ASAN_FLAGS),$(CC)))
 $(eval $(call define_test_variant,build/check-tsan,$(TSAN_FLAGS),$(TSAN_CC)))
@@ -170,11 +183,11 @@ build/check-tsan/tests/tsan_annotations: tests/tsan/annotations.c build/check-ts
 SAN_BPF_DEP := $(if $(BPF_BUILT),$(BPF_LIB))
 SAN_BPF_ENV := $(if $(BPF_BUILT),PVLOCK_BPF_LIBRARY=$(CURDIR)/$(BPF_LIB))
 
-check-asan: $(patsubst tests/%.c,build/check-asan/tests/%,$(TEST_SRC)) $(SAN_BPF_DEP)
+check-asan: $(patsubst build/tests/%,build/check-asan/tests/%,$(TEST_BINS)) $(SAN_BPF_DEP)
 	@$(SAN_BPF_ENV) ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		PVLOCK_TEST_DIR=build/check-asan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
 
-check-tsan: $(patsubst tests/%.c,build/check-tsan/tests/%,$(TEST_SRC)) \
+check-tsan: $(patsubst build/tests/%,build/check-tsan/tests/%,$(TEST_BINS)) \
 		build/check-tsan/tests/tsan_annotations $(SAN_BPF_DEP)
 	@$(SAN_BPF_ENV) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		PVLOCK_TEST_DIR=build/check-tsan/tests PVLOCK_TEST_PROGRAMS_ONLY=1 bash tests/run.sh
@@ -198,7 +211,7 @@ install: $(LIBS)
 # Everything `make install` puts under PREFIX, relative to it.  A rules.mk
 # that installs more adds its files to INSTALLED_FILES (and directories of its
 # own to INSTALLED_DIRS); `make uninstall` removes them all, then the
-# directories the install made, if they are empty.  tests/install.sh checks
+# directories the install made, if they are empty.  tests/packaging/install.sh checks
 # that nothing is left.
 MAN_PAGES := $(wildcard man/man3/*.3)
 INSTALLED_FILES += include/pvlock.h include/pvlock.hpp \
@@ -216,7 +229,7 @@ uninstall:
 		done; \
 	fi
 
-# One relative name a line: what `make install` puts under PREFIX (tests/install_spaces.sh).
+# One relative name a line: what `make install` puts under PREFIX (tests/packaging/install_spaces.sh).
 installed-files:
 	@printf '%s\n' $(sort $(INSTALLED_FILES))
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/run.sh - run every check of `make check` and print one summary line.
 #
-# Protocol: each check (a program in build/tests/, a script tests/*.sh, or
-# models/check.sh) prints one line per case:
+# Protocol: each check (a program in build/tests/, a script tests/KIND/*.sh
+# for KIND unit, system, programs, packaging, or models/check.sh) prints one
+# line per case:
 #     PASS: <case>            FAIL: <case>: <why>            SKIP: <case>: <why>
 # Each check runs under a watchdog (timeout); a hang is a FAIL with a message.
 # A check that exits non-zero without printing FAIL gets one FAIL line.
@@ -51,10 +52,10 @@ for t in "$TEST_DIR"/*; do
 	[ -n "$FILTER" ] && [[ "$n" != *$FILTER* ]] && continue
 	run_check "$n" "$t"
 done
-for s in tests/*.sh; do
+for s in tests/unit/*.sh tests/system/*.sh tests/programs/*.sh tests/packaging/*.sh; do
 	[ -n "$PROGRAMS_ONLY" ] && break
+	[ -f "$s" ] || continue
 	n=$(basename "$s" .sh)
-	[ "$n" = run ] && continue
 	[ -n "$FILTER" ] && [[ "$n" != *$FILTER* ]] && continue
 	run_check "$n" bash "$s"
 done

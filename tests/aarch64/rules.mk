@@ -10,7 +10,7 @@
 # memory order, so this cannot show a reordering x86 does not make (that is
 # what models/m5_weak_memory.pml is for; docs/design.md).
 AARCH64_CC      ?= aarch64-linux-gnu-gcc
-AARCH64_TESTS   := api qspinlock_native qspinlock_pv pv_unlock pv_unlock_cas ticket races stress signals
+AARCH64_TESTS   := api qspinlock_native qspinlock_pv qspinlock_pv_races pv_unlock pv_unlock_cas ticket races stress signals
 AARCH64_VARIANTS := v80 v81
 AARCH64_FLAGS_v80 := -march=armv8-a -mno-outline-atomics -DPVLOCK_FAULT_INJECTION
 AARCH64_FLAGS_v81 := -march=armv8.1-a -DPVLOCK_FAULT_INJECTION

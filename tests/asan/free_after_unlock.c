@@ -4,7 +4,7 @@
  *
  * Linux's rule, and pvlock's: after the store that releases a lock, unlock
  * must not touch the lock again, because the next owner may take it and
- * free it at once (reference race 5).  pv unlock is where this is hard: the
+ * free it at once ("touch after release", docs/design.md).  pv unlock is where this is hard: the
  * queued lock's unlock finds _Q_SLOW_VAL, releases, then kicks the sleeping
  * head; the ticket lock's unlock releases, then looks for the waiter to
  * kick.  Both must kick by slot, never through the lock.
