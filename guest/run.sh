@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # guest/run.sh - boot the bare-metal guest and print its serial console.
-# Used by tests/guest.sh (make check) and guest/demo.sh (make guest-demo).
+# Used by tests/programs/guest.sh (make check) and guest/demo.sh (make guest-demo).
 #
 #   guest/run.sh [--vcpus V] [--pcpus P] [--timeout S] [--log FILE] [--meta FILE] -- GUEST-ARGS
 #

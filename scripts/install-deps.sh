@@ -12,12 +12,12 @@ PACKAGES=(
 	g++ libabsl-dev libtbb-dev	# the benchmark's C++ peers: absl::Mutex, oneTBB mutexes
 	gnuplot-nox			# benchmark plots
 	valgrind			# callgrind instruction counts (fast-path table)
-	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/preload_programs.sh,
+	xz-utils zstd sqlite3		# real programs under pvlock-run (tests/programs/preload_programs.sh,
 	kyotocabinet-utils stress-ng	#   tools/pvlock-preload-programs.sh)
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user	# make check-aarch64
-	qemu-system-x86 linux-image-amd64 busybox-static cpio python3	# make vm-demo, tests/vm.sh (tools/vm/)
-	clang libbpf-dev bpftool	# the bpf backend (src/backend/bpf/); clang, clang++ for tests/headers.sh
-	groff-base mandoc		# man page lint (tests/man.sh)
+	qemu-system-x86 linux-image-amd64 busybox-static cpio python3	# make vm-demo, tests/programs/vm.sh (tools/vm/)
+	clang libbpf-dev bpftool	# the bpf backend (src/backend/bpf/); clang, clang++ for tests/packaging/headers.sh
+	groff-base mandoc		# man page lint (tests/packaging/man.sh)
 )
 
 missing=()

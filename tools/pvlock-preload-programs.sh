@@ -3,7 +3,7 @@
 # wrote) under pvlock-run, against plain glibc.  docs/preload.md.
 #
 #   tools/pvlock-preload-programs.sh check
-#       make check's bounded subset (tests/preload_programs.sh): each program
+#       make check's bounded subset (tests/programs/preload_programs.sh): each program
 #       once, small inputs; PASS/FAIL/SKIP lines.  A case passes when the
 #       output under pvlock-run equals the plain run's and the
 #       `pvlock-preload:` line shows pvlock handled its mutexes or condvars.

@@ -119,7 +119,7 @@ static uint32_t record_publish(struct ticket_wait *w, pvlock_ticket_t *lock, uin
 	store_release(&w->claim, claim);
 	/* Every level marks the slot, not just level 0: a signal handler may
 	 * wait here while the interrupted wait has taken its level but not
-	 * yet marked the slot, or already unmarked it (tests/ticket.c replays
+	 * yet marked the slot, or already unmarked it (tests/unit/ticket.c replays
 	 * both windows). */
 	mark_waiting(self->index, true);
 	return claim;

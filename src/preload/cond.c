@@ -17,7 +17,7 @@
  * glibc's __wrefs word keeps glibc's meaning of two bits: 1 = process-
  * shared, 2 = the clock is CLOCK_MONOTONIC (pthread_condattr_setclock).
  * glibc itself sets bit 1 in pthread_cond_init of a shared condvar (2.25 to
- * 2.36 at least; tests/preload_api.c checks it), so a shared condvar made by
+ * 2.36 at least; tests/programs/preload_api_*.c checks it), so a shared condvar made by
  * a process without the preload is recognised too.
  *
  * A waiter keeps the mutex referenced while it waits, as glibc's own condvar
@@ -92,7 +92,7 @@ static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *t)
 static long (*volatile cancellable_syscall)(long, ...) = syscall;
 
 /*
- * A test program that compiles this file into itself (tests/preload_cond_seam.c)
+ * A test program that compiles this file into itself (tests/unit/preload_cond_seam.c)
  * defines COND_TEST_POINT to stop a waiter at these places; the library
  * has none.
  */

@@ -73,7 +73,7 @@ static void *next(const char *name)
  * dlsym without a version returns the default (newest) version of a
  * symbol, which is the one a program built today calls: on x86-64 glibc
  * 2.36 that is pthread_cond_*@@GLIBC_2.3.2, not the 2.2.5 compatibility
- * condvar, and pthread_mutex_trylock@@GLIBC_2.34.  tests/preload_api.c
+ * condvar, and pthread_mutex_trylock@@GLIBC_2.34.  tests/programs/preload_api_*.c
  * checks this against dlvsym.
  */
 const struct preload_real *preload_real(void)

@@ -29,8 +29,8 @@ INSTALLED_FILES += lib/libpvlock-preload.so bin/pvlock-run
 .PHONY: install-preload
 
 # check-asan: the preload library itself under AddressSanitizer and UBSan
-# too, from the sanitizer build's pvlock objects.  tests/preload_api looks in
-# ../lib/ beside itself first, so build/check-asan/tests/preload_api uses it.
+# too, from the sanitizer build's pvlock objects.  The preload tests (build/tests/preload_*) look in
+# ../lib/ beside itself first, so build/check-asan/tests/preload_api_mutex and the others use it.
 build/check-asan/lib/libpvlock-preload.so: $(PRELOAD_SRC) src/preload/preload.h \
 		src/preload/libpvlock-preload.map $(call lib_objs,build/check-asan,-DPVLOCK_FAULT_INJECTION)
 	@mkdir -p $(@D)

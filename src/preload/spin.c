@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 /* ---- the range cache -------------------------------------------------------- */
-#define SPIN_RANGES 32	/* tests/preload_pshared.c uses more mappings than this */
+#define SPIN_RANGES 32	/* tests/programs/preload_pshared.c uses more mappings than this */
 
 struct spin_range {
 	unsigned long seq;	/* even: stable; odd: being written */

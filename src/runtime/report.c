@@ -143,7 +143,7 @@ unsigned pvlock__proc_thread_count(void)
 }
 
 /* What the ticket lock asks.  Weak, so that a test program can claim
- * another count (tests/ticket_corrupt.c). */
+ * another count (tests/unit/ticket_corrupt.c). */
 __attribute__((weak)) unsigned pvlock__thread_count(void)
 {
 	return pvlock__proc_thread_count();

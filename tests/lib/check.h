@@ -56,7 +56,7 @@ typedef void (*test_fn)(void);
 /* mode < 0: the case runs as is (it tests mode handling itself). */
 void test_run(const char *name, int mode, test_fn fn);
 /* native, then pv; PVLOCK_TEST_MODES=pv or =native runs only that one (a
- * backend that only the pv slow paths consult: tests/bpf_stress.sh). */
+ * backend that only the pv slow paths consult: tests/system/bpf_stress.sh). */
 void test_run_both(const char *name, test_fn fn);
 int test_finish(void);					/* exit status for main */
 

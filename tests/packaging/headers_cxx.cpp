@@ -1,7 +1,7 @@
 /*
  * headers_cxx.cpp - pvlock.hpp's mutexes with the standard lock helpers: 4 threads,
  * each lock guarding its own counters, std::lock_guard, std::unique_lock,
- * and std::scoped_lock (C++17) or std::lock.  tests/headers.sh builds it
+ * and std::scoped_lock (C++17) or std::lock.  tests/packaging/headers.sh builds it
  * with g++ and clang++ in every standard from C++11 and runs it.
  */
 #include <pvlock.hpp>

@@ -6,11 +6,11 @@
  *     (POSIX, pthread_cond_wait: a cancelled thread must not consume a
  *     signal).  Whether the signal reached the cancelled waiter first is
  *     the scheduler's choice; every round must end with the token taken.
- *     tests/preload_cond_seam.c forces the case where it did.
+ *     tests/unit/preload_cond_seam.c forces the case where it did.
  *   - errno: glibc's pthread_* functions leave it alone, whatever system
  *     calls they make; so must the preload's.
  *
- * The program re-executes itself under LD_PRELOAD, as tests/preload_api.c.
+ * The program re-executes itself under LD_PRELOAD, as tests/programs/preload_api_*.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>

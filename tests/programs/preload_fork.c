@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 		test_run(name, -1, case_atfork);
 		return test_finish();
 	}
-	if (UNDER_TSAN) {	/* as tests/preload_api.c */
+	if (UNDER_TSAN) {	/* as tests/programs/preload_api_*.c */
 		printf("SKIP: preload fork: ThreadSanitizer intercepts pthread_* in the program "
 		       "itself; a preload cannot take its place\n");
 		return 0;

@@ -151,7 +151,7 @@ static void queued_not_known(void)
 /*
  * Ticket: two sleepers behind us, never skipped (PVLOCK_TICKET_SKIPS=0).
  * Our unlock kicks the next one, which reads preempted; kick-ahead, on every
- * backend now (tests/ticket_pv.c), is off here.  Kicks are held so that the
+ * backend now (tests/unit/ticket_pv.c), is off here.  Kicks are held so that the
  * count after our unlock is ours alone.
  */
 static struct holder_arg t_arg[2];

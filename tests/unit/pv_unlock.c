@@ -7,7 +7,7 @@
  * after that head's sleep began, and the head just hashes again; the head
  * that finds the lock free after its membarrier races an unlocker for its
  * own entry (both outcomes); a forked child's heads still sleep and are
- * woken.  tests/pv_unlock_cas.c has the CAS kind's choice (PVLOCK_PV_UNLOCK,
+ * woken.  tests/unit/pv_unlock_cas.c has the CAS kind's choice (PVLOCK_PV_UNLOCK,
  * membarrier refused) and membarrier refused at run time.
  *
  * Fault-injection point hooks park threads at exact places, the recording

@@ -6,7 +6,7 @@
  * the library's constructor gives the CAS kind (and a line, if store was
  * asked for); refused after it, the store kind's head does not sleep but
  * looks again.  The cases that choose the kind run this program again
- * (--probe), since the choice is made before main.  tests/pv_unlock.c has
+ * (--probe), since the choice is made before main.  tests/unit/pv_unlock.c has
  * the store kind step by step.
  */
 #define _GNU_SOURCE

@@ -63,7 +63,7 @@ static void fast_path(void)
  * The cases below that check the order of hand-offs, or that unlock leaves
  * the lock alone, wait FIRM: with skips allowed (PVLOCK_TICKET_SKIPS), an
  * unlock passes the turn over a sleeping waiter and so changes the order and
- * touches the lock while it owns the skipped turn (tests/ticket_pv.c).
+ * touches the lock while it owns the skipped turn (tests/unit/ticket_pv.c).
  */
 static void firm_waits(void)
 {

@@ -9,7 +9,7 @@
 # Each is found out by every make that reads these rules (the goals that
 # install packages first build in a sub-make, after the install: see
 # DEPS_GOALS in the Makefile), and can be forced:
-#   make HAVE_CK=0 HAVE_ABSL=0 HAVE_TBB=0      (what tests/bench_nopeers.sh does)
+#   make HAVE_CK=0 HAVE_ABSL=0 HAVE_TBB=0      (what tests/packaging/bench_nopeers.sh does)
 # -lm: the statistics (ceil, ldexp, isnan).
 
 BENCH_CXX ?= $(CXX)
@@ -103,7 +103,7 @@ PVLOCK_BENCH_DEMO := $(BENCH_STEADY) --locks $(BENCH_GRID_LOCKS) \
 	--repeat 3 --fastpath --output results
 
 # The packages first, then a sub-make that probes for the peers anew, builds
-# the bench and runs it (tests/deps_order.sh: BENCH_LOCK and BENCH_PLOT).
+# the bench and runs it (tests/packaging/deps_order.sh: BENCH_LOCK and BENCH_PLOT).
 BENCH_PLOT ?= bash tools/pvlock-bench/plot.sh
 demo: deps
 	@$(MAKE) --no-print-directory AFTER_DEPS=1 demo-run

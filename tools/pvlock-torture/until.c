@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 /*
  * until.c - --until: a run goes on past --duration until the counters show
- * what it is for (tests/torture_short.sh: each fault injection must reach
+ * what it is for (tests/system/torture_short.sh: each fault injection must reach
  * its path), so that a loaded machine, which gets through less work per
  * second, makes a run longer instead of failing it.
  *

@@ -1,5 +1,5 @@
 /*
- * pvlock-vm-check - the mutual-exclusion check that tests/vm.sh runs inside
+ * pvlock-vm-check - the mutual-exclusion check that tests/programs/vm.sh runs inside
  * the guest (statically linked, like everything in the guest image).
  *
  *   pvlock-vm-check LOCK THREADS SECONDS

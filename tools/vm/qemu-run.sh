@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/vm/qemu-run.sh - boot one QEMU guest with V vCPUs pinned to P host
 # CPUs, capture its two serial ports, watch it, and sample the host-side
-# CPU time of QEMU's threads.  Used by make vm-demo, tests/vm.sh, and any
+# CPU time of QEMU's threads.  Used by make vm-demo, tests/programs/vm.sh, and any
 # other guest (a bare-metal kernel works too: --initrd and --append are
 # optional).
 #

@@ -18,7 +18,7 @@ build/bin/pvlock-bench-static: $(VM_BENCH_SRC) $(wildcard tools/pvlock-bench/*.h
 	$(CC) $(BASEFLAGS) -pthread -D_GNU_SOURCE -DHAVE_CK=$(HAVE_CK) -DHAVE_ABSL=0 -DHAVE_TBB=0 \
 		-DBENCH_COMMIT='"$(BENCH_COMMIT)"' -static -o $@ $(VM_BENCH_SRC) build/lib/libpvlock.a -lm
 
-# The mutual-exclusion check that tests/vm.sh runs in the guest; its
+# The mutual-exclusion check that tests/programs/vm.sh runs in the guest; its
 # ck-ticket lock only where Concurrency Kit is (HAVE_CK, as for the bench;
 # peers.cfg changes with it, so a change rebuilds this too).
 build/bin/pvlock-vm-check-static: tools/vm/guest-check.c build/lib/libpvlock.a $(BENCH_OBJ)/peers.cfg
