@@ -72,6 +72,12 @@ static int seg_create(void)
 
 	snprintf(shm_name, sizeof shm_name, "/pvlock-pshared-%ld-%d", (long)getpid(), n++);
 	int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		/* Left by a killed run of this test whose pid we now have: the
+		 * name is this test's and this pid's, so nobody else uses it. */
+		shm_unlink(shm_name);
+		fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	}
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, 4096), 0);
 	return fd;
