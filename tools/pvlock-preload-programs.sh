@@ -275,8 +275,8 @@ table() {
 	# The queued lock's table is docs/preload-results.md; another kind's
 	# gets its own page (docs/preload-results-ticket.md, ...).
 	local base=docs/preload-results; [ "$LOCK" = queued ] || base=docs/preload-results-$LOCK
-	local out=$base.md
-	LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+	local out=$base.md load_start load_end
+	load_start=$(cut -d' ' -f1 /proc/loadavg)
 	[ -x "$RUN" ] || { echo "pvlock-preload-programs: build first (make)" >&2; exit 1; }
 	: >"$csv"; : >"$csv.same"
 	# A snapshot of the wrapper and the library: a rebuild in the tree
@@ -290,26 +290,27 @@ table() {
 		PVLOCK_PROGRAMS_RUN=$WORK/snap/bin/pvlock-run \
 			flock /tmp/pvlock-bench.lock "$0" measure-one "$name" "$repeats" "$csv" || exit 1
 	done
-	LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
+	load_end=$(cut -d' ' -f1 /proc/loadavg)
 	cp "$csv" "$base.csv"
 	cp "$csv.same" "$base.same.csv"
 	# The page's hand-written sections, from KEEP_MARK on, outlive the table.
 	local kept; kept=$(awk -v m="$KEEP_MARK" 'index($0, m) == 1 { k = 1 } k' "$out" 2>/dev/null)
-	{ render "$csv" "$repeats" "$commit"; [ -n "$kept" ] && printf '\n%s\n' "$kept"; } >"$out.new" &&
+	{ render "$csv" "$repeats" "$commit" "$base" "$load_start" "$load_end"; [ -n "$kept" ] && printf '\n%s\n' "$kept"; } >"$out.new" &&
 		mv "$out.new" "$out"
 	echo "wrote $out" >&2
 }
 
 KEEP_MARK='<!-- kept by tools/pvlock-preload-programs.sh table'
 
-# render CSV REPEATS COMMIT: the markdown table, on stdout.
+# render CSV REPEATS COMMIT BASE LOAD_START LOAD_END: the markdown table for
+# BASE.csv, on stdout.
 render() {
-	local csv=$1 repeats=$2 commit=$3
+	local csv=$1 repeats=$2 commit=$3 base=$4 load_start=$5 load_end=$6
 	{
 		echo "# Real programs on pvlock$([ "$LOCK" = queued ] || echo "'s $LOCK lock"): the measured table"
 		echo
 		echo "Written by \`tools/pvlock-preload-programs.sh table $repeats\` on $(date -u '+%Y-%m-%d %H:%M UTC') (commit $commit),"
-		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average $LOAD_START at the start and $LOAD_END at the end."
+		echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average $load_start at the start and $load_end at the end."
 		echo "Each level ran under \`flock /tmp/pvlock-bench.lock\`. Lock: pvlock $LOCK, pv mode."
 		echo "Figures are medians of $repeats runs, plain and pvlock interleaved. Levels:"
 		echo "1x = 2 threads on 2 CPUs; 4x = 4 threads on 1 CPU; 16x = 16 threads on 1 CPU"

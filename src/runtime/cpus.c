@@ -149,5 +149,7 @@ __attribute__((constructor)) static void cpus_constructor(void)
 unsigned pvlock__cpus_at_start(void)
 {
 	cpus_init();
+	/* Relaxed: written by cpus_init's look on this same thread, before
+	 * main; program order gives us that store. */
 	return __atomic_load_n(&pvlock__cpus_usable, __ATOMIC_RELAXED);
 }

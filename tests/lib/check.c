@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,20 @@ void test_sleep_ms(unsigned ms)
 void test_point_hook(void (*hook)(enum pvlock_preempt_point where))
 {
 	__atomic_store_n(&pvlock__fault.point_hook, hook, __ATOMIC_RELEASE);
+}
+
+bool test_pin_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int first = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return false;
+	while (first < CPU_SETSIZE && !CPU_ISSET(first, &set))
+		first++;
+	CPU_ZERO(&set);
+	CPU_SET(first, &set);
+	return sched_setaffinity(0, sizeof(set), &set) == 0;
 }
 
 bool test_tid_asleep(int tid)

@@ -108,6 +108,10 @@ void test_point_hook(void (*hook)(enum pvlock_preempt_point where));
 /* Thread tid of this process is asleep ('S' in /proc/self/task/TID/stat). */
 bool test_tid_asleep(int tid);
 
+/* Confine the calling thread to the lowest CPU of its affinity mask;
+ * false if the mask cannot be read or set. */
+bool test_pin_to_one_cpu(void);
+
 /* Threads: start a function, join it. */
 typedef struct test_thread { unsigned long id; } test_thread;
 test_thread test_start(void *(*fn)(void *), void *arg);

@@ -15,7 +15,6 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,21 +84,6 @@ static bool refuse_membarrier(void)
 	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 }
 
-/* Confine the calling thread to its lowest CPU; false if it cannot be. */
-static bool pin_to_one_cpu(void)
-{
-	cpu_set_t set;
-	int first = 0;
-
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return false;
-	while (first < CPU_SETSIZE && !CPU_ISSET(first, &set))
-		first++;
-	CPU_ZERO(&set);
-	CPU_SET(first, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0;
-}
-
 /* Run --probe with PVLOCK_PV_UNLOCK=kind (NULL: unset), membarrier refused
  * or not, started on one CPU or not; its stdout and stderr in out.  false:
  * no filter (or no pinning) possible here. */
@@ -115,7 +99,7 @@ static bool run_probe_on(const char *kind, bool refuse, bool one_cpu, char *out,
 		close(fds[0]);
 		if (refuse && !refuse_membarrier())
 			_exit(77);
-		if (one_cpu && !pin_to_one_cpu())
+		if (one_cpu && !test_pin_to_one_cpu())
 			_exit(77);
 		if (kind)
 			setenv("PVLOCK_PV_UNLOCK", kind, 1);
