@@ -228,14 +228,28 @@ static void nesting_case(void)
 
 	/* Innermost first: each handler returns to the level below. */
 	for (int k = LEVELS - 1; k >= 0; k--) {
+		bool recorded = kind == TICKET && pv && k < PVLOCK_MAX_NODES;
+
 		/* Kicked only if it flagged the lock before our release: a
 		 * published record alone is not enough (under qemu the gap
 		 * between the two was wide enough to lose a kick: 3 of 4). */
-		if (kind == TICKET && pv && k < PVLOCK_MAX_NODES)
+		if (recorded)
 			WAIT_UNTIL(ticket_record_published(k) &&
 				   (word(&nest_lock[k]) & PVLOCK__TICKET_FLAG), 10);
+		uint32_t before_word = word(&nest_lock[k]);
+		uint64_t kicks = test_stats().ticket_kick;
 		release(&nest_lock[k]);
+		/* Our own counter (this thread's unlock kicks): exact. */
+		uint64_t sent = test_stats().ticket_kick - kicks;
 		WAIT_UNTIL(__atomic_load_n(&nest_done[k], __ATOMIC_ACQUIRE), 10);
+		if (recorded && !sent) {
+			struct pvlock_stats s = test_stats();
+			FAIL("level %d: the unlock of a flagged lock (word %#x) sent no kick "
+			     "(skips %llu, kick-ahead %llu, waits %llu)", k, (unsigned)before_word,
+			     (unsigned long long)s.ticket_skip,
+			     (unsigned long long)s.ticket_kick_ahead,
+			     (unsigned long long)s.ticket_wait);
+		}
 	}
 	test_join(target);
 	for (int k = 0; k < LEVELS; k++) {
