@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "algo/hooks.h"	/* PVLOCK_MAX_NODES, pvlock__slots: wait records */
 #include "lib/any_lock.h"
@@ -122,9 +124,12 @@ static void nest_handler(int sig)
 	}
 }
 
+static int target_tid;	/* atomic: the nesting target's kernel thread id */
+
 static void *nest_target(void *arg)
 {
 	(void)arg;
+	__atomic_store_n(&target_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	take(&nest_lock[0]);
 	critical_section(&nest_lock[0], 0);
 	release(&nest_lock[0]);
@@ -177,20 +182,29 @@ static bool level_waiting(int k)
 	return false;
 }
 
-/* pv ticket: level k's wait record is published (some slot's record k
- * names level k's lock).  After a nested handler's kick, the interrupted
- * level wakes (its slot's token moved), clears its record and spins a
- * little before it publishes again; an unlock inside that window finds no
- * record and sends no kick.  Releasing only once the record is back makes
- * "each level was kicked by its own lock's unlock" a fact, not a race. */
-static bool ticket_record_published(int k)
+/*
+ * pv ticket: level k sleeps in pv_wait, and can leave it only through a
+ * kick.  After a nested handler returns, the interrupted level wakes (its
+ * slot's token moved) and spins a little before it sleeps again; an unlock
+ * inside that window hands it the lock while it spins, and it may take the
+ * lock and withdraw its record before the unlocker looks for it: no kick,
+ * and none needed.  So release only when level k's record is published
+ * and says asleep, and the thread is blocked ('S': the only blocking call
+ * on that path is pv_wait's futex wait, and only a kick ends it).  Then
+ * "each level was kicked by its own lock's unlock" is a fact, not a race.
+ */
+static bool ticket_level_asleep(int k)
 {
 	unsigned slots = pvlock__slot_high_water();
+	int tid = __atomic_load_n(&target_tid, __ATOMIC_ACQUIRE);
 
-	for (unsigned s = 0; s < slots; s++)
-		if (__atomic_load_n(&pvlock__slots[s].twait[k].lock, __ATOMIC_ACQUIRE) ==
-		    &nest_lock[k].lock.t)
-			return true;
+	for (unsigned s = 0; s < slots; s++) {
+		struct ticket_wait *w = &pvlock__slots[s].twait[k];
+
+		if (__atomic_load_n(&w->lock, __ATOMIC_ACQUIRE) == &nest_lock[k].lock.t &&
+		    __atomic_load_n(&w->asleep, __ATOMIC_RELAXED))
+			return tid && test_tid_asleep(tid);
+	}
 	return false;
 }
 
@@ -230,12 +244,12 @@ static void nesting_case(void)
 	for (int k = LEVELS - 1; k >= 0; k--) {
 		bool recorded = kind == TICKET && pv && k < PVLOCK_MAX_NODES;
 
-		/* Kicked only if it flagged the lock before our release: a
-		 * published record alone is not enough (under qemu the gap
-		 * between the two was wide enough to lose a kick: 3 of 4). */
+		/* Kicked only if it flagged the lock and sleeps: a published
+		 * record alone is not enough (under qemu the gap between the
+		 * two was wide enough to lose a kick: 3 of 4). */
 		if (recorded)
-			WAIT_UNTIL(ticket_record_published(k) &&
-				   (word(&nest_lock[k]) & PVLOCK__TICKET_FLAG), 10);
+			WAIT_UNTIL((word(&nest_lock[k]) & PVLOCK__TICKET_FLAG) &&
+				   ticket_level_asleep(k), 10);
 		uint32_t before_word = word(&nest_lock[k]);
 		uint64_t kicks = test_stats().ticket_kick;
 		release(&nest_lock[k]);
