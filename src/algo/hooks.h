@@ -22,8 +22,8 @@
  *   test only  pvlock__preempt_point(), pvlock__fault_hash_lines()
  *              (with -DPVLOCK_FAULT_INJECTION; otherwise nothing)
  *
- * tests/packaging/freestanding.sh checks that the algorithm objects reference nothing
- * else.
+ * tests/packaging/freestanding.sh checks that the algorithm objects
+ * reference nothing else.
  */
 #ifndef PVLOCK_ALGO_HOOKS_H
 #define PVLOCK_ALGO_HOOKS_H

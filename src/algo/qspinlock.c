@@ -2,8 +2,8 @@
  * qspinlock.c - the queued spinlock's out-of-line halves.
  *
  * The slow path is compiled twice from qspinlock_slowpath.h: once without
- * the pv hooks of qspinlock_pv.h (native) and once with them (pv).  The mode was
- * chosen before the first slow path ran and is frozen from then on.
+ * the pv hooks of qspinlock_pv.h (native) and once with them (pv).  The
+ * mode was chosen before the first slow path ran and is frozen from then on.
  */
 #include "algo/qspinlock_slowpath.h"
 #include "algo/fork_wait.h"
@@ -54,7 +54,8 @@ void pvlock__qspin_lock_slow(pvlock_t *lock, uint32_t val)
  * pv unlock found the locked byte not 1.  _Q_SLOW_VAL: the queue head sleeps;
  * find it, release the lock, kick it.  After the release store the lock may
  * be freed by its next owner, so the kick goes by slot, never by the lock
- * (the "touch after release" race, docs/design.md).  Anything else is a misuse: report it and return.
+ * (the "touch after release" race, docs/design.md).  Anything else is a
+ * misuse: report it and return.
  */
 void pvlock__qspin_unlock_slow(pvlock_t *lock, uint8_t locked)
 {
